@@ -1,0 +1,1 @@
+//! Canonicalisation (SPEC §3.3). Placeholder until implemented.
