@@ -1,1 +1,5 @@
-fn main() {}
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    server::cli::Cli::parse().execute()
+}
