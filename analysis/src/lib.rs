@@ -2,6 +2,7 @@
 //! Pure functions over plain data; it never sees database rows or HTTP.
 
 pub mod data;
+pub mod enumerate;
 pub mod error;
 pub mod key;
 
