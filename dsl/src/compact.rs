@@ -80,5 +80,6 @@ pub fn print(program: &Program) -> String {
 /// Whether `text` looks like the compact form rather than the readable one.
 pub fn looks_compact(text: &str) -> bool {
     let text = text.trim();
-    text.chars().all(|c| "SJWRL|".contains(c) || c.is_ascii_digit())
+    text.chars()
+        .all(|c| "SJWRL|".contains(c) || c.is_ascii_digit())
 }

@@ -10,9 +10,18 @@ pub enum MapError {
     #[error("{level}: {message}")]
     Level { level: String, message: String },
     #[error("{level}, cell (x = {x}, y = {y}): {message}")]
-    Cell { level: String, x: usize, y: usize, message: String },
+    Cell {
+        level: String,
+        x: usize,
+        y: usize,
+        message: String,
+    },
     #[error("{file} has {count} levels, so there is no level {index}")]
-    NoSuchLevel { file: String, index: usize, count: usize },
+    NoSuchLevel {
+        file: String,
+        index: usize,
+        count: usize,
+    },
 }
 
 /// A program text that does not parse, with a 1-based position.
@@ -26,7 +35,11 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(line: usize, column: usize, message: impl Into<String>) -> ParseError {
-        ParseError { line, column, message: message.into() }
+        ParseError {
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -36,9 +49,17 @@ pub enum ProgramError {
     #[error("the program has {found} subroutine slots; the limit is {limit}")]
     TooManySubroutines { found: usize, limit: usize },
     #[error("{routine} has {len} instructions; the limit is {limit}")]
-    RoutineTooLong { routine: String, len: usize, limit: usize },
+    RoutineTooLong {
+        routine: String,
+        len: usize,
+        limit: usize,
+    },
     #[error("{routine} calls subroutine {slot}, but only 1 to {limit} exist")]
-    NoSuchSubroutine { routine: String, slot: u8, limit: usize },
+    NoSuchSubroutine {
+        routine: String,
+        slot: u8,
+        limit: usize,
+    },
 }
 
 /// A program that does not solve its task where a solving program is required (step classes,

@@ -25,7 +25,11 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { light: LightMode::Idempotent, budget: DEFAULT_BUDGET, trace: false }
+        RunOptions {
+            light: LightMode::Idempotent,
+            budget: DEFAULT_BUDGET,
+            trace: false,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ pub fn run(task: &Task, program: &Program, options: &RunOptions) -> Outcome {
         final_state: state,
         trace: Vec::new(),
     };
-    let mut stack = vec![Frame { routine: 0, position: 0 }];
+    let mut stack = vec![Frame {
+        routine: 0,
+        position: 0,
+    }];
     'run: loop {
         let depth = stack.len().saturating_sub(1);
         let Some(frame) = stack.last_mut() else { break };
@@ -130,7 +137,10 @@ pub fn run(task: &Task, program: &Program, options: &RunOptions) -> Outcome {
                 // A call to a slot the program lacks does nothing, like a call to an empty one;
                 // `Program::check` rejects such programs before they get here.
                 if (slot as usize) < program.routines.len() {
-                    stack.push(Frame { routine: slot as usize, position: 0 });
+                    stack.push(Frame {
+                        routine: slot as usize,
+                        position: 0,
+                    });
                 }
                 Effect::Call
             }

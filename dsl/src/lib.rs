@@ -1,16 +1,16 @@
 #![doc = include_str!("../README.md")]
 
-pub mod error;
-pub mod map;
-pub mod tasks;
-pub mod state;
-pub mod program;
-pub mod compact;
-pub mod readable;
-pub mod interp;
-pub mod steps;
-pub mod metrics;
 pub mod canon;
+pub mod compact;
+pub mod error;
+pub mod interp;
+pub mod map;
+pub mod metrics;
+pub mod program;
+pub mod readable;
+pub mod state;
+pub mod steps;
+pub mod tasks;
 
 pub use error::{ExecError, MapError, ParseError, ProgramError};
 pub use interp::{Effect, Outcome, RunOptions, TraceStep, run};
@@ -29,8 +29,16 @@ pub enum Form {
 
 /// Parses a program in either form, detecting which unless `form` is given, and checks it
 /// against `limits`.
-pub fn parse_program(text: &str, form: Option<Form>, limits: &Limits) -> Result<Program, ParseError> {
-    let form = form.unwrap_or(if compact::looks_compact(text) { Form::Compact } else { Form::Readable });
+pub fn parse_program(
+    text: &str,
+    form: Option<Form>,
+    limits: &Limits,
+) -> Result<Program, ParseError> {
+    let form = form.unwrap_or(if compact::looks_compact(text) {
+        Form::Compact
+    } else {
+        Form::Readable
+    });
     match form {
         Form::Compact => compact::parse(text.trim(), limits),
         Form::Readable => readable::parse(text, limits),

@@ -34,11 +34,14 @@ impl Task {
     pub fn from_level_file(json: &str, file_name: &str, index: usize) -> Result<Task, MapError> {
         let levels = parse_level_file(json, file_name)?;
         let count = levels.len();
-        levels.into_iter().nth(index).ok_or_else(|| MapError::NoSuchLevel {
-            file: file_name.to_owned(),
-            index,
-            count,
-        })
+        levels
+            .into_iter()
+            .nth(index)
+            .ok_or_else(|| MapError::NoSuchLevel {
+                file: file_name.to_owned(),
+                index,
+                count,
+            })
     }
 
     pub fn in_bounds(&self, x: i64, y: i64) -> bool {
@@ -59,11 +62,20 @@ impl Task {
 
     /// The lit-set mask with every light on.
     pub fn all_lit(&self) -> u64 {
-        if self.n_lights == MAX_LIGHTS { u64::MAX } else { (1u64 << self.n_lights) - 1 }
+        if self.n_lights == MAX_LIGHTS {
+            u64::MAX
+        } else {
+            (1u64 << self.n_lights) - 1
+        }
     }
 
     pub fn start_state(&self) -> State {
-        State { x: self.start_x as u8, y: self.start_y as u8, direction: self.start_direction, lit: 0 }
+        State {
+            x: self.start_x as u8,
+            y: self.start_y as u8,
+            direction: self.start_direction,
+            lit: 0,
+        }
     }
 
     pub fn is_terminal(&self, state: &State) -> bool {
@@ -94,8 +106,10 @@ impl Task {
 
 /// Parses every level of a level file.
 pub fn parse_level_file(json: &str, file_name: &str) -> Result<Vec<Task>, MapError> {
-    let value: Value = serde_json::from_str(json)
-        .map_err(|e| MapError::Json { file: file_name.to_owned(), message: e.to_string() })?;
+    let value: Value = serde_json::from_str(json).map_err(|e| MapError::Json {
+        file: file_name.to_owned(),
+        message: e.to_string(),
+    })?;
     let levels = value.as_array().ok_or_else(|| MapError::Level {
         level: file_name.to_owned(),
         message: "a level file must be a JSON list of levels".to_owned(),
@@ -108,17 +122,28 @@ pub fn parse_level_file(json: &str, file_name: &str) -> Result<Vec<Task>, MapErr
 }
 
 fn parse_level(level: &Value, name: &str) -> Result<Task, MapError> {
-    let err = |message: String| MapError::Level { level: name.to_owned(), message };
+    let err = |message: String| MapError::Level {
+        level: name.to_owned(),
+        message,
+    };
     let cell_err = |x: usize, y: usize, message: String| MapError::Cell {
         level: name.to_owned(),
         x,
         y,
         message,
     };
-    let object = level.as_object().ok_or_else(|| err("a level must be a JSON object".into()))?;
-    let field = |key: &str| object.get(key).ok_or_else(|| err(format!("missing field `{key}`")));
+    let object = level
+        .as_object()
+        .ok_or_else(|| err("a level must be a JSON object".into()))?;
+    let field = |key: &str| {
+        object
+            .get(key)
+            .ok_or_else(|| err(format!("missing field `{key}`")))
+    };
 
-    let rows = field("map")?.as_array().ok_or_else(|| err("`map` must be a list of rows".into()))?;
+    let rows = field("map")?
+        .as_array()
+        .ok_or_else(|| err("`map` must be a list of rows".into()))?;
     let height = rows.len();
     if height == 0 {
         return Err(err("`map` has no rows".into()));
@@ -128,14 +153,18 @@ fn parse_level(level: &Value, name: &str) -> Result<Task, MapError> {
         return Err(err("`map` row 0 has no cells".into()));
     }
     if width > u8::MAX as usize || height > u8::MAX as usize {
-        return Err(err(format!("a {width}x{height} grid is larger than 255x255")));
+        return Err(err(format!(
+            "a {width}x{height} grid is larger than 255x255"
+        )));
     }
     let mut heights = vec![0u8; width * height];
     let mut lights = vec![None; width * height];
     let mut n_lights = 0usize;
     for (i, row) in rows.iter().enumerate() {
         let y = height - 1 - i;
-        let cells = row.as_array().ok_or_else(|| err(format!("`map` row {i} is not a list")))?;
+        let cells = row
+            .as_array()
+            .ok_or_else(|| err(format!("`map` row {i} is not a list")))?;
         if cells.len() != width {
             return Err(err(format!(
                 "ragged grid: row {i} (y = {y}) has {} cells, row 0 has {width}",
@@ -143,7 +172,9 @@ fn parse_level(level: &Value, name: &str) -> Result<Task, MapError> {
             )));
         }
         for (x, cell) in cells.iter().enumerate() {
-            let h = cell.get("h").ok_or_else(|| cell_err(x, y, "missing height `h`".into()))?;
+            let h = cell
+                .get("h")
+                .ok_or_else(|| cell_err(x, y, "missing height `h`".into()))?;
             let h = match h {
                 Value::Number(n) => n.as_u64(),
                 Value::String(s) => s.trim().parse::<u64>().ok(),
@@ -162,14 +193,20 @@ fn parse_level(level: &Value, name: &str) -> Result<Task, MapError> {
                     n_lights += 1;
                 }
                 Some(other) => {
-                    return Err(cell_err(x, y, format!("unknown tile type `{other}` (expected `b` or `l`)")));
+                    return Err(cell_err(
+                        x,
+                        y,
+                        format!("unknown tile type `{other}` (expected `b` or `l`)"),
+                    ));
                 }
                 None => return Err(cell_err(x, y, "missing tile type `t`".into())),
             }
         }
     }
     if n_lights == 0 {
-        return Err(err("the level has no light tiles, so no program can solve it".into()));
+        return Err(err(
+            "the level has no light tiles, so no program can solve it".into(),
+        ));
     }
 
     let direction = field("direction")?

@@ -41,13 +41,27 @@ impl Metrics {
             }
         }
         let k = calls.iter().filter(|&&c| c > 0).count() as u32;
-        let r = program.routines.iter().filter(|body| !body.is_empty()).count() as u32;
-        Metrics { t, p, n, calls, k, r }
+        let r = program
+            .routines
+            .iter()
+            .filter(|body| !body.is_empty())
+            .count() as u32;
+        Metrics {
+            t,
+            p,
+            n,
+            calls,
+            k,
+            r,
+        }
     }
 
     /// Main calls at least one subroutine.
     pub fn uses_subroutine(program: &Program) -> bool {
-        program.main().iter().any(|instr| matches!(instr, Instr::Call(_)))
+        program
+            .main()
+            .iter()
+            .any(|instr| matches!(instr, Instr::Call(_)))
     }
 }
 

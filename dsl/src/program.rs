@@ -16,7 +16,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [Action::Walk, Action::Jump, Action::Left, Action::Right, Action::Light];
+    pub const ALL: [Action; 5] = [
+        Action::Walk,
+        Action::Jump,
+        Action::Left,
+        Action::Right,
+        Action::Light,
+    ];
 
     /// The letter of the published data (SPEC §3.1).
     pub fn letter(self) -> char {
@@ -84,7 +90,10 @@ impl Default for Limits {
     fn default() -> Limits {
         // The reference editor had no length limit (SPEC §2.5); 200 tokens per routine is far beyond
         // any program in the data and keeps hostile input small.
-        Limits { subroutines: 4, max_routine_len: 200 }
+        Limits {
+            subroutines: 4,
+            max_routine_len: 200,
+        }
     }
 }
 
@@ -97,7 +106,9 @@ pub struct Program {
 impl Program {
     /// An empty program with `subroutines` empty slots.
     pub fn empty(subroutines: usize) -> Program {
-        Program { routines: vec![Vec::new(); subroutines + 1] }
+        Program {
+            routines: vec![Vec::new(); subroutines + 1],
+        }
     }
 
     pub fn main(&self) -> &[Instr] {
@@ -125,14 +136,14 @@ impl Program {
                 });
             }
             for instr in body {
-                if let Instr::Call(slot) = *instr {
-                    if slot == 0 || slot as usize > limits.subroutines {
-                        return Err(ProgramError::NoSuchSubroutine {
-                            routine: routine_name(routine),
-                            slot,
-                            limit: limits.subroutines,
-                        });
-                    }
+                if let Instr::Call(slot) = *instr
+                    && (slot == 0 || slot as usize > limits.subroutines)
+                {
+                    return Err(ProgramError::NoSuchSubroutine {
+                        routine: routine_name(routine),
+                        slot,
+                        limit: limits.subroutines,
+                    });
                 }
             }
         }
@@ -161,5 +172,9 @@ impl std::fmt::Display for Program {
 
 /// `main` or `p1`..`p9`, as used in messages and the readable form.
 pub fn routine_name(routine: usize) -> String {
-    if routine == 0 { "main".to_owned() } else { format!("p{routine}") }
+    if routine == 0 {
+        "main".to_owned()
+    } else {
+        format!("p{routine}")
+    }
 }

@@ -17,15 +17,23 @@ struct ReadableParser;
 /// Parses the readable form into a program with `limits.subroutines` slots.
 pub fn parse(text: &str, limits: &Limits) -> Result<Program, ParseError> {
     let mut pairs = ReadableParser::parse(Rule::program, text).map_err(convert_error)?;
-    let program_pair = pairs.next().expect("the `program` rule always yields one pair");
+    let program_pair = pairs
+        .next()
+        .expect("the `program` rule always yields one pair");
     let mut program = Program::empty(limits.subroutines);
     let mut seen = vec![false; limits.subroutines + 1];
-    for block in program_pair.into_inner().filter(|p| p.as_rule() == Rule::block) {
+    for block in program_pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::block)
+    {
         let mut inner = block.into_inner();
         let name = inner.next().expect("a block starts with its routine name");
         let routine = slot_of(&name, limits, true)?;
         if std::mem::replace(&mut seen[routine], true) {
-            return Err(error_at(&name, format!("{} is defined twice", name.as_str())));
+            return Err(error_at(
+                &name,
+                format!("{} is defined twice", name.as_str()),
+            ));
         }
         for token in inner {
             let instr = match token.as_rule() {
@@ -50,7 +58,11 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Program, ParseError> {
         let end = text.trim_end();
         let line = end.lines().count().max(1);
         let column = end.lines().last().map_or(0, |l| l.chars().count()) + 1;
-        return Err(ParseError::new(line, column, "expected a `main { ... }` block"));
+        return Err(ParseError::new(
+            line,
+            column,
+            "expected a `main { ... }` block",
+        ));
     }
     Ok(program)
 }
@@ -58,7 +70,13 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Program, ParseError> {
 /// Prints the readable form.
 pub fn print(program: &Program) -> String {
     let called: Vec<bool> = (0..program.routines.len())
-        .map(|slot| program.routines.iter().flatten().any(|i| *i == Instr::Call(slot as u8)))
+        .map(|slot| {
+            program
+                .routines
+                .iter()
+                .flatten()
+                .any(|i| *i == Instr::Call(slot as u8))
+        })
         .collect();
     let mut out = String::new();
     for (routine, body) in program.routines.iter().enumerate() {
@@ -87,7 +105,11 @@ fn action_of(word: &str) -> Action {
 }
 
 /// The routine index a name (`main`, `pK`) or call (`pK`) refers to, checked against the limits.
-fn slot_of(pair: &Pair<'_, Rule>, limits: &Limits, main_allowed: bool) -> Result<usize, ParseError> {
+fn slot_of(
+    pair: &Pair<'_, Rule>,
+    limits: &Limits,
+    main_allowed: bool,
+) -> Result<usize, ParseError> {
     let text = pair.as_str();
     if text == "main" && main_allowed {
         return Ok(0);
@@ -96,7 +118,10 @@ fn slot_of(pair: &Pair<'_, Rule>, limits: &Limits, main_allowed: bool) -> Result
         Ok(slot) if (1..=limits.subroutines).contains(&slot) => Ok(slot),
         _ => Err(error_at(
             pair,
-            format!("no subroutine `{text}`: this program may use p1 to p{}", limits.subroutines),
+            format!(
+                "no subroutine `{text}`: this program may use p1 to p{}",
+                limits.subroutines
+            ),
         )),
     }
 }

@@ -74,8 +74,14 @@ impl State {
     /// that changes nothing).
     pub fn apply(&self, task: &Task, action: Action, mode: LightMode) -> Option<State> {
         match action {
-            Action::Left => Some(State { direction: self.direction.left(), ..*self }),
-            Action::Right => Some(State { direction: self.direction.right(), ..*self }),
+            Action::Left => Some(State {
+                direction: self.direction.left(),
+                ..*self
+            }),
+            Action::Right => Some(State {
+                direction: self.direction.right(),
+                ..*self
+            }),
             Action::Walk | Action::Jump => {
                 let (dx, dy) = self.direction.delta();
                 let (nx, ny) = (self.x as i64 + dx, self.y as i64 + dy);
@@ -88,15 +94,25 @@ impl State {
                     Action::Walk => there == here,
                     _ => there == here + 1 || there < here,
                 };
-                allowed.then_some(State { x: nx as u8, y: ny as u8, ..*self })
+                allowed.then_some(State {
+                    x: nx as u8,
+                    y: ny as u8,
+                    ..*self
+                })
             }
             Action::Light => {
                 let light = task.light_at(self.x as usize, self.y as usize)?;
                 let bit = 1u64 << light;
                 match mode {
                     LightMode::Idempotent if self.lit & bit != 0 => None,
-                    LightMode::Idempotent => Some(State { lit: self.lit | bit, ..*self }),
-                    LightMode::Toggle => Some(State { lit: self.lit ^ bit, ..*self }),
+                    LightMode::Idempotent => Some(State {
+                        lit: self.lit | bit,
+                        ..*self
+                    }),
+                    LightMode::Toggle => Some(State {
+                        lit: self.lit ^ bit,
+                        ..*self
+                    }),
                 }
             }
         }

@@ -79,7 +79,13 @@ pub(crate) fn walk_unhalted(
         match instr {
             Instr::Act(action) => {
                 let next = state.apply(task, action, LightMode::Idempotent);
-                visit(Visit { routine, position, instr, post_terminal, effective: next.is_some() });
+                visit(Visit {
+                    routine,
+                    position,
+                    instr,
+                    post_terminal,
+                    effective: next.is_some(),
+                });
                 if let Some(next) = next {
                     state = next;
                 }
@@ -93,7 +99,13 @@ pub(crate) fn walk_unhalted(
                         TerminalRecursion::StopAll => return Ok(()),
                     }
                 }
-                visit(Visit { routine, position, instr, post_terminal, effective: true });
+                visit(Visit {
+                    routine,
+                    position,
+                    instr,
+                    post_terminal,
+                    effective: true,
+                });
                 if slot < program.routines.len() {
                     stack.push((slot, 0));
                 }

@@ -31,7 +31,10 @@ pub struct TaskSet {
 impl TaskSet {
     /// A task or practice level by label.
     pub fn get(&self, label: &str) -> Option<&NamedTask> {
-        self.tasks.iter().chain(&self.practice).find(|t| t.label == label)
+        self.tasks
+            .iter()
+            .chain(&self.practice)
+            .find(|t| t.label == label)
     }
 }
 
@@ -66,12 +69,24 @@ pub fn correa2025() -> &'static TaskSet {
         // The embedded files are fixed at build time and a test parses every level, so failing
         // here is a build defect, not bad input.
         let maps = parse_level_file(MAPS_JSON, "maps.json").expect("bundled maps.json parses");
-        let cgc = parse_level_file(CGC_MAPS_JSON, "cgc-maps.json").expect("bundled cgc-maps.json parses");
-        let mut set = TaskSet { name: "correa2025".into(), tasks: Vec::new(), practice: Vec::new() };
+        let cgc =
+            parse_level_file(CGC_MAPS_JSON, "cgc-maps.json").expect("bundled cgc-maps.json parses");
+        let mut set = TaskSet {
+            name: "correa2025".into(),
+            tasks: Vec::new(),
+            practice: Vec::new(),
+        };
         for (label, file, index) in CORREA2025_SOURCES {
             let levels = if file == "maps.json" { &maps } else { &cgc };
-            let named = NamedTask { label: label.to_owned(), task: levels[index].clone() };
-            if label == "practice" { set.practice.push(named) } else { set.tasks.push(named) }
+            let named = NamedTask {
+                label: label.to_owned(),
+                task: levels[index].clone(),
+            };
+            if label == "practice" {
+                set.practice.push(named)
+            } else {
+                set.tasks.push(named)
+            }
         }
         set
     })
@@ -85,5 +100,8 @@ pub fn bundled_sets() -> Vec<&'static TaskSet> {
 /// Looks up `set/label`, for example `correa2025/c` or `correa2025/practice`.
 pub fn lookup(address: &str) -> Option<&'static NamedTask> {
     let (set, label) = address.split_once('/')?;
-    bundled_sets().into_iter().find(|s| s.name == set)?.get(label)
+    bundled_sets()
+        .into_iter()
+        .find(|s| s.name == set)?
+        .get(label)
 }

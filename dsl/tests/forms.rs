@@ -12,7 +12,8 @@ fn instr() -> impl Strategy<Value = Instr> {
 
 /// Any program with 4 slots, calls to empty subroutines included.
 fn any_program() -> impl Strategy<Value = Program> {
-    prop::collection::vec(prop::collection::vec(instr(), 0..12), 5).prop_map(|routines| Program { routines })
+    prop::collection::vec(prop::collection::vec(instr(), 0..12), 5)
+        .prop_map(|routines| Program { routines })
 }
 
 proptest! {
@@ -58,7 +59,10 @@ fn readable_form_accepts_comments_free_white_space_and_any_block_order() {
 #[test]
 fn readable_form_writes_called_empty_subroutines() {
     let p = compact::parse("2WWWS|||", &Limits::default()).unwrap();
-    assert_eq!(readable::print(&p), "main { p2 walk walk walk light }\np2 {}\n");
+    assert_eq!(
+        readable::print(&p),
+        "main { p2 walk walk walk light }\np2 {}\n"
+    );
 }
 
 fn readable_error(text: &str, limits: &Limits) -> String {
@@ -72,16 +76,34 @@ fn readable_parse_errors_give_line_column_and_what_was_expected() {
         readable_error("main {\n  walk hop\n}", &limits),
         "2:8: expected an instruction (walk, jump, left, right, light) or a call such as `p1`"
     );
-    assert_eq!(readable_error("main { walk", &limits), "1:12: expected an instruction (walk, jump, left, right, light) or a call such as `p1`");
-    assert_eq!(readable_error("p1 { walk }", &limits), "1:12: expected a `main { ... }` block");
-    assert_eq!(readable_error("main {}\nmain {}", &limits), "2:1: main is defined twice");
+    assert_eq!(
+        readable_error("main { walk", &limits),
+        "1:12: expected an instruction (walk, jump, left, right, light) or a call such as `p1`"
+    );
+    assert_eq!(
+        readable_error("p1 { walk }", &limits),
+        "1:12: expected a `main { ... }` block"
+    );
+    assert_eq!(
+        readable_error("main {}\nmain {}", &limits),
+        "2:1: main is defined twice"
+    );
 }
 
 #[test]
 fn calls_beyond_the_configured_subroutines_are_errors() {
-    let two = Limits { subroutines: 2, ..Limits::default() };
-    assert_eq!(readable_error("main { p3 }", &two), "1:8: no subroutine `p3`: this program may use p1 to p2");
-    assert_eq!(readable_error("main {}\np5 { walk }", &two), "2:1: no subroutine `p5`: this program may use p1 to p2");
+    let two = Limits {
+        subroutines: 2,
+        ..Limits::default()
+    };
+    assert_eq!(
+        readable_error("main { p3 }", &two),
+        "1:8: no subroutine `p3`: this program may use p1 to p2"
+    );
+    assert_eq!(
+        readable_error("main {}\np5 { walk }", &two),
+        "2:1: no subroutine `p5`: this program may use p1 to p2"
+    );
     assert_eq!(
         compact::parse("W3||", &two).unwrap_err().to_string(),
         "1:2: call to subroutine 3, but only 1 to 2 exist"
@@ -92,17 +114,38 @@ fn calls_beyond_the_configured_subroutines_are_errors() {
     );
     assert!(compact::parse("W0", &Limits::default()).is_err());
     assert_eq!(
-        compact::parse("WX", &Limits::default()).unwrap_err().to_string(),
+        compact::parse("WX", &Limits::default())
+            .unwrap_err()
+            .to_string(),
         "1:2: unexpected `X`: expected one of S J W R L, a subroutine number or `|`"
     );
 }
 
 #[test]
 fn over_long_routines_are_errors() {
-    let short = Limits { max_routine_len: 3, ..Limits::default() };
-    assert!(compact::parse("WWWW", &short).unwrap_err().to_string().contains("limit is 3"));
-    assert!(readable_error("main { walk walk walk walk }", &short).contains("longer than the limit of 3"));
-    let long = Program { routines: vec![vec![Instr::Act(Action::Walk); 4], vec![], vec![], vec![], vec![]] };
+    let short = Limits {
+        max_routine_len: 3,
+        ..Limits::default()
+    };
+    assert!(
+        compact::parse("WWWW", &short)
+            .unwrap_err()
+            .to_string()
+            .contains("limit is 3")
+    );
+    assert!(
+        readable_error("main { walk walk walk walk }", &short)
+            .contains("longer than the limit of 3")
+    );
+    let long = Program {
+        routines: vec![
+            vec![Instr::Act(Action::Walk); 4],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ],
+    };
     assert!(long.check(&short).is_err());
     assert!(long.check(&Limits::default()).is_ok());
 }

@@ -9,7 +9,12 @@ use dsl::{MapError, Task};
 #[test]
 fn every_bundled_level_parses() {
     assert_eq!(parse_level_file(MAPS_JSON, "maps.json").unwrap().len(), 9);
-    assert_eq!(parse_level_file(CGC_MAPS_JSON, "cgc-maps.json").unwrap().len(), 16);
+    assert_eq!(
+        parse_level_file(CGC_MAPS_JSON, "cgc-maps.json")
+            .unwrap()
+            .len(),
+        16
+    );
 }
 
 #[test]
@@ -48,8 +53,15 @@ fn the_outer_index_is_y_reversed() {
 
 #[test]
 fn malformed_levels_are_errors_that_name_the_level_and_cell() {
-    let ragged = level(r#"[[{"h": 1, "t": "l"}, {"h": 1, "t": "b"}], [{"h": 1, "t": "b"}]]"#, "");
-    assert!(error_of(&ragged).contains("test.json[0]: ragged grid: row 1"), "{}", error_of(&ragged));
+    let ragged = level(
+        r#"[[{"h": 1, "t": "l"}, {"h": 1, "t": "b"}], [{"h": 1, "t": "b"}]]"#,
+        "",
+    );
+    assert!(
+        error_of(&ragged).contains("test.json[0]: ragged grid: row 1"),
+        "{}",
+        error_of(&ragged)
+    );
 
     let unknown = level(r#"[[{"h": 1, "t": "l"}, {"h": 1, "t": "x"}]]"#, "");
     assert_eq!(
@@ -63,13 +75,18 @@ fn malformed_levels_are_errors_that_name_the_level_and_cell() {
     let missing = r#"[{"direction": 0, "map": [[{"h": 1, "t": "l"}]]}]"#;
     assert_eq!(error_of(missing), "test.json[0]: missing field `position`");
 
-    let off_grid = r#"[{"direction": 0, "position": {"x": 3, "y": 0}, "map": [[{"h": 1, "t": "l"}]]}]"#;
+    let off_grid =
+        r#"[{"direction": 0, "position": {"x": 3, "y": 0}, "map": [[{"h": 1, "t": "l"}]]}]"#;
     assert!(error_of(off_grid).contains("start position (3, 0) is off the 1x1 grid"));
 
-    let direction = r#"[{"direction": 7, "position": {"x": 0, "y": 0}, "map": [[{"h": 1, "t": "l"}]]}]"#;
+    let direction =
+        r#"[{"direction": 7, "position": {"x": 0, "y": 0}, "map": [[{"h": 1, "t": "l"}]]}]"#;
     assert!(error_of(direction).contains("`direction` must be an integer from 0 to 3"));
 
-    assert!(matches!(parse_level_file("{not json", "test.json"), Err(MapError::Json { .. })));
+    assert!(matches!(
+        parse_level_file("{not json", "test.json"),
+        Err(MapError::Json { .. })
+    ));
     assert!(matches!(
         Task::from_level_file(MAPS_JSON, "maps.json", 99),
         Err(MapError::NoSuchLevel { count: 9, .. })

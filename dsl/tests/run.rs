@@ -24,7 +24,9 @@ fn internal(text: &str) -> Program {
 }
 
 fn task(label: &str) -> &'static Task {
-    &lookup(&format!("correa2025/{label}")).expect("bundled task").task
+    &lookup(&format!("correa2025/{label}"))
+        .expect("bundled task")
+        .task
 }
 
 #[test]
@@ -38,7 +40,10 @@ fn the_running_example_solves_task_c_in_18_steps() {
 
 #[test]
 fn the_running_example_calls_p1_from_the_three_documented_places() {
-    let options = RunOptions { trace: true, ..RunOptions::default() };
+    let options = RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    };
     let outcome = run(task("c"), &program("1LJL1RJR1|WWWS|||"), &options);
     let call_sites: Vec<(u8, u8)> = outcome
         .trace
@@ -48,8 +53,20 @@ fn the_running_example_calls_p1_from_the_three_documented_places() {
         .collect();
     assert_eq!(call_sites, vec![(1, 4), (2, 1), (3, 4)]);
     // Subroutine bodies run one level deeper than main.
-    assert!(outcome.trace.iter().filter(|s| s.routine == 1).all(|s| s.depth == 1));
-    assert!(outcome.trace.iter().filter(|s| s.routine == 0).all(|s| s.depth == 0));
+    assert!(
+        outcome
+            .trace
+            .iter()
+            .filter(|s| s.routine == 1)
+            .all(|s| s.depth == 1)
+    );
+    assert!(
+        outcome
+            .trace
+            .iter()
+            .filter(|s| s.routine == 0)
+            .all(|s| s.depth == 0)
+    );
 }
 
 #[test]
@@ -60,12 +77,21 @@ fn step_classes_match_the_reference_table() {
         (&maps0, internal("1|CA1"), (4, 2, 0, 0)),
         (&maps0, internal("1|CADE1"), (8, 2, 2, 0)),
         (&maps0, internal("1|CABB1"), (4, 6, 0, 2)),
-        (task("c"), program("JJJ1LJL1RJR1WLL|WWWS|LL|L"), (18, 3, 2, 1)),
+        (
+            task("c"),
+            program("JJJ1LJL1RJR1WLL|WWWS|LL|L"),
+            (18, 3, 2, 1),
+        ),
     ];
     for (map, p, expected) in cases {
         let classes = step_classes(map, &p).unwrap();
         assert_eq!(
-            (classes.step, classes.step_noop, classes.step_post, classes.step_post_noop),
+            (
+                classes.step,
+                classes.step_noop,
+                classes.step_post,
+                classes.step_post_noop
+            ),
             expected,
             "{p}"
         );
@@ -83,8 +109,15 @@ fn endless_recursion_on_task_c_returns_promptly_as_unsolved() {
         assert!(!outcome.solved, "{text}");
         assert!(outcome.budget_exhausted, "{text}");
         assert_eq!(outcome.tokens, 999, "{text}: the budget allows 999 tokens");
-        assert_eq!(step_classes(task("c"), &p), Err(dsl::ExecError::Unsolved), "{text}");
-        assert_eq!(dsl::metrics::step_cost(task("c"), &p), Err(dsl::ExecError::Unsolved));
+        assert_eq!(
+            step_classes(task("c"), &p),
+            Err(dsl::ExecError::Unsolved),
+            "{text}"
+        );
+        assert_eq!(
+            dsl::metrics::step_cost(task("c"), &p),
+            Err(dsl::ExecError::Unsolved)
+        );
     }
 }
 
@@ -100,7 +133,14 @@ fn execution_stops_at_the_goal_before_later_instructions() {
 #[test]
 fn calls_to_empty_subroutines_are_valid_and_do_nothing() {
     let p = program("2WWWS|||");
-    let outcome = run(task("c"), &p, &RunOptions { trace: true, ..RunOptions::default() });
+    let outcome = run(
+        task("c"),
+        &p,
+        &RunOptions {
+            trace: true,
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(outcome.trace[0].effect, Effect::Call);
     assert_eq!(outcome.trace[1].depth, 0);
 }
@@ -110,7 +150,14 @@ fn toggle_mode_switches_a_lit_light_off_again() {
     // On task c, walk to the first light and press Light twice.
     let p = program("WWWSS||||");
     let idempotent = run(task("c"), &p, &RunOptions::default());
-    let toggle = run(task("c"), &p, &RunOptions { light: LightMode::Toggle, ..RunOptions::default() });
+    let toggle = run(
+        task("c"),
+        &p,
+        &RunOptions {
+            light: LightMode::Toggle,
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(idempotent.final_state.lit.count_ones(), 1);
     assert_eq!(toggle.final_state.lit.count_ones(), 0);
     assert_eq!(idempotent.effective_steps, 4, "the second Light is a no-op");
@@ -121,7 +168,14 @@ fn toggle_mode_switches_a_lit_light_off_again() {
 fn the_budget_counts_call_tokens() {
     // 1 calls 2 calls an empty 3: every call is a token, so 333 rounds of `12` use 999 tokens.
     let p = program("1|W21|3||");
-    let outcome = run(task("c"), &p, &RunOptions { budget: 10, ..RunOptions::default() });
+    let outcome = run(
+        task("c"),
+        &p,
+        &RunOptions {
+            budget: 10,
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(outcome.tokens, 9);
     assert!(outcome.budget_exhausted);
 }
