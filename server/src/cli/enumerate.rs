@@ -1,9 +1,135 @@
-//! `proglab enumerate` (not yet implemented).
+//! `proglab enumerate`: the candidate traces and programs of a task (SPEC §4.1-4.3).
+//!
+//! Prints, per task, the number of candidate traces, their length range, the number of unique
+//! programs and of distinct sufficient-statistic keys, and the time taken. Progress goes to stderr.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use analysis::enumerate::{Enumeration, enumerate_task_with_progress};
+use dsl::tasks::NamedTask;
 
 /// Arguments of `proglab enumerate`.
 #[derive(Debug, clap::Args)]
-pub struct EnumerateArgs {}
+pub struct EnumerateArgs {
+    /// The task: an address such as `correa2025/b`, or a label of the experiment such as `b`.
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub task: Option<String>,
+    /// Enumerate every task of the experiment, in study order.
+    #[arg(long)]
+    pub all: bool,
+    /// The experiment whose tasks are meant (a bundled task set for now).
+    #[arg(long, default_value = "correa2025")]
+    pub experiment: String,
+    /// Print one JSON object per task (one per line) instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn main(_args: EnumerateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`proglab enumerate` is not implemented yet")
+/// The `--json` output for one task.
+#[derive(Debug, Serialize)]
+struct Report {
+    task: String,
+    traces: usize,
+    programs: u64,
+    min_trace_length: usize,
+    max_trace_length: usize,
+    /// Distinct sufficient-statistic keys.
+    keys: usize,
+    seconds: f64,
+}
+
+pub fn main(args: EnumerateArgs) -> anyhow::Result<()> {
+    let tasks = resolve(&args)?;
+    let started = Instant::now();
+    let mut total_programs = 0u64;
+    for (address, named) in &tasks {
+        let report = enumerate(address, named)?;
+        total_programs += report.programs;
+        let line = if args.json {
+            serde_json::to_string(&report)?
+        } else {
+            format!(
+                "{}: {} traces (lengths {}-{}), {} programs, {} keys, {:.2} s",
+                report.task,
+                report.traces,
+                report.min_trace_length,
+                report.max_trace_length,
+                report.programs,
+                report.keys,
+                report.seconds
+            )
+        };
+        if !print_line(&line)? {
+            return Ok(());
+        }
+    }
+    if tasks.len() > 1 && !args.json {
+        print_line(&format!(
+            "total: {} tasks, {total_programs} programs, {:.2} s",
+            tasks.len(),
+            started.elapsed().as_secs_f64()
+        ))?;
+    }
+    Ok(())
+}
+
+/// The tasks named by the arguments, with their addresses.
+fn resolve(args: &EnumerateArgs) -> anyhow::Result<Vec<(String, &'static NamedTask)>> {
+    let set = dsl::tasks::bundled_sets().into_iter().find(|set| set.name == args.experiment);
+    if args.all {
+        let set = set.with_context(|| format!("unknown experiment `{}`", args.experiment))?;
+        return Ok(set.tasks.iter().map(|t| (format!("{}/{}", set.name, t.label), t)).collect());
+    }
+    let task = args.task.as_deref().context("give --task or --all")?;
+    let address =
+        if task.contains('/') { task.to_owned() } else { format!("{}/{task}", args.experiment) };
+    let named = dsl::tasks::lookup(&address).with_context(|| {
+        let labels = set.map(|s| s.tasks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(" "));
+        match labels {
+            Some(labels) => format!("unknown task `{address}` (tasks of {}: {labels})", args.experiment),
+            None => format!("unknown task `{address}`"),
+        }
+    })?;
+    Ok(vec![(address, named)])
+}
+
+/// Enumerates one task with a progress bar on stderr.
+fn enumerate(address: &str, named: &NamedTask) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let bar = ProgressBar::new(0).with_message(address.to_owned());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} traces ({elapsed})")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let enumeration: Enumeration = enumerate_task_with_progress(&named.task, &[], &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .with_context(|| format!("enumerating {address}"))?;
+    bar.finish_and_clear();
+    Ok(Report {
+        task: address.to_owned(),
+        traces: enumeration.traces,
+        programs: enumeration.programs,
+        min_trace_length: enumeration.min_trace_length,
+        max_trace_length: enumeration.max_trace_length,
+        keys: enumeration.histogram.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Prints one line to stdout; returns false when stdout was closed (`proglab ... | head`).
+fn print_line(line: &str) -> anyhow::Result<bool> {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
 }
