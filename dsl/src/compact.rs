@@ -77,9 +77,8 @@ pub fn print(program: &Program) -> String {
     out
 }
 
-/// Whether `text` looks like the compact form rather than the readable one.
+/// Whether `text` is meant as the compact form: the readable form always has a `{ ... }` block,
+/// so text without one is compact (and gets the compact form's error messages).
 pub fn looks_compact(text: &str) -> bool {
-    let text = text.trim();
-    text.chars()
-        .all(|c| "SJWRL|".contains(c) || c.is_ascii_digit())
+    !text.contains('{')
 }

@@ -30,6 +30,34 @@ pub enum Command {
     Fit(fit::FitArgs),
 }
 
+/// The task list (index = `mdp_idx`) of an experiment given as a bundled slug.
+pub fn experiment_tasks(experiment: &str) -> anyhow::Result<Vec<dsl::tasks::NamedTask>> {
+    dsl::tasks::bundled_sets()
+        .into_iter()
+        .find(|set| set.name == experiment)
+        .map(|set| set.tasks.clone())
+        .ok_or_else(|| anyhow::anyhow!("unknown experiment `{experiment}` (bundled: correa2025)"))
+}
+
+/// Writes `text` to stdout. A closed pipe (`proglab ... | head`) ends output quietly instead of
+/// panicking as `println!` would.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes one JSON value to stdout, as `--json` promises.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    print_stdout(&format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn execute(self) -> anyhow::Result<()> {
