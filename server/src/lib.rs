@@ -1,3 +1,12 @@
 //! proglab's server crate: the `proglab` binary's command line, the experiment server and its storage.
 
+pub mod api;
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod experiment;
+pub mod http;
+pub mod store;
+pub mod study;
+pub mod telemetry;

@@ -1,9 +1,69 @@
-//! `proglab serve` (not yet implemented).
+//! `proglab serve`: host experiments over HTTP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::app::{App, shutdown_signal};
+use crate::config::{self, Config};
 
 /// Arguments of `proglab serve`.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+#[command(after_help = "Examples:
+  proglab serve
+      the bundled study correa2025 on http://127.0.0.1:8080, data in ./proglab.db
+  proglab serve --experiment my-study.toml --listen 0.0.0.0:8080
+  proglab serve --database-url postgres://user@localhost/proglab --experiment a.toml --experiment b.toml")]
+pub struct ServeArgs {
+    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Address to listen on (HOST:PORT).
+    #[arg(long, env = "PROGLAB_LISTEN", default_value = config::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Experiment definition (TOML); repeat to serve several. Default: the bundled experiments.
+    #[arg(long = "experiment", value_name = "FILE")]
+    pub experiments: Vec<PathBuf>,
+    /// Folder served at /static.
+    #[arg(long, env = "PROGLAB_STATIC_DIR", default_value = "static")]
+    pub static_dir: PathBuf,
+    /// Largest request body in bytes; larger requests get 413.
+    #[arg(long, env = "PROGLAB_BODY_LIMIT", default_value_t = config::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Seconds before a request is answered with 408.
+    #[arg(long, env = "PROGLAB_REQUEST_TIMEOUT", default_value_t = config::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    pub request_timeout: u64,
+    /// Mark the session cookie Secure (use behind HTTPS).
+    #[arg(long, env = "PROGLAB_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
 
-pub fn main(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`proglab serve` is not implemented yet")
+impl ServeArgs {
+    pub fn into_config(self) -> Config {
+        Config {
+            database_url: SecretString::from(self.database_url),
+            listen: self.listen,
+            experiment_files: self.experiments,
+            static_dir: self.static_dir,
+            body_limit: self.body_limit,
+            request_timeout: Duration::from_secs(self.request_timeout),
+            secure_cookies: self.secure_cookies,
+        }
+    }
+}
+
+pub fn main(args: ServeArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    let config = args.into_config();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = App::build(config).await?;
+        // Printed for people and scripts: the address the server really listens on (port 0 picks
+        // a free port).
+        println!("proglab: listening on http://{}", app.address());
+        app.run_until(shutdown_signal()).await
+    })
 }

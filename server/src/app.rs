@@ -1,0 +1,167 @@
+//! Start-up: loads the experiments, opens the store (running migrations), binds the listener and
+//! builds the router. [`App::build`] returns an already-bound listener, so tests can listen on
+//! port 0 and know the address before serving.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::experiment::{self, Experiment};
+use crate::store::{self, Store};
+
+/// What every handler can reach. Nothing in here changes while the server runs: all state that
+/// matters lives in the database.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub experiments: Arc<Experiments>,
+}
+
+/// The experiments being served, by slug.
+#[derive(Debug, Default)]
+pub struct Experiments(BTreeMap<String, Arc<Experiment>>);
+
+impl Experiments {
+    /// Fails if two experiments share a slug.
+    pub fn new(list: Vec<Experiment>) -> anyhow::Result<Experiments> {
+        let mut map = BTreeMap::new();
+        for experiment in list {
+            let slug = experiment.slug.to_string();
+            if let Some(previous) = map.insert(slug.clone(), Arc::new(experiment)) {
+                anyhow::bail!(
+                    "two experiments have the slug `{slug}` (one is {})",
+                    previous.source
+                );
+            }
+        }
+        Ok(Experiments(map))
+    }
+
+    pub fn get(&self, slug: &str) -> Option<&Arc<Experiment>> {
+        self.0.get(slug)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Experiment>> {
+        self.0.values()
+    }
+}
+
+/// Loads the experiment files, or the bundled experiments if there are none.
+pub fn load_experiments(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<Experiment>> {
+    if files.is_empty() {
+        return Ok(experiment::bundled()?);
+    }
+    let mut experiments = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match experiment::load_file(file) {
+            Ok(experiment) => experiments.push(experiment),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("invalid experiment definition:\n{}", errors.join("\n"));
+    }
+    Ok(experiments)
+}
+
+/// A server ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    store: Arc<dyn Store>,
+    address: SocketAddr,
+}
+
+impl App {
+    /// Loads the configured experiments, then as [`App::build_with`].
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let experiments = load_experiments(&config.experiment_files)?;
+        App::build_with(config, experiments).await
+    }
+
+    /// Opens the store, builds the router and binds the listener.
+    pub async fn build_with(config: Config, experiments: Vec<Experiment>) -> anyhow::Result<App> {
+        let experiments = Arc::new(Experiments::new(experiments)?);
+        let store = store::connect(config.database_url.expose_secret()).await?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        for experiment in experiments.iter() {
+            tracing::info!(
+                experiment = %experiment.slug,
+                version = %experiment.version,
+                source = %experiment.source,
+                "serving experiment"
+            );
+        }
+        let state = AppState {
+            store: store.clone(),
+            config: Arc::new(config),
+            experiments,
+        };
+        let router = crate::http::router(state);
+        Ok(App {
+            listener,
+            router,
+            store,
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (their writes are
+    /// committed before they answer) and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(address = %self.address, backend = self.store.backend(), "listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("shutting down: closing the database");
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

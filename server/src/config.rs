@@ -1,0 +1,88 @@
+//! The server's configuration: one documented struct, filled from `proglab serve`'s flags and
+//! environment variables (see .env.sample).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Default database: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./proglab.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Events are sent in batches; 256 KiB holds far more than a browser sends at once.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://...`; may hold a password, so it is secret.
+    pub database_url: SecretString,
+    /// Address to listen on, `HOST:PORT` (port 0 picks a free port).
+    pub listen: String,
+    /// Experiment files to serve; empty means the bundled experiments.
+    pub experiment_files: Vec<PathBuf>,
+    /// Folder served at `/static`.
+    pub static_dir: PathBuf,
+    /// Largest request body accepted; larger requests get 413.
+    pub body_limit: usize,
+    /// Requests taking longer are answered with 408.
+    pub request_timeout: Duration,
+    /// Mark the session cookie `Secure` (set this when the server is behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            database_url: SecretString::from(DEFAULT_DATABASE_URL),
+            listen: DEFAULT_LISTEN.into(),
+            experiment_files: Vec::new(),
+            static_dir: PathBuf::from("static"),
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Config {
+    /// The database URL's scheme only, safe to log.
+    pub fn database_kind(&self) -> &str {
+        let url = self.database_url.expose_secret();
+        url.split(':').next().unwrap_or("unknown")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "database_url",
+                &format_args!("{}://[redacted]", self.database_kind()),
+            )
+            .field("listen", &self.listen)
+            .field("experiment_files", &self.experiment_files)
+            .field("static_dir", &self.static_dir)
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("secure_cookies", &self.secure_cookies)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_url() {
+        let config = Config {
+            database_url: SecretString::from("postgres://user:hunter2@db/x"),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://[redacted]"), "{shown}");
+    }
+}

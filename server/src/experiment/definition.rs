@@ -1,0 +1,172 @@
+//! The experiment file as written (TOML), before validation. Every table rejects unknown keys so
+//! that a typo is reported instead of silently ignored.
+
+use serde::Deserialize;
+
+/// The top level of an experiment file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    pub slug: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<TextSource>,
+    /// `toggle` or `idempotent`: what Light does on a lit light (DESIGN §4).
+    pub light: String,
+    /// Seconds from when a task is served until it may be skipped.
+    pub skip_delay_seconds: u64,
+    #[serde(default = "default_subroutines")]
+    pub subroutines: usize,
+    #[serde(default = "default_max_routine_length")]
+    pub max_routine_length: usize,
+    #[serde(default)]
+    pub allow_repeats: bool,
+    /// Entry URL parameters that identify a recruiter's participant, first present wins.
+    #[serde(default = "default_recruiter_id_params")]
+    pub recruiter_id_params: Vec<String>,
+    pub consent: ConsentDef,
+    #[serde(default)]
+    pub tutorial: Vec<ScreenDef>,
+    #[serde(default)]
+    pub practice: Vec<TaskDef>,
+    #[serde(default)]
+    pub instructions: Vec<ScreenDef>,
+    pub tasks: Vec<TaskDef>,
+    #[serde(default)]
+    pub order: OrderDef,
+    #[serde(default)]
+    pub questionnaire: Vec<ItemDef>,
+    pub completion: CompletionDef,
+    #[serde(default)]
+    pub bonus: BonusDef,
+}
+
+fn default_subroutines() -> usize {
+    4
+}
+
+fn default_max_routine_length() -> usize {
+    dsl::Limits::default().max_routine_len
+}
+
+fn default_recruiter_id_params() -> Vec<String> {
+    ["PROLIFIC_PID", "workerId", "participant_id"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Markdown, either inline or read from a file next to the experiment file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TextSource {
+    Inline(String),
+    File { file: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDef {
+    pub text: TextSource,
+    #[serde(default = "default_agree")]
+    pub agree_label: String,
+    #[serde(default = "default_decline")]
+    pub decline_label: String,
+}
+
+fn default_agree() -> String {
+    "I agree".into()
+}
+
+fn default_decline() -> String {
+    "No thanks".into()
+}
+
+/// A tutorial or instruction screen: text, optionally a level shown with a demonstration
+/// program, or a level the participant must solve (`solve = true`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenDef {
+    pub text: TextSource,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub task: Option<String>,
+    #[serde(default)]
+    pub map: Option<String>,
+    #[serde(default)]
+    pub level: Option<usize>,
+    /// A program (compact or readable form) animated on the level.
+    #[serde(default)]
+    pub demo: Option<String>,
+    #[serde(default)]
+    pub solve: bool,
+}
+
+/// A practice or main task.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDef {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub task: Option<String>,
+    #[serde(default)]
+    pub map: Option<String>,
+    #[serde(default)]
+    pub level: Option<usize>,
+    /// Text shown with the task.
+    #[serde(default)]
+    pub text: Option<TextSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDef {
+    /// `fixed` (default), `shuffle` or `balanced`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// shuffle: one seed for every session (the same shuffled order for all); without it each
+    /// session draws its own seed, which is recorded.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// balanced: the orders to counterbalance, as task labels; without it a balanced Latin square.
+    #[serde(default)]
+    pub orders: Option<Vec<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemDef {
+    pub id: String,
+    pub prompt: String,
+    /// `choice` or `text`.
+    pub kind: String,
+    #[serde(default)]
+    pub options: Vec<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionDef {
+    pub code: String,
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    #[serde(default)]
+    pub text: Option<TextSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BonusDef {
+    /// `none` (default) or `length_relative_to_shortest` (SPEC §5.1).
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub per_task: Option<f64>,
+    #[serde(default)]
+    pub target_mean_total: Option<f64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}

@@ -1,0 +1,348 @@
+//! Storage (DESIGN §3): the [`Store`] trait, one method per use case, with a SQLite and a Postgres
+//! implementation. Handlers and the study logic see only this trait and [`StoreError`];
+//! `sqlx::Error` stops here.
+//!
+//! Both backends run the same SQL (written once in `sql.rs`; sqlx accepts `$1` placeholders for
+//! SQLite too) and differ only in how they open connections and start write transactions.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::domain::{SessionStatus, TokenHash, TrialOutcome};
+
+pub use crate::store::postgres::PostgresStore;
+pub use crate::store::sqlite::SqliteStore;
+
+/// What can go wrong in storage. `NotFound` and `Conflict` are expected outcomes the caller maps
+/// to responses; `Other` is a fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule or a changed precondition; the message says which.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating a SQLite
+/// file if it does not exist, and brings its schema up to date.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL: it must start with sqlite: or postgres://")
+    }
+}
+
+/// A participant's session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub experiment: String,
+    pub experiment_version: String,
+    pub recruiter_id: Option<String>,
+    /// Counterbalancing condition (balanced order only).
+    pub condition: Option<i64>,
+    pub seed: i64,
+    /// Main tasks in the order this participant sees them (indices into the experiment's tasks).
+    pub task_order: Vec<usize>,
+    pub status: SessionStatus,
+    /// Index of the current step in the session's timeline.
+    pub step: i64,
+    pub consent: Option<bool>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub consent_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    pub completion_code: Option<String>,
+}
+
+impl Session {
+    /// Milliseconds from the session's start to `at`.
+    pub fn ms_since_start(&self, at: OffsetDateTime) -> i64 {
+        (at - self.created_at)
+            .whole_milliseconds()
+            .clamp(0, i64::MAX as i128) as i64
+    }
+}
+
+/// How a new session's task order is chosen.
+#[derive(Debug, Clone)]
+pub enum Assignment {
+    /// The order is already known (fixed or shuffled).
+    Given { task_order: Vec<usize> },
+    /// Counterbalancing: the store assigns the condition with the fewest sessions so far (lowest
+    /// index on ties), in the same transaction that creates the session.
+    Balanced { orders: Vec<Vec<usize>> },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub experiment: String,
+    pub experiment_version: String,
+    pub token_hash: TokenHash,
+    pub recruiter_id: Option<String>,
+    /// Refuse the session (Conflict) if this recruiter ID already took part in this experiment.
+    pub unique_recruiter: bool,
+    /// Every entry URL parameter, verbatim.
+    pub params: BTreeMap<String, String>,
+    pub seed: i64,
+    pub assignment: Assignment,
+    pub at: OffsetDateTime,
+}
+
+/// One attempt at a task (tutorial level, practice or main task).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trial {
+    pub session_id: String,
+    pub step: i64,
+    /// `tutorial`, `practice` or `tasks`.
+    pub phase: String,
+    /// Position within the phase: for main tasks, where this participant saw the task.
+    pub position: i64,
+    /// Index in the phase's task list: for main tasks the `mdp_idx`.
+    pub task_index: i64,
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub started_ms: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub ended_ms: Option<i64>,
+    pub outcome: Option<TrialOutcome>,
+    /// The submitted program in compact form.
+    pub program: Option<String>,
+    /// Number of runs (program evaluations).
+    pub runs: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTrial {
+    pub session_id: String,
+    pub step: i64,
+    pub phase: String,
+    pub position: i64,
+    pub task_index: i64,
+    pub label: String,
+    pub at: OffsetDateTime,
+    pub ms: i64,
+}
+
+/// One execution of a program on the server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    pub session_id: String,
+    /// The client's number for this run, unique within the session.
+    pub seq: i64,
+    pub step: i64,
+    pub program: String,
+    /// The client's label for how it was started (`run`, `quick_run`, ...).
+    pub mode: String,
+    pub solved: bool,
+    pub steps: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub session_ms: i64,
+}
+
+/// Whether `record_run` stored a new run or found the same one from an earlier attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunRecorded {
+    New(Run),
+    Existing(Run),
+}
+
+#[derive(Debug, Clone)]
+pub struct FinishTrial {
+    pub session_id: String,
+    pub step: i64,
+    pub outcome: TrialOutcome,
+    pub program: Option<String>,
+    pub at: OffsetDateTime,
+    pub ms: i64,
+}
+
+/// A client event to store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub step: Option<i64>,
+    /// Client clock: milliseconds since the session started, as the client measured it.
+    pub client_ms: Option<i64>,
+    pub data: serde_json::Value,
+}
+
+/// A stored client event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub step: Option<i64>,
+    pub client_ms: Option<i64>,
+    pub data: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub session_ms: i64,
+}
+
+/// The result of storing a batch of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsStored {
+    /// Every sequence number of the batch; all are now stored.
+    pub stored: Vec<i64>,
+    /// Those that were already stored before this batch.
+    pub duplicates: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    pub item: String,
+    pub answer: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub answered_at: OffsetDateTime,
+}
+
+/// Everything stored about one session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionRecord {
+    pub session: Session,
+    pub params: BTreeMap<String, String>,
+    pub trials: Vec<Trial>,
+    pub runs: Vec<Run>,
+    pub events: Vec<StoredEvent>,
+    pub answers: Vec<Answer>,
+}
+
+/// Row counts of every table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TableCounts {
+    pub sessions: i64,
+    pub session_params: i64,
+    pub participations: i64,
+    pub assignment_counters: i64,
+    pub trials: i64,
+    pub runs: i64,
+    pub events: i64,
+    pub answers: i64,
+}
+
+/// Storage operations, one per use case.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates a session with its entry parameters, its recruiter participation (unless repeats
+    /// are allowed) and its task order, in one transaction. Conflict if the recruiter ID already
+    /// took part.
+    async fn create_session(&self, new: NewSession) -> StoreResult<Session>;
+
+    /// The session whose token has this hash; NotFound if none.
+    async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Session>;
+
+    async fn session(&self, session_id: &str) -> StoreResult<Session>;
+
+    /// The session's entry URL parameters.
+    async fn params(&self, session_id: &str) -> StoreResult<BTreeMap<String, String>>;
+
+    /// Records the consent answer at step 0 and moves on (to step 1 on agreement; a refusal
+    /// ends the session as declined). Conflict if the session is past consent.
+    async fn record_consent(
+        &self,
+        session_id: &str,
+        agree: bool,
+        at: OffsetDateTime,
+    ) -> StoreResult<Session>;
+
+    /// Moves from `from_step` to the next step; Conflict if the session is not at `from_step`.
+    async fn advance(
+        &self,
+        session_id: &str,
+        from_step: i64,
+        at: OffsetDateTime,
+    ) -> StoreResult<Session>;
+
+    /// The trial of this step, created (started now) if it was not served before.
+    async fn serve_trial(&self, new: NewTrial) -> StoreResult<Trial>;
+
+    /// NotFound if the step's task was never served.
+    async fn trial(&self, session_id: &str, step: i64) -> StoreResult<Trial>;
+
+    /// Stores a run and counts it on its trial, once per `(session, seq)`: a retry returns the
+    /// stored run. Conflict if that number was used for a different program or step.
+    async fn record_run(&self, run: Run) -> StoreResult<RunRecorded>;
+
+    /// The run with this number, if stored.
+    async fn run(&self, session_id: &str, seq: i64) -> StoreResult<Option<Run>>;
+
+    /// Ends the trial and advances the session past it, in one transaction. Conflict if the
+    /// trial already ended or the session moved on.
+    async fn finish_trial(&self, finish: FinishTrial) -> StoreResult<Session>;
+
+    /// Stores each event once per `(session, seq)`, in one transaction.
+    async fn store_events(
+        &self,
+        session_id: &str,
+        events: &[NewEvent],
+        at: OffsetDateTime,
+        session_ms: i64,
+    ) -> StoreResult<EventsStored>;
+
+    /// Sequence numbers from 1 to `through` that are not stored.
+    async fn missing_events(&self, session_id: &str, through: i64) -> StoreResult<Vec<i64>>;
+
+    /// Stores the questionnaire answers and advances past `step`, in one transaction. Conflict if
+    /// the session is not at `step`.
+    async fn save_answers(
+        &self,
+        session_id: &str,
+        step: i64,
+        answers: &[(String, String)],
+        at: OffsetDateTime,
+    ) -> StoreResult<Session>;
+
+    async fn answers(&self, session_id: &str) -> StoreResult<Vec<Answer>>;
+
+    /// Marks the session completed with its code. Conflict if it is not active at `step`.
+    async fn complete_session(
+        &self,
+        session_id: &str,
+        step: i64,
+        code: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<Session>;
+
+    /// Everything stored about a session.
+    async fn session_record(&self, session_id: &str) -> StoreResult<SessionRecord>;
+
+    /// The sessions of an experiment, oldest first.
+    async fn sessions_of(&self, experiment: &str) -> StoreResult<Vec<Session>>;
+
+    async fn table_counts(&self) -> StoreResult<TableCounts>;
+
+    /// Waits for in-flight queries and closes the connections.
+    async fn close(&self);
+}

@@ -1,0 +1,39 @@
+//! The Postgres backend, for production and for several server instances sharing one database.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::store::StoreResult;
+use crate::store::sql::impl_store;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` and runs the migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("cannot connect to Postgres")?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .context("cannot apply the Postgres migrations")?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Postgres transactions run at READ COMMITTED; the statements that need more take row locks
+    /// (`FOR UPDATE`) or guard themselves with conditional updates.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+impl_store!(PostgresStore, sqlx::Postgres, "postgres", " FOR UPDATE");
