@@ -11,7 +11,9 @@ use analysis::enumerate::{
 use dsl::{Action, Limits, Program, RunOptions};
 
 fn task(label: &str) -> &'static dsl::Task {
-    &dsl::tasks::lookup(&format!("correa2025/{label}")).expect("bundled task").task
+    &dsl::tasks::lookup(&format!("correa2025/{label}"))
+        .expect("bundled task")
+        .task
 }
 
 fn sorted(mut items: Vec<String>) -> Vec<String> {
@@ -20,7 +22,10 @@ fn sorted(mut items: Vec<String>) -> Vec<String> {
 }
 
 fn actions(readable: &str) -> Vec<Action> {
-    readable.chars().map(|c| Action::from_letter(c).expect("a primitive letter")).collect()
+    readable
+        .chars()
+        .map(|c| Action::from_letter(c).expect("a primitive letter"))
+        .collect()
 }
 
 fn parse(compact: &str) -> Program {
@@ -31,7 +36,10 @@ fn parse(compact: &str) -> Program {
 fn ababa_gives_exactly_the_six_programs_of_the_spec() {
     let programs = compress_internal("ABABA").unwrap();
     let expected = ["ABABA", "11A|AB", "A11|BA", "A1|BA1", "1|AB1", "111|AB"];
-    assert_eq!(sorted(programs), sorted(expected.iter().map(|s| s.to_string()).collect()));
+    assert_eq!(
+        sorted(programs),
+        sorted(expected.iter().map(|s| s.to_string()).collect())
+    );
 }
 
 #[test]
@@ -58,7 +66,10 @@ fn running_example_gives_the_seven_programs_of_the_spec() {
         "12LJL12RJR12|WW|WS||",
         "WWWSLJLWWWSRJRWWWS||||",
     ];
-    assert_eq!(sorted(got), sorted(expected.iter().map(|s| s.to_string()).collect()));
+    assert_eq!(
+        sorted(got),
+        sorted(expected.iter().map(|s| s.to_string()).collect())
+    );
 }
 
 #[test]
@@ -103,7 +114,10 @@ fn trace_counts_and_lengths_match_the_spec_on_every_task() {
         assert_eq!(found.first().unwrap().len(), shortest, "task {label}");
         assert_eq!(found.last().unwrap().len(), longest, "task {label}");
         // Fewer than 1000 traces are strictly shorter than the longest (L* is the smallest bound).
-        assert!(found.iter().filter(|t| t.len() < longest).count() < 1000, "task {label}");
+        assert!(
+            found.iter().filter(|t| t.len() < longest).count() < 1000,
+            "task {label}"
+        );
     }
 }
 
@@ -120,20 +134,30 @@ fn traces_are_valid_unique_and_free_of_noop_patterns() {
         let program = parse(trace);
         let outcome = dsl::run(task, &program, &RunOptions::default());
         assert!(outcome.solved, "{trace}");
-        assert_eq!(outcome.effective_steps as usize, trace.len(), "{trace} has a blocked move");
+        assert_eq!(
+            outcome.effective_steps as usize,
+            trace.len(),
+            "{trace} has a blocked move"
+        );
     }
 }
 
 fn check_golden(label: &str, enumeration: &Enumeration) {
-    let (_, traces, shortest, longest, programs) =
-        GOLDEN.iter().copied().find(|g| g.0 == label).expect("golden row");
+    let (_, traces, shortest, longest, programs) = GOLDEN
+        .iter()
+        .copied()
+        .find(|g| g.0 == label)
+        .expect("golden row");
     assert_eq!(enumeration.traces, traces, "task {label}");
     assert_eq!(enumeration.min_trace_length, shortest, "task {label}");
     assert_eq!(enumeration.max_trace_length, longest, "task {label}");
     assert_eq!(enumeration.programs, programs, "task {label}");
     let total: u64 = enumeration.histogram.iter().map(|(_, n)| n).sum();
     assert_eq!(total, programs, "task {label}: histogram total");
-    assert!(enumeration.histogram.windows(2).all(|w| w[0].0 < w[1].0), "task {label}: sorted keys");
+    assert!(
+        enumeration.histogram.windows(2).all(|w| w[0].0 < w[1].0),
+        "task {label}: sorted keys"
+    );
 }
 
 #[test]
@@ -169,8 +193,16 @@ fn streaming_candidates_agree_with_the_enumeration_and_run_correctly() {
     assert_eq!(histogram, enumeration.histogram);
 
     // The order is deterministic.
-    let first: Vec<String> = candidates(task).unwrap().take(500).map(|(p, _)| p.to_compact()).collect();
-    let again: Vec<String> = candidates(task).unwrap().take(500).map(|(p, _)| p.to_compact()).collect();
+    let first: Vec<String> = candidates(task)
+        .unwrap()
+        .take(500)
+        .map(|(p, _)| p.to_compact())
+        .collect();
+    let again: Vec<String> = candidates(task)
+        .unwrap()
+        .take(500)
+        .map(|(p, _)| p.to_compact())
+        .collect();
     assert_eq!(first, again);
 }
 
@@ -205,5 +237,8 @@ fn queries_are_found_in_normal_form() {
     ];
     let enumeration = enumerate_task(task, &queries).unwrap();
     assert_eq!(enumeration.found, vec![true, true, true, false, false]);
-    assert_eq!(normal_form(&queries[1]).as_deref(), Some("12LJL12RJR12|WW|WS"));
+    assert_eq!(
+        normal_form(&queries[1]).as_deref(),
+        Some("12LJL12RJR12|WW|WS")
+    );
 }

@@ -40,7 +40,12 @@ pub(crate) struct Prog {
 impl Prog {
     /// The program whose main is `trace` and which has no subroutines.
     fn flat(trace: &[u8]) -> Prog {
-        let mut prog = Prog { buf: [0; CAP], len: trace.len() as u8, main_len: trace.len() as u8, slots: 0 };
+        let mut prog = Prog {
+            buf: [0; CAP],
+            len: trace.len() as u8,
+            main_len: trace.len() as u8,
+            slots: 0,
+        };
         prog.buf[..trace.len()].copy_from_slice(trace);
         prog
     }
@@ -92,7 +97,12 @@ fn with_new_sr(p: &Prog, pat: &[u8], suffix: bool) -> Option<Prog> {
         return None;
     }
     let digit = b'1' + p.slots;
-    let mut out = Prog { buf: [0; CAP], len: 0, main_len: 0, slots: p.slots + 1 };
+    let mut out = Prog {
+        buf: [0; CAP],
+        len: 0,
+        main_len: 0,
+        slots: p.slots + 1,
+    };
     let main = p.main();
     let mut count = if suffix {
         let head = &main[..main.len() - pat.len()];
@@ -203,7 +213,9 @@ impl Search<'_, '_> {
         if p.slots >= SLOTS {
             return;
         }
-        let Some((child_alive, deeper)) = scratch.split_first_mut() else { return };
+        let Some((child_alive, deeper)) = scratch.split_first_mut() else {
+            return;
+        };
         for (pos, &j) in alive.iter().enumerate() {
             let pat = self.candidates[j as usize];
             // Pruning of extended traces: nothing shorter than the extension can make main end
@@ -212,7 +224,9 @@ impl Search<'_, '_> {
                 break;
             }
             let suffix = extended && p.main().ends_with(pat);
-            let Some(q) = with_new_sr(p, pat, suffix) else { continue };
+            let Some(q) = with_new_sr(p, pat, suffix) else {
+                continue;
+            };
             if q.slots < SLOTS {
                 self.applicable(&q, alive[pos + 1..].iter().copied(), child_alive);
             } else {
@@ -224,7 +238,9 @@ impl Search<'_, '_> {
 
     /// Runs the backtracking from the start of the candidate list on `root`.
     fn run(&mut self, root: &Prog, scratch: &mut [Vec<u16>]) {
-        let Some((alive, deeper)) = scratch.split_first_mut() else { return };
+        let Some((alive, deeper)) = scratch.split_first_mut() else {
+            return;
+        };
         self.applicable(root, 0..self.candidates.len() as u16, alive);
         self.recur(root, alive, deeper);
     }
@@ -271,16 +287,18 @@ pub(crate) fn compress(trace: &[u8], emit: &mut dyn FnMut(&Prog)) -> Result<(), 
     }
     let candidates = candidate_subroutines(trace);
     let mut scratch: Vec<Vec<u16>> = vec![Vec::with_capacity(candidates.len()); SLOTS as usize + 1];
-    let mut plain = Search { candidates: &candidates, extension: 0, emit };
+    let mut plain = Search {
+        candidates: &candidates,
+        extension: 0,
+        emit,
+    };
 
     // Step 6: plain compression (the flat trace is its all-skip leaf).
     plain.run(&Prog::flat(trace), &mut scratch);
     // Step 4: tail recursion.
-    for s in &candidates {
-        if trace.ends_with(s) {
-            if let Some(prog) = tail_recursion(trace, s) {
-                plain.run(&prog, &mut scratch);
-            }
+    for s in candidates.iter().filter(|s| trace.ends_with(s)) {
+        if let Some(prog) = tail_recursion(trace, s) {
+            plain.run(&prog, &mut scratch);
         }
     }
     // Step 5: extended traces, whose last call runs past the goal.
@@ -299,7 +317,11 @@ pub(crate) fn compress(trace: &[u8], emit: &mut dyn FnMut(&Prog)) -> Result<(), 
             // extended trace depends only on that trace, so it runs once.
             if !done_rests.contains(&rest) {
                 done_rests.push(rest);
-                let mut search = Search { candidates: &candidates, extension: rest.len(), emit: &mut *plain.emit };
+                let mut search = Search {
+                    candidates: &candidates,
+                    extension: rest.len(),
+                    emit: &mut *plain.emit,
+                };
                 search.run(&Prog::flat(&extended), &mut scratch);
             }
             if let Some(prog) = tail_recursion(&extended, s) {

@@ -154,10 +154,17 @@ pub fn enumerate_task_with_progress(
                 if acc.error.is_some() {
                     return acc;
                 }
-                let Partial { programs, histogram, seen, .. } = &mut acc;
+                let Partial {
+                    programs,
+                    histogram,
+                    seen,
+                    ..
+                } = &mut acc;
                 let outcome = unique_programs_of_trace(trace, seen, &mut |bytes, _| {
                     *programs += 1;
-                    *histogram.entry(normal::packed_key(bytes, trace.len())).or_default() += 1;
+                    *histogram
+                        .entry(normal::packed_key(bytes, trace.len()))
+                        .or_default() += 1;
                 });
                 if let Err(e) = outcome {
                     acc.error = Some(e);
@@ -177,8 +184,11 @@ pub fn enumerate_task_with_progress(
     if let Some(error) = result.error {
         return Err(error);
     }
-    let mut histogram: Vec<(StatKey, u64)> =
-        result.histogram.into_iter().map(|(key, count)| (normal::unpack_key(key), count)).collect();
+    let mut histogram: Vec<(StatKey, u64)> = result
+        .histogram
+        .into_iter()
+        .map(|(key, count)| (normal::unpack_key(key), count))
+        .collect();
     histogram.sort_unstable();
     Ok(Enumeration {
         traces: total,
@@ -234,7 +244,12 @@ pub fn candidates(task: &Task) -> Result<Candidates, AnalysisError> {
             long.len()
         )));
     }
-    Ok(Candidates { traces, next_trace: 0, buffer: Vec::new().into_iter(), seen: FastSet::default() })
+    Ok(Candidates {
+        traces,
+        next_trace: 0,
+        buffer: Vec::new().into_iter(),
+        seen: FastSet::default(),
+    })
 }
 
 /// The unique programs (renamed by first use, in generation order) that the compression
@@ -253,9 +268,13 @@ pub fn compress_trace(trace: &[Action]) -> Result<Vec<Program>, AnalysisError> {
 /// the notation of the SPEC's abstract examples.
 pub fn compress_internal(trace: &str) -> Result<Vec<String>, AnalysisError> {
     let mut programs = Vec::new();
-    unique_programs_of_trace(trace.as_bytes(), &mut FastSet::default(), &mut |bytes, _| {
-        programs.push(String::from_utf8_lossy(bytes).into_owned());
-    })?;
+    unique_programs_of_trace(
+        trace.as_bytes(),
+        &mut FastSet::default(),
+        &mut |bytes, _| {
+            programs.push(String::from_utf8_lossy(bytes).into_owned());
+        },
+    )?;
     Ok(programs)
 }
 
@@ -268,5 +287,8 @@ pub fn normal_form(program: &Program) -> Option<String> {
 
 /// The candidate traces of `task` in the published letters (S J W R L).
 pub fn readable_traces(task: &Task) -> Result<Vec<String>, AnalysisError> {
-    Ok(candidate_traces(task)?.iter().map(|t| traces::readable(t)).collect())
+    Ok(candidate_traces(task)?
+        .iter()
+        .map(|t| traces::readable(t))
+        .collect())
 }

@@ -139,7 +139,13 @@ pub(crate) fn unpack_key(key: u64) -> StatKey {
     for (i, slot) in calls.iter_mut().take(4).enumerate() {
         *slot = byte(4 + i as u32);
     }
-    StatKey { p: byte(0), n: byte(1), calls, r: byte(3) as u8, s: byte(2) }
+    StatKey {
+        p: byte(0),
+        n: byte(1),
+        calls,
+        r: byte(3) as u8,
+        s: byte(2),
+    }
 }
 
 /// The compact bytes of a program: main and every slot (empty ones included), renamed by first

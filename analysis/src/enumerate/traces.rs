@@ -143,7 +143,9 @@ fn available_actions(task: &Task, state: &State) -> &'static [Action] {
 /// Whether appending `letter` to `trace` would end it with a no-op pattern
 /// (SS RL LR LS RS RRR LLL, in internal letters AA DE ED EA DA DDD EEE).
 fn forms_noop_pattern(trace: &[u8], letter: u8) -> bool {
-    let Some(&last) = trace.last() else { return false };
+    let Some(&last) = trace.last() else {
+        return false;
+    };
     let pair = matches!(
         (last, letter),
         (b'A', b'A') | (b'D', b'E') | (b'E', b'D') | (b'E', b'A') | (b'D', b'A')
@@ -203,7 +205,10 @@ pub fn candidate_traces(task: &Task) -> Result<Vec<Vec<u8>>, AnalysisError> {
     let graph = Graph::build(task)?;
     let shortest = graph.dist[0];
     if shortest == u32::MAX {
-        return Err(AnalysisError::Invalid(format!("{}: no sequence of actions lights every light", task.source)));
+        return Err(AnalysisError::Invalid(format!(
+            "{}: no sequence of actions lights every light",
+            task.source
+        )));
     }
     let mut bound = shortest as usize;
     loop {
@@ -214,7 +219,9 @@ pub fn candidate_traces(task: &Task) -> Result<Vec<Vec<u8>>, AnalysisError> {
             )));
         }
         let mut traces = Vec::new();
-        let complete = for_each_trace(&graph, bound, MAX_TRACES + 1, &mut |t| traces.push(t.to_vec()));
+        let complete = for_each_trace(&graph, bound, MAX_TRACES + 1, &mut |t| {
+            traces.push(t.to_vec())
+        });
         if !complete {
             return Err(AnalysisError::Invalid(format!(
                 "{}: more than {MAX_TRACES} traces of length up to {bound}",
@@ -231,5 +238,9 @@ pub fn candidate_traces(task: &Task) -> Result<Vec<Vec<u8>>, AnalysisError> {
 
 /// The readable letters (S J W R L) of a trace in internal letters.
 pub fn readable(trace: &[u8]) -> String {
-    trace.iter().filter_map(|&c| action_of_internal(c)).map(Action::letter).collect()
+    trace
+        .iter()
+        .filter_map(|&c| action_of_internal(c))
+        .map(Action::letter)
+        .collect()
 }

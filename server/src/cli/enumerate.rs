@@ -80,18 +80,36 @@ pub fn main(args: EnumerateArgs) -> anyhow::Result<()> {
 
 /// The tasks named by the arguments, with their addresses.
 fn resolve(args: &EnumerateArgs) -> anyhow::Result<Vec<(String, &'static NamedTask)>> {
-    let set = dsl::tasks::bundled_sets().into_iter().find(|set| set.name == args.experiment);
+    let set = dsl::tasks::bundled_sets()
+        .into_iter()
+        .find(|set| set.name == args.experiment);
     if args.all {
         let set = set.with_context(|| format!("unknown experiment `{}`", args.experiment))?;
-        return Ok(set.tasks.iter().map(|t| (format!("{}/{}", set.name, t.label), t)).collect());
+        return Ok(set
+            .tasks
+            .iter()
+            .map(|t| (format!("{}/{}", set.name, t.label), t))
+            .collect());
     }
     let task = args.task.as_deref().context("give --task or --all")?;
-    let address =
-        if task.contains('/') { task.to_owned() } else { format!("{}/{task}", args.experiment) };
+    let address = if task.contains('/') {
+        task.to_owned()
+    } else {
+        format!("{}/{task}", args.experiment)
+    };
     let named = dsl::tasks::lookup(&address).with_context(|| {
-        let labels = set.map(|s| s.tasks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(" "));
+        let labels = set.map(|s| {
+            s.tasks
+                .iter()
+                .map(|t| t.label.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
         match labels {
-            Some(labels) => format!("unknown task `{address}` (tasks of {}: {labels})", args.experiment),
+            Some(labels) => format!(
+                "unknown task `{address}` (tasks of {}: {labels})",
+                args.experiment
+            ),
             None => format!("unknown task `{address}`"),
         }
     })?;
@@ -107,11 +125,12 @@ fn enumerate(address: &str, named: &NamedTask) -> anyhow::Result<Report> {
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let enumeration: Enumeration = enumerate_task_with_progress(&named.task, &[], &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .with_context(|| format!("enumerating {address}"))?;
+    let enumeration: Enumeration =
+        enumerate_task_with_progress(&named.task, &[], &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .with_context(|| format!("enumerating {address}"))?;
     bar.finish_and_clear();
     Ok(Report {
         task: address.to_owned(),
