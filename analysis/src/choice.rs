@@ -1,0 +1,298 @@
+//! Choice sets and observations (SPEC §4.4).
+//!
+//! For each task the choice set U_t is the enumerated candidate programs (kept only as a
+//! histogram over [`StatKey`], since every score depends on a program through its key) plus every
+//! distinct participant program the enumeration lacks, added once each with its own key. The
+//! observations are the participants' programs of non-skipped trials, each pointing at its key in
+//! U_t and remembering its participant for cross-validation.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use dsl::{Limits, Program, Task};
+
+use crate::data::{ProgramRow, RowError};
+use crate::error::AnalysisError;
+use crate::key::StatKey;
+
+/// How participants' programs are read from a `programs.csv`-format file.
+#[derive(Debug, Clone, Copy)]
+pub struct ObserveOptions {
+    /// Use canonical programs: the `preprocessed_program` column, or `program` canonicalised
+    /// with `dsl::canon` when that column is empty. When false, the raw `program` column is used.
+    pub canonicalise: bool,
+    /// Program shape limits used to parse programs.
+    pub limits: Limits,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> ObserveOptions {
+        ObserveOptions { canonicalise: true, limits: Limits::default() }
+    }
+}
+
+/// One usable trial: a participant's program for a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedProgram {
+    /// Line in the source file.
+    pub line: u64,
+    pub participant: u32,
+    /// Task index (`mdp_idx`).
+    pub task: usize,
+    pub program: Program,
+    /// The compact form of `program`; programs are identified by it.
+    pub text: String,
+    /// Sufficient statistics, with S from `dsl::metrics::step_cost`.
+    pub key: StatKey,
+}
+
+/// Reads the observations of non-skipped rows. Rows that name no task, do not parse, cannot be
+/// canonicalised or do not solve their task are returned as errors, not observations.
+pub fn observed_programs(
+    rows: &[(u64, ProgramRow)],
+    tasks: &[&Task],
+    options: &ObserveOptions,
+) -> (Vec<ObservedProgram>, Vec<RowError>) {
+    let mut observed = Vec::new();
+    let mut errors = Vec::new();
+    for (line, row) in rows {
+        if row.skipped {
+            continue;
+        }
+        match observe_row(row, tasks, options) {
+            Ok((program, key)) => observed.push(ObservedProgram {
+                line: *line,
+                participant: row.participant_idx,
+                task: row.mdp_idx,
+                text: program.to_compact(),
+                program,
+                key,
+            }),
+            Err(message) => errors.push(RowError { line: *line, message }),
+        }
+    }
+    (observed, errors)
+}
+
+fn observe_row(
+    row: &ProgramRow,
+    tasks: &[&Task],
+    options: &ObserveOptions,
+) -> Result<(Program, StatKey), String> {
+    let task = tasks.get(row.mdp_idx).ok_or_else(|| {
+        format!("mdp_idx {} names no task (the experiment has {})", row.mdp_idx, tasks.len())
+    })?;
+    let parse = |text: &str, column: &str| {
+        dsl::compact::parse(text.trim(), &options.limits)
+            .map(|p| p.with_slots(options.limits.subroutines))
+            .map_err(|e| format!("`{column}` does not parse: {e}"))
+    };
+    let program = if !options.canonicalise {
+        parse(&row.program, "program")?
+    } else if !row.preprocessed_program.trim().is_empty() {
+        parse(&row.preprocessed_program, "preprocessed_program")?
+    } else {
+        let raw = parse(&row.program, "program")?;
+        dsl::canon::canonicalise(task, &raw, &dsl::canon::CanonOptions::default())
+            .map_err(|e| format!("cannot canonicalise `{}`: {e}", row.program.trim()))?
+            .with_slots(options.limits.subroutines)
+    };
+    if program.routines.iter().all(Vec::is_empty) {
+        return Err("the program is empty".into());
+    }
+    let s = dsl::metrics::step_cost(task, &program)
+        .map_err(|e| format!("`{}` has no step cost: {e}", program.to_compact()))?;
+    Ok((program.clone(), StatKey::new(&program, s)))
+}
+
+/// What the enumeration of one task contributes to its choice set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskCandidates {
+    /// Number of enumerated programs.
+    pub programs: u64,
+    /// Enumerated programs counted by key.
+    pub histogram: Vec<(StatKey, u64)>,
+    /// For each query program, whether it is among the enumerated programs.
+    pub found: Vec<bool>,
+}
+
+/// One participant choice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    pub participant: u32,
+    /// Compact form of the chosen program.
+    pub program: String,
+    /// Index of the program's key in its task's choice set.
+    pub key: usize,
+    /// Whether the program is among the enumerated candidates.
+    pub in_enumeration: bool,
+}
+
+/// The choice set and observations of one task.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskChoiceSet {
+    pub label: String,
+    /// Distinct keys of U_t.
+    pub keys: Vec<StatKey>,
+    /// Programs of U_t with each key.
+    pub multiplicity: Vec<u64>,
+    /// Enumerated programs.
+    pub enumerated: u64,
+    /// Participant programs added because the enumeration lacks them.
+    pub added: u64,
+    pub observations: Vec<Observation>,
+}
+
+/// Coverage of one task's observations by its enumeration (SPEC §4.3).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coverage {
+    pub task: String,
+    pub observations: usize,
+    pub observations_in_enumeration: usize,
+    pub unique_programs: usize,
+    pub unique_in_enumeration: usize,
+    pub enumerated_programs: u64,
+    /// |U_t| = enumerated programs + added participant programs.
+    pub choice_set_size: u64,
+    pub distinct_keys: usize,
+}
+
+impl TaskChoiceSet {
+    /// Builds a choice set from an enumeration and the distinct participant programs `unique`
+    /// (with `candidates.found` answering for them, in order) and the observations, each given
+    /// by its index into `unique` and its participant.
+    pub fn new(
+        label: &str,
+        candidates: &TaskCandidates,
+        unique: &[(String, StatKey)],
+        choices: &[(u32, usize)],
+    ) -> Result<TaskChoiceSet, AnalysisError> {
+        if candidates.found.len() != unique.len() {
+            return Err(AnalysisError::Invalid(format!(
+                "task {label}: the enumeration answered {} queries for {} programs",
+                candidates.found.len(),
+                unique.len()
+            )));
+        }
+        let mut counts: BTreeMap<StatKey, u64> = BTreeMap::new();
+        for &(key, count) in &candidates.histogram {
+            *counts.entry(key).or_default() += count;
+        }
+        let mut added = 0;
+        for ((_, key), &found) in unique.iter().zip(&candidates.found) {
+            // A found program is already counted in the histogram; its key is there too unless
+            // the two disagree about its statistics, in which case it still must be choosable.
+            if !found || !counts.contains_key(key) {
+                *counts.entry(*key).or_default() += 1;
+                added += u64::from(!found);
+            }
+        }
+        let counts: Vec<(StatKey, u64)> = counts.into_iter().filter(|&(_, c)| c > 0).collect();
+        let index: HashMap<StatKey, usize> =
+            counts.iter().enumerate().map(|(i, &(key, _))| (key, i)).collect();
+        let mut observations = Vec::with_capacity(choices.len());
+        for &(participant, program) in choices {
+            let (text, key) = unique.get(program).ok_or_else(|| {
+                AnalysisError::Invalid(format!("task {label}: observation names program {program}"))
+            })?;
+            observations.push(Observation {
+                participant,
+                program: text.clone(),
+                key: index[key],
+                in_enumeration: candidates.found[program],
+            });
+        }
+        Ok(TaskChoiceSet {
+            label: label.to_owned(),
+            keys: counts.iter().map(|&(key, _)| key).collect(),
+            multiplicity: counts.iter().map(|&(_, c)| c).collect(),
+            enumerated: candidates.programs,
+            added,
+            observations,
+        })
+    }
+
+    pub fn coverage(&self) -> Coverage {
+        let mut unique: HashMap<&str, bool> = HashMap::new();
+        for obs in &self.observations {
+            unique.insert(&obs.program, obs.in_enumeration);
+        }
+        Coverage {
+            task: self.label.clone(),
+            observations: self.observations.len(),
+            observations_in_enumeration: self.observations.iter().filter(|o| o.in_enumeration).count(),
+            unique_programs: unique.len(),
+            unique_in_enumeration: unique.values().filter(|&&found| found).count(),
+            enumerated_programs: self.enumerated,
+            choice_set_size: self.multiplicity.iter().sum(),
+            distinct_keys: self.keys.len(),
+        }
+    }
+}
+
+/// The choice sets of all tasks of an experiment, in task order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChoiceSets {
+    pub tasks: Vec<TaskChoiceSet>,
+}
+
+impl ChoiceSets {
+    /// Builds every task's choice set. `candidates(task_index, queries)` enumerates one task
+    /// and says which of the distinct participant programs `queries` it contains; it is not
+    /// called for tasks without observations (their choice sets stay empty and add nothing to
+    /// any likelihood). `progress` is told each task index when its choice set is done.
+    pub fn build(
+        labels: &[String],
+        observed: &[ObservedProgram],
+        mut candidates: impl FnMut(usize, &[Program]) -> Result<TaskCandidates, AnalysisError>,
+        progress: &dyn Fn(usize),
+    ) -> Result<ChoiceSets, AnalysisError> {
+        let mut tasks = Vec::with_capacity(labels.len());
+        for (index, label) in labels.iter().enumerate() {
+            let mut unique: Vec<(String, StatKey)> = Vec::new();
+            let mut programs: Vec<Program> = Vec::new();
+            let mut position: HashMap<&str, usize> = HashMap::new();
+            let mut choices = Vec::new();
+            for obs in observed.iter().filter(|o| o.task == index) {
+                let next = unique.len();
+                let program = *position.entry(&obs.text).or_insert_with(|| {
+                    unique.push((obs.text.clone(), obs.key));
+                    programs.push(obs.program.clone());
+                    next
+                });
+                choices.push((obs.participant, program));
+            }
+            let task = if choices.is_empty() {
+                TaskChoiceSet { label: label.clone(), ..TaskChoiceSet::default() }
+            } else {
+                let found = candidates(index, &programs)?;
+                TaskChoiceSet::new(label, &found, &unique, &choices)?
+            };
+            tasks.push(task);
+            progress(index);
+        }
+        if observed.iter().any(|o| o.task >= labels.len()) {
+            return Err(AnalysisError::Invalid("an observation names a task beyond the list".into()));
+        }
+        Ok(ChoiceSets { tasks })
+    }
+
+    /// Number of observations over all tasks.
+    pub fn n_observations(&self) -> usize {
+        self.tasks.iter().map(|t| t.observations.len()).sum()
+    }
+
+    /// The distinct participants, sorted.
+    pub fn participants(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> =
+            self.tasks.iter().flat_map(|t| t.observations.iter().map(|o| o.participant)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    pub fn coverage(&self) -> Vec<Coverage> {
+        self.tasks.iter().map(TaskChoiceSet::coverage).collect()
+    }
+}
