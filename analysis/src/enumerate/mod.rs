@@ -279,8 +279,8 @@ pub fn compress_internal(trace: &str) -> Result<Vec<String>, AnalysisError> {
 }
 
 /// The normal form used to compare programs with the enumeration: compact form in the published
-/// letters, subroutines renamed by first use, trailing empty slots left out. `None` if the program
-/// cannot be renamed (a kept routine calls a subroutine the renaming walk never reached).
+/// letters, subroutines renamed by first use, unreached subroutines and trailing empty slots left
+/// out. `None` if the program calls a slot it does not have or has more than 9 slots.
 pub fn normal_form(program: &Program) -> Option<String> {
     normal::normal_bytes_of_program(program).map(|bytes| normal::readable_compact(&bytes))
 }

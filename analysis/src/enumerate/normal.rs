@@ -13,10 +13,11 @@ use crate::key::{MAX_SLOTS, StatKey};
 /// result to `out` (cleared first).
 ///
 /// Depth-first walk from main: the first subroutine called becomes 1, the next new one 2, and so
-/// on; the walk stops at the first recursion (a call to a routine on the current call path);
-/// subroutines never reached are dropped. Returns false when a kept routine still calls a
-/// subroutine the walk never numbered (the reference's renaming fails there) or calls a slot that
-/// does not exist.
+/// on; subroutines never reached are dropped (SPEC §3.3 pass 8). Like
+/// `dsl::canon::rename_by_first_use`, the walk goes on past a recursive call without entering it
+/// where the reference stops; the two agree wherever the reference succeeds, and in particular on
+/// every enumerated program, whose only recursive call is the last token of main's callee chain.
+/// Returns false when a routine calls a slot that does not exist.
 pub(crate) fn rename_by_first_use(routines: &[&[u8]], out: &mut Vec<u8>) -> bool {
     out.clear();
     let slots = routines.len().saturating_sub(1).min(MAX_SLOTS);
@@ -41,9 +42,7 @@ pub(crate) fn rename_by_first_use(routines: &[&[u8]], out: &mut Vec<u8>) -> bool
         if callee == 0 || callee > slots {
             return false;
         }
-        if stack.iter().any(|&(r, _)| r == callee) {
-            break;
-        }
+        // A routine on the call path is already named, so recursive calls are not entered.
         if new_name[callee] == 0 {
             order[named] = callee as u8;
             named += 1;
