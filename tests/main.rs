@@ -1,1 +1,9 @@
 //! End-to-end tests.
+
+// Helpers: a fresh database per test on either backend, a server on a free port, a participant
+// client with one method per endpoint, and the published solutions.
+mod support;
+
+// The participant API over HTTP on both backends: the whole bundled study, retries, reloads,
+// repeats, skips, refused submits, tokens, body limits.
+mod participant_flow;
