@@ -7,3 +7,10 @@ mod support;
 // The participant API over HTTP on both backends: the whole bundled study, retries, reloads,
 // repeats, skips, refused submits, tokens, body limits.
 mod participant_flow;
+
+// The store test suite: every `Store` method on SQLite and Postgres.
+mod store;
+
+// The participant app in headless Chromium: the whole study clicked through, and a server cut-off
+// mid-task (skipped with a notice when Chromium is not installed).
+mod browser;
