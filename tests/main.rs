@@ -14,3 +14,7 @@ mod store;
 // The participant app in headless Chromium: the whole study clicked through, and a server cut-off
 // mid-task (skipped with a notice when Chromium is not installed).
 mod browser;
+
+// The real `proglab serve` process: SIGKILL mid-session and restart lose nothing acknowledged;
+// SIGTERM shuts down cleanly.
+mod restart;

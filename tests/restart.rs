@@ -1,0 +1,174 @@
+//! The real `proglab serve` process: killed with SIGKILL in the middle of a session and restarted
+//! on the same database, it has lost nothing it acknowledged; SIGTERM shuts it down cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rstest::rstest;
+use serde_json::json;
+
+use crate::support::{Backend, TestDb, into_parts};
+
+/// A `proglab serve` child process.
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServerProcess {
+    /// Starts `proglab serve` on a free port and waits until it says where it listens.
+    fn start(database_url: &str) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+            .args(["serve", "--database-url", database_url, "--listen", "127.0.0.1:0"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .expect("start proglab serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("proglab: listening on ") {
+                    let _ = sender.send(address.to_owned());
+                }
+            }
+        });
+        let base = match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("proglab serve did not start: {:?}", child.wait());
+            }
+        };
+        ServerProcess { child, base }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let server = ServerProcess::start(&db.url);
+    let client = reqwest::Client::new();
+    let (status, entered) = into_parts(
+        client
+            .post(format!("{}/api/v1/experiments/correa2025/sessions", server.base))
+            .json(&json!({ "params": { "PROLIFIC_PID": "crash" } }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{entered}");
+    let token = entered["token"].as_str().unwrap().to_owned();
+    let session_id = entered["session"]["session_id"].as_str().unwrap().to_owned();
+    let post = {
+        let (client, token) = (client.clone(), token.clone());
+        move |base: String, path: &'static str, body: serde_json::Value| {
+        let client = client.clone();
+        let token = token.clone();
+        async move { client.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await }
+        }
+    };
+    assert!(post(server.base.clone(), "/api/v1/session/consent", json!({ "agree": true })).await.unwrap().status().is_success());
+    let (_, at_task) = into_parts(post(server.base.clone(), "/api/v1/session/steps/1/continue", json!({})).await.unwrap()).await;
+    assert_eq!(at_task["current"]["kind"], "task");
+    let started_at = at_task["current"]["trial"]["started_at"].clone();
+
+    // Act: a client writes event batches and runs as fast as it can, remembering what the server
+    // acknowledged, while the server is killed.
+    let acknowledged_events = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let acknowledged_runs = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let writer = {
+        let (events, runs) = (acknowledged_events.clone(), acknowledged_runs.clone());
+        let base = server.base.clone();
+        let post = post.clone();
+        tokio::spawn(async move {
+            for round in 0i64.. {
+                let batch: Vec<_> = (0..5).map(|i| json!({ "seq": round * 5 + i + 1, "type": "edit", "data": { "round": round } })).collect();
+                match post(base.clone(), "/api/v1/session/events", json!({ "events": batch })).await {
+                    Ok(response) if response.status().is_success() => {
+                        let body: serde_json::Value = response.json().await.unwrap();
+                        let stored: Vec<i64> = serde_json::from_value(body["stored"].clone()).unwrap();
+                        events.lock().unwrap().extend(stored);
+                    }
+                    _ => break,
+                }
+                match post(base.clone(), "/api/v1/session/steps/2/runs", json!({ "run": round + 1, "program": "WW" })).await {
+                    Ok(response) if response.status().is_success() => runs.lock().unwrap().push(round + 1),
+                    _ => break,
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.kill();
+    writer.await.unwrap();
+    let acknowledged_events = acknowledged_events.lock().unwrap().clone();
+    let acknowledged_runs = acknowledged_runs.lock().unwrap().clone();
+    assert!(acknowledged_events.len() >= 10 && !acknowledged_runs.is_empty(), "too little was written before the kill");
+
+    // Assert: a new server on the same database has everything that was acknowledged, and the
+    // participant carries on from the same step.
+    let restarted = ServerProcess::start(&db.url);
+    let store = server::store::connect(&db.url).await.unwrap();
+    let record = store.session_record(&session_id).await.unwrap();
+    let stored_events: Vec<i64> = record.events.iter().map(|e| e.seq).collect();
+    for seq in &acknowledged_events {
+        assert!(stored_events.contains(seq), "acknowledged event {seq} was lost");
+    }
+    let stored_runs: Vec<i64> = record.runs.iter().map(|r| r.seq).collect();
+    for seq in &acknowledged_runs {
+        assert!(stored_runs.contains(seq), "acknowledged run {seq} was lost");
+    }
+    assert_eq!(record.trials[0].runs, record.runs.len() as i64, "the run counter matches the stored runs");
+    store.close().await;
+
+    let (status, view) = into_parts(client.get(format!("{}/api/v1/session", restarted.base)).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["progress"]["step"], 2);
+    assert_eq!(view["current"]["trial"]["started_at"], started_at);
+    let (status, submitted) = into_parts(post(restarted.base.clone(), "/api/v1/session/steps/2/submit", json!({ "program": "WWWWS" })).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
+    assert_eq!(submitted["session"]["progress"]["step"], 3);
+    restarted.kill();
+}
+
+#[tokio::test]
+async fn sigterm_shuts_the_server_down_cleanly() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut server = ServerProcess::start(&db.url);
+    let (status, _) = into_parts(reqwest::get(format!("{}/api/v1/health", server.base)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let signalled = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("run kill");
+    assert!(signalled.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let exit = exit.expect("the server exits within 10 s of SIGTERM");
+    assert!(exit.success(), "exit status {exit}");
+}
