@@ -5,6 +5,7 @@
 //! (logs 5xx causes once and gives bare error responses the API's JSON format), the request
 //! timeout, and the request body limit (413).
 
+pub mod app;
 pub mod error;
 pub mod extract;
 pub mod pages;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(participant::router())
         .merge(pages::router())
+        .merge(app::router())
         .nest_service("/static", ServeDir::new(static_dir))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,0 +1,186 @@
+// The event log: every edit, run and click the participant makes becomes a numbered event
+// (`seq`, one numbering per session). Events wait in localStorage until the server acknowledges
+// them, so a reload, a closed tab or a server that is down loses nothing: whatever is pending is
+// sent again, from this page or the next one, until the server has stored it. The server stores
+// each (session, seq) once, so sending an event twice is harmless.
+
+import { ApiError, NetworkError, backoff, connection, request } from './api.js';
+
+const BATCH = 500;
+const PERIOD_MS = 5000;
+
+/** localStorage that quietly falls back to memory (storage disabled, quota exceeded). */
+export const storage = {
+  memory: new Map(),
+  get(key) {
+    try {
+      const value = window.localStorage.getItem(key);
+      if (value !== null) return value;
+    } catch {
+      // Storage disabled: use memory only.
+    }
+    return this.memory.has(key) ? this.memory.get(key) : null;
+  },
+  set(key, value) {
+    this.memory.set(key, value);
+    try {
+      window.localStorage.setItem(key, value);
+    } catch {
+      // Kept in memory; it is still sent while the page stays open.
+    }
+  },
+  remove(key) {
+    this.memory.delete(key);
+    try {
+      window.localStorage.removeItem(key);
+    } catch {
+      // Nothing to do.
+    }
+  },
+  getJson(key, fallback) {
+    const text = this.get(key);
+    if (text === null) return fallback;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return fallback;
+    }
+  },
+  setJson(key, value) {
+    this.set(key, JSON.stringify(value));
+  },
+};
+
+export class EventLog {
+  /**
+   * @param {object} pageState the page's `data-state`: session, last_event_seq, session_ms
+   */
+  constructor(pageState) {
+    this.sessionId = pageState.session.session_id;
+    this.step = pageState.session.progress.step;
+    this.prefix = `proglab:${this.sessionId}:`;
+    // The session clock: the server's milliseconds since the session started, carried on by
+    // this page's monotonic clock, so `t` is right even while the server is unreachable.
+    this.sessionMsAtLoad = pageState.session_ms;
+    this.loadedAt = performance.now();
+    const storedSeq = Number(storage.get(this.prefix + 'seq')) || 0;
+    this.lastSeq = Math.max(storedSeq, pageState.last_event_seq || 0);
+    storage.set(this.prefix + 'seq', String(this.lastSeq));
+    this.inFlight = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.rejected = 0;
+    setInterval(() => {
+      if (this.pending().length > 0) this.flush();
+    }, PERIOD_MS);
+    window.addEventListener('online', () => this.flush());
+    // A last try when the page goes away; what does not arrive stays stored for the next page.
+    window.addEventListener('pagehide', () => this.flushOnExit());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') this.flushOnExit();
+    });
+  }
+
+  /** Milliseconds since the session started. */
+  now() {
+    return Math.round(this.sessionMsAtLoad + performance.now() - this.loadedAt);
+  }
+
+  pending() {
+    return storage.getJson(this.prefix + 'events', []);
+  }
+
+  /** Records an event and schedules sending it; returns its number. */
+  record(type, data = {}) {
+    // Re-read the counter: another tab of the same session may have used numbers meanwhile.
+    const stored = Number(storage.get(this.prefix + 'seq')) || 0;
+    const seq = Math.max(stored, this.lastSeq) + 1;
+    this.lastSeq = seq;
+    storage.set(this.prefix + 'seq', String(seq));
+    const event = { seq, type, step: this.step, t: this.now(), data };
+    const queue = this.pending();
+    queue.push(event);
+    storage.setJson(this.prefix + 'events', queue);
+    this.schedule(50);
+    return seq;
+  }
+
+  schedule(ms) {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, ms);
+  }
+
+  /**
+   * Sends pending events until none is left or the server cannot be reached. Resolves with true
+   * when everything recorded so far is acknowledged.
+   */
+  flush() {
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = this.sendAll().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  async sendAll() {
+    for (;;) {
+      const queue = this.pending();
+      if (queue.length === 0) {
+        this.attempt = 0;
+        return true;
+      }
+      const batch = queue.slice(0, BATCH);
+      try {
+        const answer = await request('POST', '/session/events', { events: batch });
+        this.acknowledge(new Set(answer.stored));
+        this.attempt = 0;
+      } catch (error) {
+        if (error instanceof NetworkError) {
+          connection.down();
+          this.schedule(backoff(this.attempt));
+          this.attempt += 1;
+          return false;
+        }
+        if (error instanceof ApiError && error.status === 401) {
+          // The session is gone on the server: nothing sent now can ever be stored.
+          showPageError('Your session could not be found on the server. Please reopen the study link.');
+          return false;
+        }
+        // Refused as malformed: it can never be stored, and it must not hold back the rest.
+        console.error('events refused by the server', error, batch);
+        this.rejected += batch.length;
+        this.acknowledge(new Set(batch.map((event) => event.seq)));
+      }
+    }
+  }
+
+  acknowledge(seqs) {
+    const left = this.pending().filter((event) => !seqs.has(event.seq));
+    storage.setJson(this.prefix + 'events', left);
+  }
+
+  /** Waits at most `ms` for everything to be acknowledged. */
+  async settle(ms = 2000) {
+    const timeout = new Promise((resolve) => setTimeout(() => resolve(false), ms));
+    return Promise.race([this.flush(), timeout]);
+  }
+
+  flushOnExit() {
+    const queue = this.pending();
+    if (queue.length === 0) return;
+    request('POST', '/session/events', { events: queue.slice(0, BATCH) }, { keepalive: true })
+      .then((answer) => this.acknowledge(new Set(answer.stored)))
+      .catch(() => {});
+  }
+}
+
+/** Shows a message that needs the participant's attention (not for passing network trouble). */
+export function showPageError(message) {
+  const element = document.getElementById('page-error');
+  if (!element) return;
+  element.textContent = message;
+  element.hidden = !message;
+}

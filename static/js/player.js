@@ -1,0 +1,28 @@
+// Plays a trace from the server (one entry per executed token: routine, position, depth, the
+// instruction, its effect and the state after it) on a board, highlighting the executing routine
+// and instruction in the editor.
+
+import { sleep } from './api.js';
+
+// Milliseconds per executed token. Calls only move the highlight, so they go faster.
+export const PACE = { primitive: 380, call: 160 };
+
+/** Shows one trace entry. */
+export function showEntry(board, editor, entry) {
+  board.show(entry.state, { animate: true, effect: entry.effect });
+  if (editor) editor.highlight(entry.routine, entry.position);
+}
+
+/**
+ * Plays `trace` from entry `from`; resolves with the index after the last entry shown. Rejects
+ * with Cancelled when `signal` aborts.
+ */
+export async function play(board, editor, trace, { from = 0, signal, pace = PACE } = {}) {
+  let index = from;
+  for (; index < trace.length; index += 1) {
+    const entry = trace[index];
+    showEntry(board, editor, entry);
+    await sleep(entry.effect === 'call' ? pace.call : pace.primitive, signal);
+  }
+  return index;
+}
