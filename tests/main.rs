@@ -18,3 +18,7 @@ mod browser;
 // The real `proglab serve` process: SIGKILL mid-session and restart lose nothing acknowledged;
 // SIGTERM shuts down cleanly.
 mod restart;
+
+// The API documents cannot drift: docs/api.md's curl exchanges run against a live server, the
+// OpenAPI document lists exactly the served routes; and the HTML front door.
+mod api_docs;
