@@ -172,3 +172,55 @@ async fn sigterm_shuts_the_server_down_cleanly() {
     let exit = exit.expect("the server exits within 10 s of SIGTERM");
     assert!(exit.success(), "exit status {exit}");
 }
+
+#[tokio::test]
+async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let log_path = std::env::temp_dir().join(format!("proglab-log-{}.txt", uuid::Uuid::new_v4().simple()));
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("proglab: listening on ").expect("the address line").to_owned();
+
+    let client = reqwest::Client::new();
+    let page = client.get(format!("{base}/e/correa2025?PROLIFIC_PID=secret-pid-4711&STUDY_ID=st")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let (status, entered) = into_parts(
+        client
+            .post(format!("{base}/api/v1/experiments/correa2025/sessions"))
+            .json(&json!({ "params": { "PROLIFIC_PID": "secret-pid-4711" } }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = entered["token"].as_str().unwrap().to_owned();
+    let refused = client
+        .post(format!("{base}/api/v1/experiments/correa2025/sessions"))
+        .json(&json!({ "params": { "PROLIFIC_PID": "secret-pid-4711" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let consent = client.post(format!("{base}/api/v1/session/consent")).bearer_auth(&token).json(&json!({ "agree": true })).send().await.unwrap();
+    assert_eq!(consent.status(), StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(logs.contains("session created"), "the server logged nothing useful:\n{logs}");
+    for secret in ["secret-pid-4711", token.as_str(), db.url.as_str()] {
+        assert!(!logs.contains(secret), "the logs contain {secret:?}:\n{logs}");
+    }
+}
