@@ -80,37 +80,53 @@ pub fn main(args: EnumerateArgs) -> anyhow::Result<()> {
 
 /// The tasks named by the arguments, with their addresses.
 fn resolve(args: &EnumerateArgs) -> anyhow::Result<Vec<(String, &'static NamedTask)>> {
-    let set = dsl::tasks::bundled_sets()
-        .into_iter()
-        .find(|set| set.name == args.experiment);
-    if args.all {
-        let set = set.with_context(|| format!("unknown experiment `{}`", args.experiment))?;
-        return Ok(set
-            .tasks
-            .iter()
-            .map(|t| (format!("{}/{}", set.name, t.label), t))
-            .collect());
-    }
-    let task = args.task.as_deref().context("give --task or --all")?;
+    let sets = dsl::tasks::bundled_sets();
+    let set = sets.iter().find(|set| set.name == args.experiment);
+    let known = || {
+        sets.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let task = match (&args.task, args.all) {
+        (Some(task), false) if task.contains('/') => task.as_str(),
+        (_, all) => {
+            let set = set.with_context(|| {
+                format!(
+                    "unknown experiment `{}` (bundled: {})",
+                    args.experiment,
+                    known()
+                )
+            })?;
+            if all {
+                return Ok(set
+                    .tasks
+                    .iter()
+                    .map(|t| (format!("{}/{}", set.name, t.label), t))
+                    .collect());
+            }
+            args.task.as_deref().context("give --task or --all")?
+        }
+    };
     let address = if task.contains('/') {
         task.to_owned()
     } else {
         format!("{}/{task}", args.experiment)
     };
     let named = dsl::tasks::lookup(&address).with_context(|| {
-        let labels = set.map(|s| {
-            s.tasks
-                .iter()
-                .map(|t| t.label.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-        match labels {
-            Some(labels) => format!(
-                "unknown task `{address}` (tasks of {}: {labels})",
-                args.experiment
+        let (set_name, _) = address.split_once('/').unwrap_or((&address, ""));
+        match sets.iter().find(|s| s.name == set_name) {
+            Some(set) => {
+                let labels: Vec<&str> = set.tasks.iter().map(|t| t.label.as_str()).collect();
+                format!(
+                    "unknown task `{address}` (tasks of {set_name}: {})",
+                    labels.join(" ")
+                )
+            }
+            None => format!(
+                "unknown task `{address}`: no experiment `{set_name}` (bundled: {})",
+                known()
             ),
-            None => format!("unknown task `{address}`"),
         }
     })?;
     Ok(vec![(address, named)])
@@ -150,5 +166,76 @@ fn print_line(line: &str) -> anyhow::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(e).context("writing to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(task: Option<&str>, all: bool, experiment: &str) -> EnumerateArgs {
+        EnumerateArgs {
+            task: task.map(str::to_owned),
+            all,
+            experiment: experiment.to_owned(),
+            json: false,
+        }
+    }
+
+    fn addresses(args: &EnumerateArgs) -> anyhow::Result<Vec<String>> {
+        Ok(resolve(args)?
+            .into_iter()
+            .map(|(address, _)| address)
+            .collect())
+    }
+
+    #[test]
+    fn tasks_resolve_by_label_or_address() {
+        assert_eq!(
+            addresses(&args(Some("b"), false, "correa2025")).unwrap(),
+            ["correa2025/b"]
+        );
+        assert_eq!(
+            addresses(&args(Some("correa2025/j"), false, "correa2025")).unwrap(),
+            ["correa2025/j"]
+        );
+        let all = addresses(&args(None, true, "correa2025")).unwrap();
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[0], "correa2025/a");
+        assert_eq!(all[9], "correa2025/j");
+    }
+
+    #[test]
+    fn unknown_tasks_and_experiments_are_named_in_the_error() {
+        let error = addresses(&args(Some("zz"), false, "correa2025"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("correa2025/zz") && error.contains("a b c d e f g h i j"),
+            "{error}"
+        );
+        let error = addresses(&args(Some("c"), false, "nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown experiment `nope`"), "{error}");
+        let error = addresses(&args(None, true, "nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown experiment `nope`"), "{error}");
+        let error = addresses(&args(Some("nope/c"), false, "correa2025"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no experiment `nope`"), "{error}");
+    }
+
+    #[test]
+    fn a_small_task_is_enumerated() {
+        let (address, named) = resolve(&args(Some("c"), false, "correa2025"))
+            .unwrap()
+            .remove(0);
+        let report = enumerate(&address, named).unwrap();
+        assert_eq!((report.traces, report.programs), (1502, 50_140));
+        assert_eq!((report.min_trace_length, report.max_trace_length), (13, 21));
+        assert!(report.keys > 100);
     }
 }
