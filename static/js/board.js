@@ -14,7 +14,7 @@ const ANGLE = [90, 0, -90, 180];
 const HEADING_WORD = ['down', 'right', 'up', 'left'];
 
 // Height shades, light to dark; heights above the table use the darkest.
-const SHADES = ['#eef2f6', '#d3dde8', '#b5c6d8', '#95adc6', '#7693b2', '#5b7a9c', '#456384', '#33506d'];
+const SHADES = ['#f1f4f8', '#cbd7e4', '#a3b8cf', '#7c98b8', '#5e7ea2', '#47688c', '#355575', '#25425e'];
 
 function shade(height) {
   return SHADES[Math.min(Math.max(height, 1), SHADES.length) - 1];
@@ -66,22 +66,23 @@ export class Board {
         const light = this.lightIndex.get(`${x},${y}`);
         if (light !== undefined) {
           const pad = element('g', { class: 'pad', 'data-light': light }, cell);
-          const cx = left + CELL / 2 - lip / 4;
-          const cy = top + CELL / 2 - lip / 4;
-          element('rect', { class: 'pad-base', x: cx - 20, y: cy - 20, width: 40, height: 40, rx: 8 }, pad);
+          // The pad sits a little right of and below the centre, clear of the height label.
+          const cx = left + CELL / 2 + 4 - lip / 4;
+          const cy = top + CELL / 2 + 8 - lip / 4;
+          element('rect', { class: 'pad-base', x: cx - 17, y: cy - 17, width: 34, height: 34, rx: 7 }, pad);
           const rays = element('g', { class: 'pad-rays' }, pad);
           for (let k = 0; k < 8; k += 1) {
             const a = (Math.PI / 4) * k;
             element('line', {
-              x1: cx + Math.cos(a) * 11, y1: cy + Math.sin(a) * 11,
-              x2: cx + Math.cos(a) * 17, y2: cy + Math.sin(a) * 17,
+              x1: cx + Math.cos(a) * 9, y1: cy + Math.sin(a) * 9,
+              x2: cx + Math.cos(a) * 14, y2: cy + Math.sin(a) * 14,
             }, rays);
           }
-          element('circle', { class: 'pad-bulb', cx, cy, r: 7 }, pad);
+          element('circle', { class: 'pad-bulb', cx, cy, r: 6 }, pad);
           this.pads.set(light, pad);
         }
         const label = element('text', {
-          x: left + 6, y: top + 16, class: `height-label${h >= 5 ? ' on-dark' : ''}`,
+          x: left + 5, y: top + 15, class: `height-label${h >= 5 ? ' on-dark' : ''}`,
         }, cell);
         label.textContent = String(h);
       }

@@ -51,14 +51,16 @@ export function startScreen(pageState, log) {
     const board = new Board(document.getElementById('board'), current.level);
     if (current.demo) {
       const demo = current.demo;
-      const count = demo.program.split('|').length;
+      // Only Main and the processes up to the last one the example uses.
+      const parts = demo.program.split('|');
+      let count = parts.length;
+      while (count > 1 && parts[count - 1] === '') count -= 1;
       const editor = new Editor({
         routines: document.getElementById('demo-program'),
-        subroutines: Math.max(0, count - 1),
+        subroutines: count - 1,
         readOnly: true,
       });
-      // Only the routines the example uses.
-      const routines = fromCompact(demo.program, count) || [[]];
+      const routines = fromCompact(parts.slice(0, count).join('|'), count) || [[]];
       editor.load(routines);
       document.getElementById('demo-count').textContent = `Instruction Count: ${demo.instruction_count}`;
       let controller = null;

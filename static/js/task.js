@@ -5,7 +5,7 @@
 // Every edit and every run is recorded as a numbered event. The draft program is kept in
 // localStorage, so a reload shows the program as it was.
 
-import { ApiError, Cancelled, retrying } from './api.js';
+import { ApiError, Cancelled, connection, retrying } from './api.js';
 import { Board } from './board.js';
 import { Editor, fromCompact, routineName } from './editor.js';
 import { showPageError, storage } from './events.js';
@@ -198,6 +198,10 @@ export function startTask(pageState, log) {
     resetBoard();
     setStatus('idle');
   }
+
+  connection.onChange((down) => {
+    if (status === 'waiting') say(down ? 'Waiting for the server… the program runs as soon as it is back.' : 'Running…');
+  });
 
   buttons.run.addEventListener('click', () => run());
   buttons.quick.addEventListener('click', () => quickRun());

@@ -48,7 +48,11 @@ async fn the_page_reconnects_after_the_server_is_cut_off_and_loses_nothing() {
     let seqs: Vec<i64> = record.events.iter().map(|e| e.seq).collect();
     let unique: BTreeSet<i64> = seqs.iter().copied().collect();
     assert_eq!(unique.len(), seqs.len(), "an event is stored twice");
-    assert_eq!(unique, (1..=last_seq).collect::<BTreeSet<_>>(), "events missing");
+    assert_eq!(
+        unique,
+        (1..=last_seq).collect::<BTreeSet<_>>(),
+        "events missing"
+    );
     let edits: Vec<&Value> = record
         .events
         .iter()
@@ -56,23 +60,46 @@ async fn the_page_reconnects_after_the_server_is_cut_off_and_loses_nothing() {
         .map(|e| &e.data["program"])
         .collect();
     let letters = program.chars().filter(|c| *c != '|').count();
-    assert_eq!(edits.len(), letters, "one edit event per instruction clicked");
-    assert_eq!(edits.last().and_then(|p| p.as_str()), Some(program.as_str()));
-    assert_eq!(record.runs.len(), 1, "the run made while the server was away");
+    assert_eq!(
+        edits.len(),
+        letters,
+        "one edit event per instruction clicked"
+    );
+    assert_eq!(
+        edits.last().and_then(|p| p.as_str()),
+        Some(program.as_str())
+    );
+    assert_eq!(
+        record.runs.len(),
+        1,
+        "the run made while the server was away"
+    );
     assert_eq!(record.runs[0].program, program);
     assert_eq!(record.runs[0].mode, "quick_run");
-    let first = record.trials.iter().find(|t| t.phase == "tasks" && t.position == 0).unwrap();
+    let first = record
+        .trials
+        .iter()
+        .find(|t| t.phase == "tasks" && t.position == 0)
+        .unwrap();
     assert_eq!(first.outcome, Some(TrialOutcome::Submitted));
     assert_eq!(first.program.as_deref(), Some(program.as_str()));
     store.close().await;
 }
 
 /// Returns the session, its last event number, and the program written.
-async fn cut_off_mid_task(browser: &Browser, server: &mut Server) -> anyhow::Result<(String, i64, String)> {
+async fn cut_off_mid_task(
+    browser: &Browser,
+    server: &mut Server,
+) -> anyhow::Result<(String, i64, String)> {
     browser
         .goto(&server.url(&format!("/e/correa2025?PROLIFIC_PID={PARTICIPANT}")))
         .await?;
-    browser.wait_for("document.querySelector('#proglab-app button')", "the start button").await?;
+    browser
+        .wait_for(
+            "document.querySelector('#proglab-app button')",
+            "the start button",
+        )
+        .await?;
     browser.click("#proglab-app button").await?;
     let consent = browser.page().await?;
     browser.click("#agree").await?;
@@ -87,29 +114,58 @@ async fn cut_off_mid_task(browser: &Browser, server: &mut Server) -> anyhow::Res
     browser.click_tokens(&tokens[..half]).await?;
     let session = page.session_id.clone();
     browser
-        .wait_for(&format!("JSON.parse(localStorage.getItem('proglab:{session}:events') || '[]').length === 0"), "the first edits to be stored")
+        .wait_for(
+            &format!(
+                "JSON.parse(localStorage.getItem('proglab:{session}:events') || '[]').length === 0"
+            ),
+            "the first edits to be stored",
+        )
         .await?;
 
     // The server dies. The participant goes on writing and presses Quick Run.
     server.kill();
     browser.click_tokens(&tokens[half..]).await?;
     browser
-        .wait_for("!document.getElementById('connection').hidden", "the reconnecting notice")
+        .wait_for(
+            "!document.getElementById('connection').hidden",
+            "the reconnecting notice",
+        )
         .await?;
-    ensure!(browser.program().await? == program, "the editor shows {}", browser.program().await?);
+    ensure!(
+        browser.program().await? == program,
+        "the editor shows {}",
+        browser.program().await?
+    );
     browser.click("#quick-run").await?;
-    browser.wait_for("document.getElementById('app').dataset.status === 'waiting'", "the run to wait").await?;
+    browser
+        .wait_for(
+            "document.getElementById('app').dataset.status === 'waiting'",
+            "the run to wait",
+        )
+        .await?;
     let pending = browser.event_counters(&session).await?.1;
-    ensure!(pending > 0, "no events are waiting while the server is away");
+    ensure!(
+        pending > 0,
+        "no events are waiting while the server is away"
+    );
     browser.screenshot("20-cutoff-reconnecting").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Still waiting, still editing nothing, still saying so.
-    ensure!(browser.js("return document.getElementById('connection').hidden").await? == Value::Bool(false));
+    ensure!(
+        browser
+            .js("return document.getElementById('connection').hidden")
+            .await?
+            == Value::Bool(false)
+    );
 
     // Back on the same database: the page catches up by itself.
     server.restart()?;
     browser
-        .wait_for_within("document.getElementById('success-dialog').open", "the waiting run to finish", Duration::from_secs(30))
+        .wait_for_within(
+            "document.getElementById('success-dialog').open",
+            "the waiting run to finish",
+            Duration::from_secs(30),
+        )
         .await?;
     browser
         .wait_for_within(
@@ -124,9 +180,13 @@ async fn cut_off_mid_task(browser: &Browser, server: &mut Server) -> anyhow::Res
     ensure!(next.kind == "task", "after submitting: {next:?}");
     // The next page's own event may still be on its way.
     browser
-        .wait_for(&format!("JSON.parse(localStorage.getItem('proglab:{session}:events') || '[]').length === 0"), "the last events")
+        .wait_for(
+            &format!(
+                "JSON.parse(localStorage.getItem('proglab:{session}:events') || '[]').length === 0"
+            ),
+            "the last events",
+        )
         .await?;
     let (last_seq, _) = browser.event_counters(&session).await?;
     Ok((session, last_seq, program))
 }
-

@@ -76,7 +76,9 @@ async fn a_participant_completes_the_bundled_study_in_a_real_browser() {
     let done = outcome.unwrap();
     declined.unwrap();
 
-    check_database(&database_url, &experiment, &done).await.unwrap();
+    check_database(&database_url, &experiment, &done)
+        .await
+        .unwrap();
 }
 
 async fn go_through_the_study(
@@ -93,7 +95,12 @@ async fn go_through_the_study(
             "/e/correa2025?PROLIFIC_PID={PARTICIPANT}&STUDY_ID=study-1&SESSION_ID=visit-1"
         )))
         .await?;
-    browser.wait_for("document.querySelector('#proglab-app button')", "the start button").await?;
+    browser
+        .wait_for(
+            "document.querySelector('#proglab-app button')",
+            "the start button",
+        )
+        .await?;
     browser.screenshot("01-front-door").await?;
     browser.click("#proglab-app button").await?;
 
@@ -121,7 +128,11 @@ async fn go_through_the_study(
                 let position = trial["position"].as_i64().context("position")?;
                 match phase.as_str() {
                     "tutorial" => {
-                        let task = &experiment.tutorial[index].level.as_ref().context("level")?.task;
+                        let task = &experiment.tutorial[index]
+                            .level
+                            .as_ref()
+                            .context("level")?
+                            .task;
                         let program = format!("{}|", shortest_program(task, experiment.light)?);
                         tutorial_tasks += 1;
                         if tutorial_tasks == 1 {
@@ -144,7 +155,14 @@ async fn go_through_the_study(
                         submit(browser, &page, &program, &mut done).await?;
                     }
                     "tasks" => {
-                        main_task(browser, &page, position, &programs[&(index as i64)], &mut done).await?;
+                        main_task(
+                            browser,
+                            &page,
+                            position,
+                            &programs[&(index as i64)],
+                            &mut done,
+                        )
+                        .await?;
                     }
                     other => bail!("unexpected phase {other}"),
                 }
@@ -158,9 +176,15 @@ async fn go_through_the_study(
     questionnaire(browser, &mut done).await?;
     page = browser.next_page(page.step).await?;
     // First "complete" (the page sends what is pending and completes), then "done".
-    ensure!(page.page == "done", "expected the completion page, got {page:?}");
+    ensure!(
+        page.page == "done",
+        "expected the completion page, got {page:?}"
+    );
     let code = browser
-        .wait_for("document.getElementById('completion-code')?.textContent", "the completion code")
+        .wait_for(
+            "document.getElementById('completion-code')?.textContent",
+            "the completion code",
+        )
         .await?;
     ensure!(code == "CORREA2025", "completion code {code}");
     let (last_seq, pending) = browser.event_counters(&done.session_id).await?;
@@ -189,14 +213,21 @@ struct Shots {
 
 impl Shots {
     async fn screen(&mut self, browser: &Browser, page: &PageInfo) -> anyhow::Result<()> {
-        let has_demo = browser.js("return Boolean(document.getElementById('demo-play'))").await? == Value::Bool(true);
+        let has_demo = browser
+            .js("return Boolean(document.getElementById('demo-play'))")
+            .await?
+            == Value::Bool(true);
         let phase = page.phase.as_deref().unwrap_or_default();
         let name = match (phase, has_demo) {
             ("tutorial", true) if !self.tutorial_demo => {
                 self.tutorial_demo = true;
                 // Let the example play to its end, so the picture shows the light on.
                 browser
-                    .wait_for_within("document.getElementById('board').dataset.allLit === 'true'", "the example", Duration::from_secs(15))
+                    .wait_for_within(
+                        "document.getElementById('board').dataset.allLit === 'true'",
+                        "the example",
+                        Duration::from_secs(15),
+                    )
                     .await?;
                 Some("03-tutorial-screen")
             }
@@ -211,7 +242,11 @@ impl Shots {
             ("instructions", true) if !self.length => {
                 self.length = true;
                 browser
-                    .wait_for_within("document.getElementById('board').dataset.allLit === 'true'", "the example", Duration::from_secs(15))
+                    .wait_for_within(
+                        "document.getElementById('board').dataset.allLit === 'true'",
+                        "the example",
+                        Duration::from_secs(15),
+                    )
                     .await?;
                 Some("08-length-instructions")
             }
@@ -228,41 +263,109 @@ impl Shots {
 /// remove, and the list cleared.
 async fn drag_and_drop(browser: &Browser, done: &mut Done) -> anyhow::Result<()> {
     let client = browser.client();
-    let drag = |from: fantoccini::elements::Element, to: fantoccini::elements::Element, dx: f64, dy: f64| {
+    let drag = |from: fantoccini::elements::Element,
+                to: fantoccini::elements::Element,
+                dx: f64,
+                dy: f64| {
         MouseActions::new("mouse".into())
-            .then(PointerAction::MoveToElement { element: from, duration: None, x: 0.0, y: 0.0 })
-            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
-            .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(80)), x: 12.0, y: 12.0 })
-            .then(PointerAction::MoveToElement { element: to, duration: Some(Duration::from_millis(150)), x: dx, y: dy })
-            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })
+            .then(PointerAction::MoveToElement {
+                element: from,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::MoveBy {
+                duration: Some(Duration::from_millis(80)),
+                x: 12.0,
+                y: 12.0,
+            })
+            .then(PointerAction::MoveToElement {
+                element: to,
+                duration: Some(Duration::from_millis(150)),
+                x: dx,
+                y: dy,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            })
     };
     let main = || client.find(Locator::Css("#routines .routine[data-routine='0'] .tokens"));
-    let palette = |letter: &'static str| client.find(Locator::Css(match letter {
-        "W" => ".palette-item[data-letter='W']",
-        _ => ".palette-item[data-letter='S']",
-    }));
+    let palette = |letter: &'static str| {
+        client.find(Locator::Css(match letter {
+            "W" => ".palette-item[data-letter='W']",
+            _ => ".palette-item[data-letter='S']",
+        }))
+    };
     // Walk into Main, then Light after it.
-    client.perform_actions(drag(palette("W").await?, main().await?, 0.0, 0.0)).await?;
-    client.perform_actions(drag(palette("S").await?, main().await?, 100.0, 0.0)).await?;
-    ensure!(browser.program().await? == "WS|", "after two drags: {}", browser.program().await?);
+    client
+        .perform_actions(drag(palette("W").await?, main().await?, 0.0, 0.0))
+        .await?;
+    client
+        .perform_actions(drag(palette("S").await?, main().await?, 100.0, 0.0))
+        .await?;
+    ensure!(
+        browser.program().await? == "WS|",
+        "after two drags: {}",
+        browser.program().await?
+    );
     // Light moved before Walk: dropped on the left half of the first token.
-    let first = client.find(Locator::Css("#routines .routine[data-routine='0'] .token[data-index='0']")).await?;
-    let light = client.find(Locator::Css("#routines .routine[data-routine='0'] .token[data-index='1']")).await?;
+    let first = client
+        .find(Locator::Css(
+            "#routines .routine[data-routine='0'] .token[data-index='0']",
+        ))
+        .await?;
+    let light = client
+        .find(Locator::Css(
+            "#routines .routine[data-routine='0'] .token[data-index='1']",
+        ))
+        .await?;
     let (_, _, width, _) = first.rectangle().await?;
-    client.perform_actions(drag(light, first, -width / 2.0 + 2.0, 0.0)).await?;
-    ensure!(browser.program().await? == "SW|", "after the reorder: {}", browser.program().await?);
+    client
+        .perform_actions(drag(light, first, -width / 2.0 + 2.0, 0.0))
+        .await?;
+    ensure!(
+        browser.program().await? == "SW|",
+        "after the reorder: {}",
+        browser.program().await?
+    );
     // Light dragged out of the lists (onto the palette's title) is removed.
-    let light = client.find(Locator::Css("#routines .routine[data-routine='0'] .token[data-index='0']")).await?;
+    let light = client
+        .find(Locator::Css(
+            "#routines .routine[data-routine='0'] .token[data-index='0']",
+        ))
+        .await?;
     let title = client.find(Locator::Css("#palette-title")).await?;
     client.perform_actions(drag(light, title, 0.0, 0.0)).await?;
-    ensure!(browser.program().await? == "W|", "after dragging out: {}", browser.program().await?);
+    ensure!(
+        browser.program().await? == "W|",
+        "after dragging out: {}",
+        browser.program().await?
+    );
     // Keyboard: Delete on a focused instruction removes it; then Clear empties a list.
     done.edits += browser.click_program("JL|").await?;
-    let jump = client.find(Locator::Css("#routines .routine[data-routine='0'] .token[data-index='1']")).await?;
-    jump.send_keys(&fantoccini::key::Key::Delete.to_string()).await?;
-    ensure!(browser.program().await? == "WL|", "after Delete: {}", browser.program().await?);
-    browser.click("#routines .routine[data-routine='0'] .routine-clear").await?;
-    ensure!(browser.program().await? == "|", "after Clear: {}", browser.program().await?);
+    let jump = client
+        .find(Locator::Css(
+            "#routines .routine[data-routine='0'] .token[data-index='1']",
+        ))
+        .await?;
+    jump.send_keys(&fantoccini::key::Key::Delete.to_string())
+        .await?;
+    ensure!(
+        browser.program().await? == "WL|",
+        "after Delete: {}",
+        browser.program().await?
+    );
+    browser
+        .click("#routines .routine[data-routine='0'] .routine-clear")
+        .await?;
+    ensure!(
+        browser.program().await? == "|",
+        "after Clear: {}",
+        browser.program().await?
+    );
     // Two drags in, one move, one drag out, Delete, Clear.
     done.edits += 6;
     Ok(())
@@ -270,7 +373,11 @@ async fn drag_and_drop(browser: &Browser, done: &mut Done) -> anyhow::Result<()>
 
 async fn wait_for_success(browser: &Browser) -> anyhow::Result<()> {
     browser
-        .wait_for_within("document.getElementById('success-dialog').open", "the success dialog", Duration::from_secs(60))
+        .wait_for_within(
+            "document.getElementById('success-dialog').open",
+            "the success dialog",
+            Duration::from_secs(60),
+        )
         .await?;
     Ok(())
 }
@@ -280,7 +387,11 @@ async fn step_through(browser: &Browser, done: &mut Done) -> anyhow::Result<()> 
     done.runs += 1;
     for _ in 0..100 {
         browser.wait_for("!document.getElementById('step').disabled || document.getElementById('success-dialog').open", "Step").await?;
-        if browser.js("return document.getElementById('success-dialog').open").await? == Value::Bool(true) {
+        if browser
+            .js("return document.getElementById('success-dialog').open")
+            .await?
+            == Value::Bool(true)
+        {
             return Ok(());
         }
         browser.click("#step").await?;
@@ -312,17 +423,33 @@ async fn quick_run(browser: &Browser, done: &mut Done) -> anyhow::Result<()> {
     wait_for_success(browser).await
 }
 
-async fn submit(browser: &Browser, page: &PageInfo, program: &str, done: &mut Done) -> anyhow::Result<()> {
+async fn submit(
+    browser: &Browser,
+    page: &PageInfo,
+    program: &str,
+    done: &mut Done,
+) -> anyhow::Result<()> {
     let shown = browser.program().await?;
-    ensure!(shown == program, "the editor shows {shown}, expected {program}");
+    ensure!(
+        shown == program,
+        "the editor shows {shown}, expected {program}"
+    );
     done.submitted.insert(page.step, program.to_owned());
     browser.click("#success-submit").await
 }
 
-async fn main_task(browser: &Browser, page: &PageInfo, position: i64, program: &str, done: &mut Done) -> anyhow::Result<()> {
+async fn main_task(
+    browser: &Browser,
+    page: &PageInfo,
+    position: i64,
+    program: &str,
+    done: &mut Done,
+) -> anyhow::Result<()> {
     // Before the delay has passed, Skip is not available.
     if position == 0 {
-        let disabled = browser.js("return document.getElementById('skip').disabled").await?;
+        let disabled = browser
+            .js("return document.getElementById('skip').disabled")
+            .await?;
         ensure!(disabled == Value::Bool(true), "Skip is available at once");
         browser.screenshot("09-task").await?;
         browser.click("#help").await?;
@@ -333,10 +460,19 @@ async fn main_task(browser: &Browser, page: &PageInfo, position: i64, program: &
         // Some work first, then give up once Skip becomes available.
         done.edits += browser.click_program("WJ").await?;
         browser
-            .wait_for_within("!document.getElementById('skip').disabled", "Skip to become available", Duration::from_secs(SKIP_DELAY_SECONDS as u64 + 10))
+            .wait_for_within(
+                "!document.getElementById('skip').disabled",
+                "Skip to become available",
+                Duration::from_secs(SKIP_DELAY_SECONDS as u64 + 10),
+            )
             .await?;
         browser.click("#skip").await?;
-        browser.wait_for("document.getElementById('skip-dialog').open", "the skip dialog").await?;
+        browser
+            .wait_for(
+                "document.getElementById('skip-dialog').open",
+                "the skip dialog",
+            )
+            .await?;
         browser.screenshot("12-skip-dialog").await?;
         browser.click("#skip-confirm").await?;
         done.skipped.insert(page.step);
@@ -356,9 +492,17 @@ async fn main_task(browser: &Browser, page: &PageInfo, position: i64, program: &
         let partial = browser.program().await?;
         browser.client().refresh().await?;
         let again = browser.page().await?;
-        ensure!(again.step == page.step, "the reload moved from step {} to {}", page.step, again.step);
+        ensure!(
+            again.step == page.step,
+            "the reload moved from step {} to {}",
+            page.step,
+            again.step
+        );
         let restored = browser.program().await?;
-        ensure!(restored == partial, "after the reload the editor shows {restored}, not {partial}");
+        ensure!(
+            restored == partial,
+            "after the reload the editor shows {restored}, not {partial}"
+        );
         done.reload = Some((page.step, partial));
         done.edits += browser.click_tokens(&tokens[half..]).await?;
     } else {
@@ -379,17 +523,29 @@ async fn questionnaire(browser: &Browser, done: &mut Done) -> anyhow::Result<()>
     // Submitting without the required answers shows what is missing and sends nothing.
     browser.click("#questionnaire-submit").await?;
     browser
-        .wait_for("!document.querySelector('[data-item=programming_exp] .item-error').hidden", "the missing-answer message")
+        .wait_for(
+            "!document.querySelector('[data-item=programming_exp] .item-error').hidden",
+            "the missing-answer message",
+        )
         .await?;
     browser.screenshot("12-questionnaire").await?;
-    browser.click("input[name='programming_exp'][value='None']").await?;
-    browser.click("input[name='programming_game_exp'][value='No']").await?;
-    browser.type_into("#q-strategy", "I looked for repeated patterns.").await?;
+    browser
+        .click("input[name='programming_exp'][value='None']")
+        .await?;
+    browser
+        .click("input[name='programming_game_exp'][value='No']")
+        .await?;
+    browser
+        .type_into("#q-strategy", "I looked for repeated patterns.")
+        .await?;
     browser.type_into("#q-comments", "Nice puzzles.").await?;
     done.answers = BTreeMap::from([
         ("programming_exp".to_owned(), "None".to_owned()),
         ("programming_game_exp".to_owned(), "No".to_owned()),
-        ("strategy".to_owned(), "I looked for repeated patterns.".to_owned()),
+        (
+            "strategy".to_owned(),
+            "I looked for repeated patterns.".to_owned(),
+        ),
         ("comments".to_owned(), "Nice puzzles.".to_owned()),
     ]);
     browser.click("#questionnaire-submit").await
@@ -401,13 +557,21 @@ async fn decline_consent(browser: &Browser, server: &Server) -> anyhow::Result<(
     browser
         .goto(&server.url("/e/correa2025?PROLIFIC_PID=browser-participant-2"))
         .await?;
-    browser.wait_for("document.querySelector('#proglab-app button')", "the start button").await?;
+    browser
+        .wait_for(
+            "document.querySelector('#proglab-app button')",
+            "the start button",
+        )
+        .await?;
     browser.click("#proglab-app button").await?;
     let page = browser.page().await?;
     ensure!(page.kind == "consent", "expected consent, got {page:?}");
     browser.click("#decline").await?;
     let page = browser.next_page(page.step).await?;
-    ensure!(page.kind == "declined", "expected the decline page, got {page:?}");
+    ensure!(
+        page.kind == "declined",
+        "expected the decline page, got {page:?}"
+    );
     browser.screenshot("14-declined").await?;
     Ok(())
 }
@@ -424,7 +588,11 @@ async fn check_database(
         .find(|s| s.recruiter_id.as_deref() == Some(PARTICIPANT))
         .context("the participant's session")?;
     ensure!(session.id == done.session_id);
-    ensure!(session.status == SessionStatus::Completed, "status {:?}", session.status);
+    ensure!(
+        session.status == SessionStatus::Completed,
+        "status {:?}",
+        session.status
+    );
     ensure!(session.completion_code.as_deref() == Some("CORREA2025"));
     let declined = sessions
         .iter()
@@ -448,11 +616,35 @@ async fn check_database(
         (1..=done.last_seq).find(|s| !unique.contains(s))
     );
     let count = |kind: &str| record.events.iter().filter(|e| e.kind == kind).count();
-    ensure!(count("edit") == done.edits, "{} edit events, the test made {} edits", count("edit"), done.edits);
-    ensure!(count("run") == done.runs, "{} run events, the test made {} runs", count("run"), done.runs);
-    ensure!(record.runs.len() == done.runs, "{} runs stored, the test made {}", record.runs.len(), done.runs);
-    ensure!(count("continue") == done.screens, "{} continue events for {} screens", count("continue"), done.screens);
-    ensure!(count("consent") == 1 && count("submit") == done.submitted.len() && count("skip") == done.skipped.len());
+    ensure!(
+        count("edit") == done.edits,
+        "{} edit events, the test made {} edits",
+        count("edit"),
+        done.edits
+    );
+    ensure!(
+        count("run") == done.runs,
+        "{} run events, the test made {} runs",
+        count("run"),
+        done.runs
+    );
+    ensure!(
+        record.runs.len() == done.runs,
+        "{} runs stored, the test made {}",
+        record.runs.len(),
+        done.runs
+    );
+    ensure!(
+        count("continue") == done.screens,
+        "{} continue events for {} screens",
+        count("continue"),
+        done.screens
+    );
+    ensure!(
+        count("consent") == 1
+            && count("submit") == done.submitted.len()
+            && count("skip") == done.skipped.len()
+    );
 
     // The reload kept the half-written program, and the page said so.
     let (reload_step, partial) = done.reload.clone().context("a task was reloaded")?;
@@ -467,17 +659,39 @@ async fn check_database(
     // Every trial: the tutorial levels, the practice problem and the ten problems.
     let solve_levels = experiment.tutorial.iter().filter(|s| s.solve).count();
     let expected_trials = solve_levels + experiment.practice.len() + experiment.tasks.len();
-    ensure!(record.trials.len() == expected_trials, "{} trials, expected {expected_trials}", record.trials.len());
+    ensure!(
+        record.trials.len() == expected_trials,
+        "{} trials, expected {expected_trials}",
+        record.trials.len()
+    );
     for trial in &record.trials {
         let runs = record.runs.iter().filter(|r| r.step == trial.step).count() as i64;
-        ensure!(trial.runs == runs, "trial at step {} counts {} runs, {} stored", trial.step, trial.runs, runs);
-        ensure!(trial.ended_at.is_some(), "trial at step {} has no end", trial.step);
+        ensure!(
+            trial.runs == runs,
+            "trial at step {} counts {} runs, {} stored",
+            trial.step,
+            trial.runs,
+            runs
+        );
+        ensure!(
+            trial.ended_at.is_some(),
+            "trial at step {} has no end",
+            trial.step
+        );
         if done.skipped.contains(&trial.step) {
             ensure!(trial.outcome == Some(TrialOutcome::Skipped) && trial.program.is_none());
             ensure!(trial.phase == "tasks");
         } else {
-            let expected = done.submitted.get(&trial.step).context("a submitted trial")?;
-            ensure!(trial.outcome == Some(TrialOutcome::Submitted), "trial at step {}: {:?}", trial.step, trial.outcome);
+            let expected = done
+                .submitted
+                .get(&trial.step)
+                .context("a submitted trial")?;
+            ensure!(
+                trial.outcome == Some(TrialOutcome::Submitted),
+                "trial at step {}: {:?}",
+                trial.step,
+                trial.outcome
+            );
             let stored = trial.program.as_deref().unwrap_or_default();
             ensure!(
                 same_program(stored, expected),
@@ -490,8 +704,11 @@ async fn check_database(
     ensure!(main_trials == 10);
 
     // The answers, as typed.
-    let answers: BTreeMap<String, String> =
-        record.answers.iter().map(|a| (a.item.clone(), a.answer.clone())).collect();
+    let answers: BTreeMap<String, String> = record
+        .answers
+        .iter()
+        .map(|a| (a.item.clone(), a.answer.clone()))
+        .collect();
     ensure!(answers == done.answers, "answers {answers:?}");
     store.close().await;
     Ok(())

@@ -46,10 +46,8 @@ pub struct Scratch(PathBuf);
 
 impl Scratch {
     pub fn new(tag: &str) -> anyhow::Result<Scratch> {
-        let path = std::env::temp_dir().join(format!(
-            "proglab-{tag}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("proglab-{tag}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path)?;
         Ok(Scratch(path))
     }
@@ -185,10 +183,10 @@ impl Server {
         std::thread::spawn(move || {
             let mut sender = Some(sender);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    if let Some(sender) = sender.take() {
-                        let _ = sender.send(line);
-                    }
+                if line.contains("listening on")
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(line);
                 }
             }
         });
@@ -263,7 +261,11 @@ pub struct PageInfo {
 }
 
 impl Browser {
-    pub async fn start(binaries: &(PathBuf, PathBuf), width: u32, height: u32) -> anyhow::Result<Browser> {
+    pub async fn start(
+        binaries: &(PathBuf, PathBuf),
+        width: u32,
+        height: u32,
+    ) -> anyhow::Result<Browser> {
         let (chromium, driver_path) = binaries;
         let port = free_port()?;
         let driver = Guarded(
@@ -317,7 +319,9 @@ impl Browser {
     }
 
     pub fn client(&self) -> &Client {
-        self.client.as_ref().expect("the session is open until close()")
+        self.client
+            .as_ref()
+            .expect("the session is open until close()")
     }
 
     /// Ends the WebDriver session (closing Chromium) before chromedriver is killed.
@@ -328,7 +332,10 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.client().goto(url).await.with_context(|| format!("goto {url}"))
+        self.client()
+            .goto(url)
+            .await
+            .with_context(|| format!("goto {url}"))
     }
 
     pub async fn js(&self, script: &str) -> anyhow::Result<Value> {
@@ -344,7 +351,10 @@ impl Browser {
             .find(Locator::Css(css))
             .await
             .with_context(|| format!("no element {css}"))?;
-        element.click().await.with_context(|| format!("cannot click {css}"))
+        element
+            .click()
+            .await
+            .with_context(|| format!("cannot click {css}"))
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
@@ -358,7 +368,12 @@ impl Browser {
         self.wait_for_within(expression, what, WAIT).await
     }
 
-    pub async fn wait_for_within(&self, expression: &str, what: &str, limit: Duration) -> anyhow::Result<Value> {
+    pub async fn wait_for_within(
+        &self,
+        expression: &str,
+        what: &str,
+        limit: Duration,
+    ) -> anyhow::Result<Value> {
         let script = format!("try {{ return ({expression}); }} catch (e) {{ return null; }}");
         let deadline = Instant::now() + limit;
         loop {
@@ -372,12 +387,19 @@ impl Browser {
                 }
             }
             if Instant::now() > deadline {
-                let url = self.client().current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                let url = self
+                    .client()
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
                 let error = self
                     .js("const e = document.getElementById('page-error'); return e && !e.hidden ? e.textContent : ''")
                     .await
                     .unwrap_or(Value::Null);
-                bail!("timed out waiting for {what} (`{expression}`) at {url}; page error: {error}");
+                bail!(
+                    "timed out waiting for {what} (`{expression}`) at {url}; page error: {error}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -424,6 +446,7 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         // Let transitions settle so the picture shows the state, not an animation frame.
         tokio::time::sleep(Duration::from_millis(350)).await;
+        self.js("window.scrollTo(0, 0)").await?;
         let png = self.client().screenshot().await?;
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, png)?;
@@ -433,7 +456,10 @@ impl Browser {
     /// The program in the editor, in compact form.
     pub async fn program(&self) -> anyhow::Result<String> {
         let value = self.js("return window.proglab.editor.program()").await?;
-        value.as_str().map(str::to_owned).ok_or_else(|| anyhow!("no program"))
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no program"))
     }
 
     /// Clicks a program in as a person would: select a list, click palette items. Returns the
@@ -446,7 +472,8 @@ impl Browser {
             }
             self.click(&format!("#routine-{routine}-name")).await?;
             for letter in letters.chars() {
-                self.click(&format!(".palette-item[data-letter=\"{letter}\"]")).await?;
+                self.click(&format!(".palette-item[data-letter=\"{letter}\"]"))
+                    .await?;
                 edits += 1;
             }
         }
@@ -461,7 +488,8 @@ impl Browser {
                 self.click(&format!("#routine-{routine}-name")).await?;
                 selected = Some(routine);
             }
-            self.click(&format!(".palette-item[data-letter=\"{letter}\"]")).await?;
+            self.click(&format!(".palette-item[data-letter=\"{letter}\"]"))
+                .await?;
         }
         Ok(tokens.len())
     }
@@ -494,7 +522,8 @@ pub fn program_tokens(program: &str) -> Vec<(usize, char)> {
 /// the lowest-numbered participant who did not skip it.
 pub fn published_programs() -> anyhow::Result<BTreeMap<i64, String>> {
     let path = workspace_root().join("analysis/data/programs-dev.csv");
-    let mut reader = csv::Reader::from_path(&path).with_context(|| format!("{}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("{}", path.display()))?;
     let mut chosen: BTreeMap<i64, (i64, String)> = BTreeMap::new();
     for row in reader.deserialize::<BTreeMap<String, String>>() {
         let row = row?;
@@ -511,7 +540,10 @@ pub fn published_programs() -> anyhow::Result<BTreeMap<i64, String>> {
             }
         }
     }
-    Ok(chosen.into_iter().map(|(task, (_, program))| (task, program)).collect())
+    Ok(chosen
+        .into_iter()
+        .map(|(task, (_, program))| (task, program))
+        .collect())
 }
 
 /// A shortest flat program for a task under the experiment's light mode (breadth-first search
@@ -534,11 +566,11 @@ pub fn shortest_program(task: &dsl::Task, light: dsl::LightMode) -> anyhow::Resu
             return Ok(letters.into_iter().collect());
         }
         for action in dsl::Action::ALL {
-            if let Some(next) = state.apply(task, action, light) {
-                if seen.insert(next) {
-                    came_from.insert(next, (state, action.letter()));
-                    queue.push_back(next);
-                }
+            if let Some(next) = state.apply(task, action, light)
+                && seen.insert(next)
+            {
+                came_from.insert(next, (state, action.letter()));
+                queue.push_back(next);
             }
         }
     }
