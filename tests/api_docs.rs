@@ -24,7 +24,13 @@ fn code_blocks(markdown: &str) -> Vec<Block> {
     let mut open: Option<Block> = None;
     for (number, line) in markdown.lines().enumerate() {
         match (&mut open, line.strip_prefix("```")) {
-            (None, Some(info)) => open = Some(Block { info: info.trim().to_owned(), text: String::new(), line: number + 1 }),
+            (None, Some(info)) => {
+                open = Some(Block {
+                    info: info.trim().to_owned(),
+                    text: String::new(),
+                    line: number + 1,
+                })
+            }
             (Some(_), Some(_)) => blocks.push(open.take().unwrap()),
             (Some(block), None) => {
                 block.text.push_str(line);
@@ -110,7 +116,12 @@ struct Curl {
 
 fn parse_curl(words: &[String], line: usize) -> Curl {
     assert_eq!(words[0], "curl", "docs/api.md:{line}: not a curl command");
-    let mut curl = Curl { method: String::new(), url: String::new(), headers: Vec::new(), body: None };
+    let mut curl = Curl {
+        method: String::new(),
+        url: String::new(),
+        headers: Vec::new(),
+        body: None,
+    };
     let mut args = words[1..].iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -119,15 +130,24 @@ fn parse_curl(words: &[String], line: usize) -> Curl {
             "-H" | "--header" => {
                 let header = args.next().expect("a header");
                 let (name, value) = header.split_once(':').expect("a header is `name: value`");
-                curl.headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                curl.headers
+                    .push((name.trim().to_owned(), value.trim().to_owned()));
             }
-            "-d" | "--data" | "--data-raw" => curl.body = Some(args.next().expect("a body").clone()),
-            other if other.starts_with('-') => panic!("docs/api.md:{line}: the doc test does not know the curl option {other}"),
+            "-d" | "--data" | "--data-raw" => {
+                curl.body = Some(args.next().expect("a body").clone())
+            }
+            other if other.starts_with('-') => {
+                panic!("docs/api.md:{line}: the doc test does not know the curl option {other}")
+            }
             url => curl.url = url.to_owned(),
         }
     }
     if curl.method.is_empty() {
-        curl.method = if curl.body.is_some() { "POST".into() } else { "GET".into() };
+        curl.method = if curl.body.is_some() {
+            "POST".into()
+        } else {
+            "GET".into()
+        };
     }
     curl
 }
@@ -149,17 +169,28 @@ fn check_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), Str
     match (expected, actual) {
         (Value::String(s), _) if s == "…" => Ok(()),
         (Value::Object(e), Value::Object(a)) => {
-            let (e_keys, a_keys): (BTreeSet<_>, BTreeSet<_>) = (e.keys().collect(), a.keys().collect());
+            let (e_keys, a_keys): (BTreeSet<_>, BTreeSet<_>) =
+                (e.keys().collect(), a.keys().collect());
             if e_keys != a_keys {
-                return Err(format!("{path}: documented keys {e_keys:?}, served {a_keys:?}"));
+                return Err(format!(
+                    "{path}: documented keys {e_keys:?}, served {a_keys:?}"
+                ));
             }
-            e.iter().try_for_each(|(k, v)| check_matches(v, &a[k], &format!("{path}.{k}")))
+            e.iter()
+                .try_for_each(|(k, v)| check_matches(v, &a[k], &format!("{path}.{k}")))
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                return Err(format!("{path}: documented {} elements, served {}", e.len(), a.len()));
+                return Err(format!(
+                    "{path}: documented {} elements, served {}",
+                    e.len(),
+                    a.len()
+                ));
             }
-            e.iter().zip(a).enumerate().try_for_each(|(i, (e, a))| check_matches(e, a, &format!("{path}[{i}]")))
+            e.iter()
+                .zip(a)
+                .enumerate()
+                .try_for_each(|(i, (e, a))| check_matches(e, a, &format!("{path}[{i}]")))
         }
         (e, a) if e == a => Ok(()),
         (e, a) => Err(format!("{path}: documented {e}, served {a}")),
@@ -169,20 +200,29 @@ fn check_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), Str
 /// A route template (`/api/v1/session/steps/{step}/runs`) matches a concrete path.
 fn route_matches(template: &str, path: &str) -> bool {
     let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
-    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_exchange_in_the_api_document_happens_as_documented() {
-    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always available");
-    let mut vars: BTreeMap<&str, String> = BTreeMap::from([("PROGLAB", app.base.clone()), ("TOKEN", String::new())]);
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let mut vars: BTreeMap<&str, String> =
+        BTreeMap::from([("PROGLAB", app.base.clone()), ("TOKEN", String::new())]);
     let mut pending: Option<(usize, StatusCode, Value)> = None;
     let mut requested: Vec<(String, String)> = Vec::new();
     let mut exchanges = 0;
 
     let check_ok = |pending: Option<(usize, StatusCode, Value)>| {
         if let Some((line, status, body)) = pending {
-            assert!(status.is_success(), "docs/api.md:{line}: undocumented failure {status}: {body}");
+            assert!(
+                status.is_success(),
+                "docs/api.md:{line}: undocumented failure {status}: {body}"
+            );
         }
     };
     for block in code_blocks(API_MD) {
@@ -201,7 +241,14 @@ async fn every_exchange_in_the_api_document_happens_as_documented() {
                     if let Some(token) = body.get("token").and_then(Value::as_str) {
                         vars.insert("TOKEN", token.to_owned());
                     }
-                    let path = curl.url.strip_prefix(&app.base).unwrap_or(&curl.url).split('?').next().unwrap().to_owned();
+                    let path = curl
+                        .url
+                        .strip_prefix(&app.base)
+                        .unwrap_or(&curl.url)
+                        .split('?')
+                        .next()
+                        .unwrap()
+                        .to_owned();
                     requested.push((curl.method.clone(), path));
                     pending = Some((block.line + 1 + offset, status, body));
                 }
@@ -211,16 +258,30 @@ async fn every_exchange_in_the_api_document_happens_as_documented() {
                     .info
                     .split_whitespace()
                     .find_map(|word| word.strip_prefix("status="))
-                    .unwrap_or_else(|| panic!("docs/api.md:{}: a response block needs status=N", block.line))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "docs/api.md:{}: a response block needs status=N",
+                            block.line
+                        )
+                    })
                     .parse()
                     .unwrap();
-                let (line, served_status, served) =
-                    pending.take().unwrap_or_else(|| panic!("docs/api.md:{}: a response without a request", block.line));
-                let documented: Value = serde_json::from_str(&block.text)
-                    .unwrap_or_else(|e| panic!("docs/api.md:{}: the response is not JSON: {e}", block.line));
-                assert_eq!(served_status.as_u16(), status, "docs/api.md:{line}: status; served {served}");
+                let (line, served_status, served) = pending.take().unwrap_or_else(|| {
+                    panic!("docs/api.md:{}: a response without a request", block.line)
+                });
+                let documented: Value = serde_json::from_str(&block.text).unwrap_or_else(|e| {
+                    panic!("docs/api.md:{}: the response is not JSON: {e}", block.line)
+                });
+                assert_eq!(
+                    served_status.as_u16(),
+                    status,
+                    "docs/api.md:{line}: status; served {served}"
+                );
                 if let Err(difference) = check_matches(&documented, &served, "$") {
-                    panic!("docs/api.md:{}: the served response differs: {difference}\nserved: {served:#}", block.line);
+                    panic!(
+                        "docs/api.md:{}: the served response differs: {difference}\nserved: {served:#}",
+                        block.line
+                    );
                 }
                 exchanges += 1;
             }
@@ -231,8 +292,14 @@ async fn every_exchange_in_the_api_document_happens_as_documented() {
     assert!(exchanges >= 15, "only {exchanges} documented exchanges");
 
     for (method, route) in ROUTES {
-        let used = requested.iter().any(|(m, p)| m.eq_ignore_ascii_case(method) && route_matches(route, p));
-        assert!(used, "docs/api.md has no exchange for {} {route}", method.to_uppercase());
+        let used = requested
+            .iter()
+            .any(|(m, p)| m.eq_ignore_ascii_case(method) && route_matches(route, p));
+        assert!(
+            used,
+            "docs/api.md has no exchange for {} {route}",
+            method.to_uppercase()
+        );
     }
     // The documented participant finished the study.
     let counts = app.store.table_counts().await.unwrap();
@@ -248,9 +315,17 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     let paths = document["paths"].as_object().expect("paths");
     let documented: BTreeSet<(String, String)> = paths
         .iter()
-        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
         .collect();
-    let served: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     assert_eq!(documented, served);
     // Every schema reference resolves.
     let schemas = document["components"]["schemas"].as_object().unwrap();
@@ -271,12 +346,28 @@ async fn every_served_route_answers_and_unknown_ones_get_a_json_404() {
             _ => app.client.post(app.url(&path)).body("{}"),
         };
         let status = request.send().await.unwrap().status();
-        assert!(status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {status}");
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
     }
     let (status, body) = app.get("/api/v1/nothing").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    let (status, body) = into_parts(app.client.delete(app.url("/api/v1/session")).send().await.unwrap()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = into_parts(
+        app.client
+            .delete(app.url("/api/v1/session"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
 }
 
 #[tokio::test]
@@ -284,14 +375,31 @@ async fn the_front_door_lists_the_studies_and_hosts_each_one() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let index = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(index.status(), StatusCode::OK);
-    assert!(index.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        index.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = index.text().await.unwrap();
-    assert!(html.contains("href=\"/e/correa2025\"") && html.contains("Robot programming puzzles"), "{html}");
+    assert!(
+        html.contains("href=\"/e/correa2025\"") && html.contains("Robot programming puzzles"),
+        "{html}"
+    );
 
-    let page = app.client.get(app.url("/e/correa2025?PROLIFIC_PID=abc&STUDY_ID=1")).send().await.unwrap();
+    let page = app
+        .client
+        .get(app.url("/e/correa2025?PROLIFIC_PID=abc&STUDY_ID=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(html.contains("data-experiment=\"correa2025\"") && html.contains("<title>Robot programming puzzles</title>"), "{html}");
+    assert!(
+        html.contains("data-experiment=\"correa2025\"")
+            && html.contains("<title>Robot programming puzzles</title>"),
+        "{html}"
+    );
 
     let missing = app.client.get(app.url("/e/nope")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
@@ -300,12 +408,48 @@ async fn the_front_door_lists_the_studies_and_hosts_each_one() {
 
 #[test]
 fn the_doc_test_parser_reads_quotes_and_variables() {
-    let vars = BTreeMap::from([("PROGLAB", "http://x".to_owned()), ("TOKEN", "t0".to_owned())]);
-    let words = shell_words(r#"curl -s -X POST "$PROGLAB/a" -H "Authorization: Bearer $TOKEN" -d '{"p": "$TOKEN|1"}' # note"#, &vars);
-    assert_eq!(words, ["curl", "-s", "-X", "POST", "http://x/a", "-H", "Authorization: Bearer t0", "-d", r#"{"p": "$TOKEN|1"}"#]);
-    assert!(check_matches(&serde_json::json!({"a": "…", "b": [1]}), &serde_json::json!({"a": {"x": 1}, "b": [1]}), "$").is_ok());
-    assert!(check_matches(&serde_json::json!({"a": 1}), &serde_json::json!({"a": 1, "b": 2}), "$").is_err());
+    let vars = BTreeMap::from([
+        ("PROGLAB", "http://x".to_owned()),
+        ("TOKEN", "t0".to_owned()),
+    ]);
+    let words = shell_words(
+        r#"curl -s -X POST "$PROGLAB/a" -H "Authorization: Bearer $TOKEN" -d '{"p": "$TOKEN|1"}' # note"#,
+        &vars,
+    );
+    assert_eq!(
+        words,
+        [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            "http://x/a",
+            "-H",
+            "Authorization: Bearer t0",
+            "-d",
+            r#"{"p": "$TOKEN|1"}"#
+        ]
+    );
+    assert!(
+        check_matches(
+            &serde_json::json!({"a": "…", "b": [1]}),
+            &serde_json::json!({"a": {"x": 1}, "b": [1]}),
+            "$"
+        )
+        .is_ok()
+    );
+    assert!(
+        check_matches(
+            &serde_json::json!({"a": 1}),
+            &serde_json::json!({"a": 1, "b": 2}),
+            "$"
+        )
+        .is_err()
+    );
     assert!(check_matches(&serde_json::json!([1, 2]), &serde_json::json!([1]), "$").is_err());
-    assert!(route_matches("/api/v1/session/steps/{step}/runs", "/api/v1/session/steps/2/runs"));
+    assert!(route_matches(
+        "/api/v1/session/steps/{step}/runs",
+        "/api/v1/session/steps/2/runs"
+    ));
     assert!(!route_matches("/api/v1/session", "/api/v1/session/consent"));
 }

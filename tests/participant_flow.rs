@@ -13,7 +13,9 @@ use crate::support::{Backend, Participant, bundled_with, solutions, spawn_app, s
 
 /// The compact form the server stores for a program.
 fn compact(program: &str) -> String {
-    dsl::parse_program(program, None, &dsl::Limits::default()).expect("a valid program").to_compact()
+    dsl::parse_program(program, None, &dsl::Limits::default())
+        .expect("a valid program")
+        .to_compact()
 }
 
 /// Answers every step until the first main task (or, with `to_end`, until the questionnaire),
@@ -33,8 +35,12 @@ async fn walk_to_first_task(participant: &mut Participant) {
                 let trial = participant.last["current"]["trial"].clone();
                 let program = match trial["phase"].as_str().unwrap() {
                     "tutorial" => {
-                        let solved_before = participant.last["progress"]["phase_step"].as_i64().unwrap();
-                        let index = [1, 6, 8, 11].iter().position(|&i| i == solved_before).expect("a tutorial level");
+                        let solved_before =
+                            participant.last["progress"]["phase_step"].as_i64().unwrap();
+                        let index = [1, 6, 8, 11]
+                            .iter()
+                            .position(|&i| i == solved_before)
+                            .expect("a tutorial level");
                         solutions.tutorial[index].to_owned()
                     }
                     "practice" => solutions.practice.to_owned(),
@@ -52,10 +58,19 @@ async fn walk_to_first_task(participant: &mut Participant) {
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let solutions = solutions();
-    let params = [("PROLIFIC_PID", "pid-0001"), ("STUDY_ID", "study-9"), ("SESSION_ID", "sess-3"), ("note", "a b&c=d")];
+    let params = [
+        ("PROLIFIC_PID", "pid-0001"),
+        ("STUDY_ID", "study-9"),
+        ("SESSION_ID", "sess-3"),
+        ("note", "a b&c=d"),
+    ];
     let mut participant = app.enter("correa2025", &params).await;
     assert_eq!(participant.kind(), "consent");
 
@@ -71,7 +86,11 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
         let event = json!({ "seq": seq, "type": "step_shown", "step": step, "t": seq * 100, "data": { "kind": participant.kind() } });
         sent_events.push(event.clone());
         let (status, body) = participant.events(json!([event])).await;
-        assert_eq!((status, &body["stored"]), (StatusCode::OK, &json!([seq])), "{body}");
+        assert_eq!(
+            (status, &body["stored"]),
+            (StatusCode::OK, &json!([seq])),
+            "{body}"
+        );
         match participant.kind() {
             "consent" => assert_eq!(participant.consent(true).await.0, StatusCode::OK),
             "screen" => assert_eq!(participant.continue_step(step).await.0, StatusCode::OK),
@@ -85,11 +104,22 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
                 };
                 run += 1;
                 let (status, body) = participant.run(step, run, "W").await;
-                assert_eq!((status, body["solved"].as_bool()), (StatusCode::OK, Some(false)), "{body}");
+                assert_eq!(
+                    (status, body["solved"].as_bool()),
+                    (StatusCode::OK, Some(false)),
+                    "{body}"
+                );
                 run += 1;
                 let (status, body) = participant.run(step, run, &program).await;
-                assert_eq!((status, body["solved"].as_bool()), (StatusCode::OK, Some(true)), "{program}: {body}");
-                assert_eq!(body["trace"].as_array().unwrap().len() as u64, body["steps"].as_u64().unwrap() + calls(&body));
+                assert_eq!(
+                    (status, body["solved"].as_bool()),
+                    (StatusCode::OK, Some(true)),
+                    "{program}: {body}"
+                );
+                assert_eq!(
+                    body["trace"].as_array().unwrap().len() as u64,
+                    body["steps"].as_u64().unwrap() + calls(&body)
+                );
                 let (status, body) = participant.submit(step, &program).await;
                 assert_eq!(status, StatusCode::OK, "{program}: {body}");
                 expected_trials.push((phase, step, compact(&program)));
@@ -108,7 +138,10 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
                 let (status, body) = participant.complete(Some(seq)).await;
                 assert_eq!(status, StatusCode::OK, "{body}");
                 assert_eq!(body["code"], "CORREA2025");
-                assert_eq!(body["redirect_url"], "https://app.prolific.com/submissions/complete?cc=CORREA2025");
+                assert_eq!(
+                    body["redirect_url"],
+                    "https://app.prolific.com/submissions/complete?cc=CORREA2025"
+                );
                 assert_eq!(participant.kind(), "done");
                 break;
             }
@@ -118,7 +151,10 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
 
     // Assert: the session view, then every stored row.
     let (status, view) = participant.get_session().await;
-    assert_eq!((status, view["status"].as_str()), (StatusCode::OK, Some("completed")));
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (StatusCode::OK, Some("completed"))
+    );
     assert_eq!(view["current"]["code"], "CORREA2025");
     let session_id = view["session_id"].as_str().unwrap();
     let record = app.store.session_record(session_id).await.unwrap();
@@ -136,12 +172,20 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
     assert_eq!(session.task_order, (0..10).collect::<Vec<_>>());
     assert_eq!(session.condition, None);
 
-    let stored_params: Vec<(&str, &str)> = record.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stored_params: Vec<(&str, &str)> = record
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut expected_params = params.to_vec();
     expected_params.sort();
     assert_eq!(stored_params, expected_params);
 
-    assert_eq!(record.trials.len(), 15, "4 tutorial levels, the practice problem, 10 tasks");
+    assert_eq!(
+        record.trials.len(),
+        15,
+        "4 tutorial levels, the practice problem, 10 tasks"
+    );
     for (trial, (phase, step, program)) in record.trials.iter().zip(&expected_trials) {
         assert_eq!((&trial.phase, trial.step), (phase, *step));
         assert_eq!(trial.outcome, Some(TrialOutcome::Submitted));
@@ -150,10 +194,18 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
         assert!(trial.ended_at.unwrap() >= trial.started_at);
         assert!(trial.ended_ms.unwrap() >= trial.started_ms);
     }
-    let main: Vec<_> = record.trials.iter().filter(|t| t.phase == "tasks").collect();
+    let main: Vec<_> = record
+        .trials
+        .iter()
+        .filter(|t| t.phase == "tasks")
+        .collect();
     let labels: Vec<&str> = main.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]);
-    assert!(main.iter().enumerate().all(|(i, t)| t.position == i as i64 && t.task_index == i as i64));
+    assert!(
+        main.iter()
+            .enumerate()
+            .all(|(i, t)| t.position == i as i64 && t.task_index == i as i64)
+    );
 
     assert_eq!(record.runs.len(), 30);
     for (i, stored) in record.runs.iter().enumerate() {
@@ -177,10 +229,19 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
         assert_eq!(stored.data, sent["data"]);
     }
 
-    let answers: Vec<(&str, &str)> = record.answers.iter().map(|a| (a.item.as_str(), a.answer.as_str())).collect();
+    let answers: Vec<(&str, &str)> = record
+        .answers
+        .iter()
+        .map(|a| (a.item.as_str(), a.answer.as_str()))
+        .collect();
     assert_eq!(
         answers,
-        [("comments", ""), ("programming_exp", "None"), ("programming_game_exp", "No"), ("strategy", "Look for repeated moves.")]
+        [
+            ("comments", ""),
+            ("programming_exp", "None"),
+            ("programming_game_exp", "No"),
+            ("strategy", "Look for repeated moves.")
+        ]
     );
 
     let counts = app.store.table_counts().await.unwrap();
@@ -201,7 +262,12 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(#[cas
 
 /// Call tokens in a run's trace (the trace has one entry per token, `steps` counts primitives).
 fn calls(run: &Value) -> u64 {
-    run["trace"].as_array().unwrap().iter().filter(|s| s["effect"] == "call").count() as u64
+    run["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["effect"] == "call")
+        .count() as u64
 }
 
 #[rstest]
@@ -209,7 +275,9 @@ fn calls(run: &Value) -> u64 {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_event_batch_or_run_or_submit_is_not_duplicated(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "retry")]).await;
     participant.consent(true).await;
     participant.continue_step(1).await;
@@ -222,35 +290,74 @@ async fn a_retried_event_batch_or_run_or_submit_is_not_duplicated(#[case] backen
         { "seq": 3, "type": "click", "data": null },
     ]);
     let (status, first) = participant.events(batch.clone()).await;
-    assert_eq!((status, &first["stored"], &first["duplicates"]), (StatusCode::OK, &json!([1, 2, 3]), &json!([])));
+    assert_eq!(
+        (status, &first["stored"], &first["duplicates"]),
+        (StatusCode::OK, &json!([1, 2, 3]), &json!([]))
+    );
     let (status, again) = participant.events(batch).await;
-    assert_eq!((status, &again["stored"], &again["duplicates"]), (StatusCode::OK, &json!([1, 2, 3]), &json!([1, 2, 3])));
-    let (_, overlap) = participant.events(json!([{ "seq": 3, "type": "other" }, { "seq": 4, "type": "edit" }])).await;
-    assert_eq!((&overlap["stored"], &overlap["duplicates"]), (&json!([3, 4]), &json!([3])));
+    assert_eq!(
+        (status, &again["stored"], &again["duplicates"]),
+        (StatusCode::OK, &json!([1, 2, 3]), &json!([1, 2, 3]))
+    );
+    let (_, overlap) = participant
+        .events(json!([{ "seq": 3, "type": "other" }, { "seq": 4, "type": "edit" }]))
+        .await;
+    assert_eq!(
+        (&overlap["stored"], &overlap["duplicates"]),
+        (&json!([3, 4]), &json!([3]))
+    );
 
     let (status, run) = participant.run(2, 1, "WWWWS").await;
     assert_eq!((status, &run["duplicate"]), (StatusCode::OK, &json!(false)));
     let (status, retry) = participant.run(2, 1, "WWWWS").await;
-    assert_eq!((status, &retry["duplicate"]), (StatusCode::OK, &json!(true)));
+    assert_eq!(
+        (status, &retry["duplicate"]),
+        (StatusCode::OK, &json!(true))
+    );
     assert_eq!(retry["trace"], run["trace"]);
     let (status, reused) = participant.run(2, 1, "WS").await;
-    assert_eq!((status, reused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("run_number_reused")));
+    assert_eq!(
+        (status, reused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("run_number_reused"))
+    );
 
     let (status, submitted) = participant.submit(2, "WWWWS").await;
-    assert_eq!((status, &submitted["duplicate"]), (StatusCode::OK, &json!(false)));
+    assert_eq!(
+        (status, &submitted["duplicate"]),
+        (StatusCode::OK, &json!(false))
+    );
     let (status, resubmitted) = participant.submit(2, "WWWWS").await;
-    assert_eq!((status, &resubmitted["duplicate"]), (StatusCode::OK, &json!(true)));
-    assert_eq!(resubmitted["session"]["progress"]["step"], 3, "a retried submit does not advance twice");
+    assert_eq!(
+        (status, &resubmitted["duplicate"]),
+        (StatusCode::OK, &json!(true))
+    );
+    assert_eq!(
+        resubmitted["session"]["progress"]["step"], 3,
+        "a retried submit does not advance twice"
+    );
     let (status, retry_after_submit) = participant.run(2, 1, "WWWWS").await;
-    assert_eq!((status, &retry_after_submit["duplicate"]), (StatusCode::OK, &json!(true)));
+    assert_eq!(
+        (status, &retry_after_submit["duplicate"]),
+        (StatusCode::OK, &json!(true))
+    );
     let (status, late) = participant.run(2, 2, "WWWWS").await;
-    assert_eq!((status, late["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("wrong_step")));
+    assert_eq!(
+        (status, late["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("wrong_step"))
+    );
     let (status, continued) = participant.continue_step(1).await;
-    assert_eq!((status, &continued["progress"]["step"]), (StatusCode::OK, &json!(3)), "a retried continue is a no-op");
+    assert_eq!(
+        (status, &continued["progress"]["step"]),
+        (StatusCode::OK, &json!(3)),
+        "a retried continue is a no-op"
+    );
 
     let record = app.store.session_record(&session_id).await.unwrap();
     assert_eq!(record.events.len(), 4);
-    assert_eq!(record.events[2].kind, "click", "the first write of a sequence number wins");
+    assert_eq!(
+        record.events[2].kind, "click",
+        "the first write of a sequence number wins"
+    );
     assert_eq!(record.runs.len(), 1);
     assert_eq!(record.trials.len(), 1);
     assert_eq!(record.trials[0].runs, 1);
@@ -262,22 +369,54 @@ async fn a_retried_event_batch_or_run_or_submit_is_not_duplicated(#[case] backen
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_resumes_exactly_where_the_participant_was(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     // A browser: the cookie is the only credential it sends.
-    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     let enter = |client: reqwest::Client| {
         let url = app.url("/api/v1/experiments/correa2025/sessions");
         async move {
-            crate::support::into_parts(client.post(url).json(&json!({ "params": { "PROLIFIC_PID": "reloader" } })).send().await.unwrap()).await
+            crate::support::into_parts(
+                client
+                    .post(url)
+                    .json(&json!({ "params": { "PROLIFIC_PID": "reloader" } }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
         }
     };
     let (status, entered) = enter(browser.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{entered}");
     let session_id = entered["session"]["session_id"].clone();
     let post = |path: &str, body: Value| browser.post(app.url(path)).json(&body).send();
-    assert_eq!(post("/api/v1/session/consent", json!({ "agree": true })).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(post("/api/v1/session/steps/1/continue", json!({})).await.unwrap().status(), StatusCode::OK);
-    let (_, before) = crate::support::into_parts(browser.get(app.url("/api/v1/session")).send().await.unwrap()).await;
+    assert_eq!(
+        post("/api/v1/session/consent", json!({ "agree": true }))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post("/api/v1/session/steps/1/continue", json!({}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let (_, before) = crate::support::into_parts(
+        browser
+            .get(app.url("/api/v1/session"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(before["current"]["kind"], "task");
 
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -289,10 +428,18 @@ async fn a_reload_resumes_exactly_where_the_participant_was(#[case] backend: Bac
     assert_eq!(resumed["session"]["session_id"], session_id);
     assert_eq!(resumed["session"]["progress"], before["progress"]);
     assert_eq!(
-        resumed["session"]["current"]["trial"]["started_at"], before["current"]["trial"]["started_at"],
+        resumed["session"]["current"]["trial"]["started_at"],
+        before["current"]["trial"]["started_at"],
         "the task's clock is not restarted by a reload"
     );
-    let (_, after) = crate::support::into_parts(browser.get(app.url("/api/v1/session")).send().await.unwrap()).await;
+    let (_, after) = crate::support::into_parts(
+        browser
+            .get(app.url("/api/v1/session"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(after["current"], before["current"]);
     assert_eq!(app.store.table_counts().await.unwrap().sessions, 1);
 }
@@ -302,23 +449,65 @@ async fn a_reload_resumes_exactly_where_the_participant_was(#[case] backend: Bac
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recruiter_id_that_already_took_part_is_refused(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let first = app.enter("correa2025", &[("PROLIFIC_PID", "again"), ("STUDY_ID", "1")]).await;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let first = app
+        .enter(
+            "correa2025",
+            &[("PROLIFIC_PID", "again"), ("STUDY_ID", "1")],
+        )
+        .await;
 
-    let (status, refused) = app.enter_raw("correa2025", &[("PROLIFIC_PID", "again"), ("STUDY_ID", "2")], None).await;
+    let (status, refused) = app
+        .enter_raw(
+            "correa2025",
+            &[("PROLIFIC_PID", "again"), ("STUDY_ID", "2")],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"]["code"], "already_participated");
-    assert!(refused["error"]["message"].as_str().unwrap().contains("already taken part"));
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already taken part")
+    );
     // A token of another session does not get around it either.
-    let other = app.enter("correa2025", &[("PROLIFIC_PID", "someone-else")]).await;
-    let (status, _) = app.enter_raw("correa2025", &[("PROLIFIC_PID", "again")], Some(&other.token)).await;
+    let other = app
+        .enter("correa2025", &[("PROLIFIC_PID", "someone-else")])
+        .await;
+    let (status, _) = app
+        .enter_raw(
+            "correa2025",
+            &[("PROLIFIC_PID", "again")],
+            Some(&other.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     // The participant's own token resumes.
-    let (status, resumed) = app.enter_raw("correa2025", &[("PROLIFIC_PID", "again")], Some(&first.token)).await;
-    assert_eq!((status, &resumed["resumed"]), (StatusCode::OK, &json!(true)));
+    let (status, resumed) = app
+        .enter_raw(
+            "correa2025",
+            &[("PROLIFIC_PID", "again")],
+            Some(&first.token),
+        )
+        .await;
+    assert_eq!(
+        (status, &resumed["resumed"]),
+        (StatusCode::OK, &json!(true))
+    );
 
     let counts = app.store.table_counts().await.unwrap();
-    assert_eq!((counts.sessions, counts.participations, counts.session_params), (2, 2, 3));
+    assert_eq!(
+        (
+            counts.sessions,
+            counts.participations,
+            counts.session_params
+        ),
+        (2, 2, 3)
+    );
 }
 
 #[rstest]
@@ -327,7 +516,9 @@ async fn a_recruiter_id_that_already_took_part_is_refused(#[case] backend: Backe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeats_are_accepted_when_the_experiment_allows_them(#[case] backend: Backend) {
     let experiment = bundled_with(&[("allow_repeats = false", "allow_repeats = true")]);
-    let Some(app) = spawn_app_with(backend, vec![experiment], |_| {}).await else { return };
+    let Some(app) = spawn_app_with(backend, vec![experiment], |_| {}).await else {
+        return;
+    };
     app.enter("correa2025", &[("PROLIFIC_PID", "twice")]).await;
     app.enter("correa2025", &[("PROLIFIC_PID", "twice")]).await;
     let counts = app.store.table_counts().await.unwrap();
@@ -339,8 +530,12 @@ async fn repeats_are_accepted_when_the_experiment_allows_them(#[case] backend: B
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bundled_study_refuses_a_skip_before_210_seconds(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "impatient")]).await;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut participant = app
+        .enter("correa2025", &[("PROLIFIC_PID", "impatient")])
+        .await;
     walk_to_first_task(&mut participant).await;
     let step = participant.step();
     let trial = participant.last["current"]["trial"].clone();
@@ -350,7 +545,13 @@ async fn the_bundled_study_refuses_a_skip_before_210_seconds(#[case] backend: Ba
     let (status, refused) = participant.skip(step).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"]["code"], "skip_not_available");
-    assert!(refused["error"]["message"].as_str().unwrap().contains("210 s"), "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("210 s"),
+        "{refused}"
+    );
     let (_, view) = participant.get_session().await;
     assert_eq!(view["progress"]["step"], step);
     let session_id = view["session_id"].as_str().unwrap();
@@ -364,31 +565,48 @@ async fn the_bundled_study_refuses_a_skip_before_210_seconds(#[case] backend: Ba
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skip_is_refused_before_the_delay_and_recorded_after_it(#[case] backend: Backend) {
     let experiment = bundled_with(&[("skip_delay_seconds = 210", "skip_delay_seconds = 2")]);
-    let Some(app) = spawn_app_with(backend, vec![experiment], |_| {}).await else { return };
-    let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "skipper")]).await;
+    let Some(app) = spawn_app_with(backend, vec![experiment], |_| {}).await else {
+        return;
+    };
+    let mut participant = app
+        .enter("correa2025", &[("PROLIFIC_PID", "skipper")])
+        .await;
     participant.consent(true).await;
     participant.continue_step(1).await;
     let (status, tutorial_skip) = participant.skip(2).await;
-    assert_eq!((status, tutorial_skip["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("skip_not_allowed")));
+    assert_eq!(
+        (status, tutorial_skip["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("skip_not_allowed"))
+    );
 
     walk_to_first_task(&mut participant).await;
     let step = participant.step();
     let (status, early) = participant.skip(step).await;
-    assert_eq!((status, early["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("skip_not_available")));
+    assert_eq!(
+        (status, early["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("skip_not_available"))
+    );
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, skipped) = participant.skip(step).await;
     assert_eq!(status, StatusCode::OK, "{skipped}");
     assert_eq!(skipped["progress"]["step"], step + 1);
     let (status, again) = participant.skip(step).await;
-    assert_eq!((status, &again["progress"]["step"]), (StatusCode::OK, &json!(step + 1)), "a retried skip is a no-op");
+    assert_eq!(
+        (status, &again["progress"]["step"]),
+        (StatusCode::OK, &json!(step + 1)),
+        "a retried skip is a no-op"
+    );
 
     let session_id = skipped["session_id"].as_str().unwrap();
     let trial = app.store.trial(session_id, step).await.unwrap();
     assert_eq!(trial.outcome, Some(TrialOutcome::Skipped));
     assert_eq!(trial.program, None);
     let waited = trial.ended_at.unwrap() - trial.started_at;
-    assert!(waited >= time::Duration::seconds(2), "skipped after {waited}");
+    assert!(
+        waited >= time::Duration::seconds(2),
+        "skipped after {waited}"
+    );
 }
 
 #[rstest]
@@ -396,29 +614,57 @@ async fn a_skip_is_refused_before_the_delay_and_recorded_after_it(#[case] backen
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsolved_or_malformed_program_cannot_be_submitted(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "unsolved")]).await;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut participant = app
+        .enter("correa2025", &[("PROLIFIC_PID", "unsolved")])
+        .await;
     participant.consent(true).await;
     participant.continue_step(1).await;
 
     let (status, refused) = participant.submit(2, "WWW").await;
-    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_solved")));
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_solved"))
+    );
     let (status, malformed) = participant.submit(2, "main { walk hop }").await;
-    assert_eq!((status, malformed["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_program")));
-    assert_eq!((malformed["error"]["line"].as_u64(), malformed["error"]["column"].as_u64()), (Some(1), Some(13)), "{malformed}");
+    assert_eq!(
+        (status, malformed["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_program"))
+    );
+    assert_eq!(
+        (
+            malformed["error"]["line"].as_u64(),
+            malformed["error"]["column"].as_u64()
+        ),
+        (Some(1), Some(13)),
+        "{malformed}"
+    );
     let (status, bad_run) = participant.run(2, 1, "WWQ").await;
-    assert_eq!((status, bad_run["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_program")));
+    assert_eq!(
+        (status, bad_run["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_program"))
+    );
     // SPEC §1.8: programs that never solve the task return promptly.
     for (run, program) in [(2, "1|1"), (3, "1|11"), (4, "1|W1")] {
         let (status, body) = participant.run(2, run, program).await;
-        assert_eq!((status, body["solved"].as_bool()), (StatusCode::OK, Some(false)), "{program}");
+        assert_eq!(
+            (status, body["solved"].as_bool()),
+            (StatusCode::OK, Some(false)),
+            "{program}"
+        );
     }
     let (status, refused) = participant.submit(2, "1|W1").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
 
     let (_, view) = participant.get_session().await;
     assert_eq!(view["progress"]["step"], 2);
-    let trial = app.store.trial(view["session_id"].as_str().unwrap(), 2).await.unwrap();
+    let trial = app
+        .store
+        .trial(view["session_id"].as_str().unwrap(), 2)
+        .await
+        .unwrap();
     assert_eq!((trial.outcome, trial.program, trial.runs), (None, None, 3));
 }
 
@@ -427,11 +673,15 @@ async fn an_unsolved_or_malformed_program_cannot_be_submitted(#[case] backend: B
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_or_missing_token_gets_401_and_touches_nothing(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "victim")]).await;
     participant.consent(true).await;
     participant.continue_step(1).await;
-    participant.events(json!([{ "seq": 1, "type": "edit" }])).await;
+    participant
+        .events(json!([{ "seq": 1, "type": "edit" }]))
+        .await;
     let session_id = participant.last["session_id"].as_str().unwrap().to_owned();
     let before = app.store.session_record(&session_id).await.unwrap();
     let counts_before = app.store.table_counts().await.unwrap();
@@ -440,11 +690,27 @@ async fn a_wrong_or_missing_token_gets_401_and_touches_nothing(#[case] backend: 
         ("GET", "/api/v1/session", Value::Null),
         ("POST", "/api/v1/session/consent", json!({ "agree": false })),
         ("POST", "/api/v1/session/steps/2/continue", json!({})),
-        ("POST", "/api/v1/session/steps/2/runs", json!({ "run": 9, "program": "WWWWS" })),
-        ("POST", "/api/v1/session/steps/2/submit", json!({ "program": "WWWWS" })),
+        (
+            "POST",
+            "/api/v1/session/steps/2/runs",
+            json!({ "run": 9, "program": "WWWWS" }),
+        ),
+        (
+            "POST",
+            "/api/v1/session/steps/2/submit",
+            json!({ "program": "WWWWS" }),
+        ),
         ("POST", "/api/v1/session/steps/2/skip", json!({})),
-        ("POST", "/api/v1/session/events", json!({ "events": [{ "seq": 2, "type": "edit" }] })),
-        ("POST", "/api/v1/session/questionnaire", json!({ "answers": {} })),
+        (
+            "POST",
+            "/api/v1/session/events",
+            json!({ "events": [{ "seq": 2, "type": "edit" }] }),
+        ),
+        (
+            "POST",
+            "/api/v1/session/questionnaire",
+            json!({ "answers": {} }),
+        ),
         ("POST", "/api/v1/session/complete", json!({})),
     ];
     let random_token = server::domain::SessionToken::generate();
@@ -452,7 +718,10 @@ async fn a_wrong_or_missing_token_gets_401_and_touches_nothing(#[case] backend: 
         None,
         Some(("authorization", format!("Bearer {}", random_token.expose()))),
         Some(("authorization", "Bearer not-a-token".into())),
-        Some(("cookie", format!("proglab_session={}", random_token.expose()))),
+        Some((
+            "cookie",
+            format!("proglab_session={}", random_token.expose()),
+        )),
     ];
     for (method, path, body) in &requests {
         for credential in &credentials {
@@ -464,7 +733,11 @@ async fn a_wrong_or_missing_token_gets_401_and_touches_nothing(#[case] backend: 
                 request = request.header(*name, value);
             }
             let (status, reply) = crate::support::into_parts(request.send().await.unwrap()).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {credential:?}: {reply}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {credential:?}: {reply}"
+            );
             assert_eq!(reply["error"]["code"], "unauthorized");
         }
     }
@@ -478,7 +751,10 @@ async fn a_wrong_or_missing_token_gets_401_and_touches_nothing(#[case] backend: 
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_over_the_limit_gets_413(#[case] backend: Backend) {
-    let Some(app) = spawn_app_with(backend, server::experiment::bundled().unwrap(), |config| config.body_limit = 64 * 1024).await
+    let Some(app) = spawn_app_with(backend, server::experiment::bundled().unwrap(), |config| {
+        config.body_limit = 64 * 1024
+    })
+    .await
     else {
         return;
     };
@@ -488,15 +764,30 @@ async fn a_request_body_over_the_limit_gets_413(#[case] backend: Backend) {
     let counts_before = app.store.table_counts().await.unwrap();
 
     // With a Content-Length header.
-    let declared = app.client.post(app.url("/api/v1/session/events")).bearer_auth(&participant.token).body(body.clone());
+    let declared = app
+        .client
+        .post(app.url("/api/v1/session/events"))
+        .bearer_auth(&participant.token)
+        .body(body.clone());
     let (status, reply) = crate::support::into_parts(declared.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
     assert_eq!(reply["error"]["code"], "payload_too_large");
     // Streamed in chunks, without a declared length: the limit applies while reading.
-    let status_line = post_chunked(&app.base, "/api/v1/session/events", &participant.token, body.as_bytes()).await;
+    let status_line = post_chunked(
+        &app.base,
+        "/api/v1/session/events",
+        &participant.token,
+        body.as_bytes(),
+    )
+    .await;
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     let (status, reply) = crate::support::into_parts(
-        app.client.post(app.url("/api/v1/experiments/correa2025/sessions")).body(format!("{{\"params\":{{\"x\":\"{big}\"}}}}")).send().await.unwrap(),
+        app.client
+            .post(app.url("/api/v1/experiments/correa2025/sessions"))
+            .body(format!("{{\"params\":{{\"x\":\"{big}\"}}}}"))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
@@ -515,7 +806,10 @@ async fn post_chunked(base: &str, path: &str, token: &str, body: &[u8]) -> Strin
     stream.write_all(head.as_bytes()).await.unwrap();
     for chunk in body.chunks(8192) {
         // The server may answer and close before the whole body is sent.
-        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.is_err()
+        if stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .is_err()
             || stream.write_all(chunk).await.is_err()
             || stream.write_all(b"\r\n").await.is_err()
         {
@@ -525,7 +819,11 @@ async fn post_chunked(base: &str, path: &str, token: &str, body: &[u8]) -> Strin
     let _ = stream.write_all(b"0\r\n\r\n").await;
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
-    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[rstest]
@@ -533,10 +831,19 @@ async fn post_chunked(base: &str, path: &str, token: &str, body: &[u8]) -> Strin
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declining_consent_ends_the_session(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "no")]).await;
     let (status, declined) = participant.consent(false).await;
-    assert_eq!((status, declined["status"].as_str(), declined["current"]["kind"].as_str()), (StatusCode::OK, Some("declined"), Some("declined")));
+    assert_eq!(
+        (
+            status,
+            declined["status"].as_str(),
+            declined["current"]["kind"].as_str()
+        ),
+        (StatusCode::OK, Some("declined"), Some("declined"))
+    );
     let (status, refused) = participant.continue_step(0).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     let (status, _) = participant.complete(None).await;
@@ -555,22 +862,42 @@ async fn completion_waits_until_every_event_is_stored(#[case] backend: Backend) 
     short.instructions.clear();
     short.tasks.truncate(1);
     short.questionnaire.clear();
-    let Some(app) = spawn_app_with(backend, vec![short], |_| {}).await else { return };
+    let Some(app) = spawn_app_with(backend, vec![short], |_| {}).await else {
+        return;
+    };
     let mut participant = app.enter("correa2025", &[]).await;
     participant.consent(true).await;
     let solution = solutions().tasks[0].clone();
     let (status, body) = participant.submit(1, &solution).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(participant.kind(), "complete");
-    participant.events(json!([{ "seq": 1, "type": "a" }, { "seq": 3, "type": "c" }])).await;
+    participant
+        .events(json!([{ "seq": 1, "type": "a" }, { "seq": 3, "type": "c" }]))
+        .await;
 
     let (status, missing) = participant.complete(Some(3)).await;
-    assert_eq!((status, missing["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("events_missing")));
-    assert!(missing["error"]["message"].as_str().unwrap().ends_with(": 2"), "{missing}");
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("events_missing"))
+    );
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(": 2"),
+        "{missing}"
+    );
     participant.events(json!([{ "seq": 2, "type": "b" }])).await;
     let (status, done) = participant.complete(Some(3)).await;
     assert_eq!(status, StatusCode::OK, "{done}");
-    assert_eq!(done["redirect_url"], "https://app.prolific.com/submissions/complete?cc=CORREA2025");
+    assert_eq!(
+        done["redirect_url"],
+        "https://app.prolific.com/submissions/complete?cc=CORREA2025"
+    );
     let (status, again) = participant.complete(None).await;
-    assert_eq!((status, &again["code"]), (StatusCode::OK, &done["code"]), "completing again returns the same code");
+    assert_eq!(
+        (status, &again["code"]),
+        (StatusCode::OK, &done["code"]),
+        "completing again returns the same code"
+    );
 }

@@ -22,10 +22,20 @@ impl ServerProcess {
     /// Starts `proglab serve` on a free port and waits until it says where it listens.
     fn start(database_url: &str) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
-            .args(["serve", "--database-url", database_url, "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--database-url",
+                database_url,
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var("TEST_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("start proglab serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -66,12 +76,17 @@ impl Drop for ServerProcess {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let server = ServerProcess::start(&db.url);
     let client = reqwest::Client::new();
     let (status, entered) = into_parts(
         client
-            .post(format!("{}/api/v1/experiments/correa2025/sessions", server.base))
+            .post(format!(
+                "{}/api/v1/experiments/correa2025/sessions",
+                server.base
+            ))
             .json(&json!({ "params": { "PROLIFIC_PID": "crash" } }))
             .send()
             .await
@@ -80,17 +95,46 @@ async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backe
     .await;
     assert_eq!(status, StatusCode::CREATED, "{entered}");
     let token = entered["token"].as_str().unwrap().to_owned();
-    let session_id = entered["session"]["session_id"].as_str().unwrap().to_owned();
+    let session_id = entered["session"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let post = {
         let (client, token) = (client.clone(), token.clone());
         move |base: String, path: &'static str, body: serde_json::Value| {
-        let client = client.clone();
-        let token = token.clone();
-        async move { client.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await }
+            let client = client.clone();
+            let token = token.clone();
+            async move {
+                client
+                    .post(format!("{base}{path}"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+            }
         }
     };
-    assert!(post(server.base.clone(), "/api/v1/session/consent", json!({ "agree": true })).await.unwrap().status().is_success());
-    let (_, at_task) = into_parts(post(server.base.clone(), "/api/v1/session/steps/1/continue", json!({})).await.unwrap()).await;
+    assert!(
+        post(
+            server.base.clone(),
+            "/api/v1/session/consent",
+            json!({ "agree": true })
+        )
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+    );
+    let (_, at_task) = into_parts(
+        post(
+            server.base.clone(),
+            "/api/v1/session/steps/1/continue",
+            json!({}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(at_task["current"]["kind"], "task");
     let started_at = at_task["current"]["trial"]["started_at"].clone();
 
@@ -105,16 +149,31 @@ async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backe
         tokio::spawn(async move {
             for round in 0i64.. {
                 let batch: Vec<_> = (0..5).map(|i| json!({ "seq": round * 5 + i + 1, "type": "edit", "data": { "round": round } })).collect();
-                match post(base.clone(), "/api/v1/session/events", json!({ "events": batch })).await {
+                match post(
+                    base.clone(),
+                    "/api/v1/session/events",
+                    json!({ "events": batch }),
+                )
+                .await
+                {
                     Ok(response) if response.status().is_success() => {
                         let body: serde_json::Value = response.json().await.unwrap();
-                        let stored: Vec<i64> = serde_json::from_value(body["stored"].clone()).unwrap();
+                        let stored: Vec<i64> =
+                            serde_json::from_value(body["stored"].clone()).unwrap();
                         events.lock().unwrap().extend(stored);
                     }
                     _ => break,
                 }
-                match post(base.clone(), "/api/v1/session/steps/2/runs", json!({ "run": round + 1, "program": "WW" })).await {
-                    Ok(response) if response.status().is_success() => runs.lock().unwrap().push(round + 1),
+                match post(
+                    base.clone(),
+                    "/api/v1/session/steps/2/runs",
+                    json!({ "run": round + 1, "program": "WW" }),
+                )
+                .await
+                {
+                    Ok(response) if response.status().is_success() => {
+                        runs.lock().unwrap().push(round + 1)
+                    }
                     _ => break,
                 }
             }
@@ -125,7 +184,10 @@ async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backe
     writer.await.unwrap();
     let acknowledged_events = acknowledged_events.lock().unwrap().clone();
     let acknowledged_runs = acknowledged_runs.lock().unwrap().clone();
-    assert!(acknowledged_events.len() >= 10 && !acknowledged_runs.is_empty(), "too little was written before the kill");
+    assert!(
+        acknowledged_events.len() >= 10 && !acknowledged_runs.is_empty(),
+        "too little was written before the kill"
+    );
 
     // Assert: a new server on the same database has everything that was acknowledged, and the
     // participant carries on from the same step.
@@ -134,20 +196,44 @@ async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backe
     let record = store.session_record(&session_id).await.unwrap();
     let stored_events: Vec<i64> = record.events.iter().map(|e| e.seq).collect();
     for seq in &acknowledged_events {
-        assert!(stored_events.contains(seq), "acknowledged event {seq} was lost");
+        assert!(
+            stored_events.contains(seq),
+            "acknowledged event {seq} was lost"
+        );
     }
     let stored_runs: Vec<i64> = record.runs.iter().map(|r| r.seq).collect();
     for seq in &acknowledged_runs {
         assert!(stored_runs.contains(seq), "acknowledged run {seq} was lost");
     }
-    assert_eq!(record.trials[0].runs, record.runs.len() as i64, "the run counter matches the stored runs");
+    assert_eq!(
+        record.trials[0].runs,
+        record.runs.len() as i64,
+        "the run counter matches the stored runs"
+    );
     store.close().await;
 
-    let (status, view) = into_parts(client.get(format!("{}/api/v1/session", restarted.base)).bearer_auth(&token).send().await.unwrap()).await;
+    let (status, view) = into_parts(
+        client
+            .get(format!("{}/api/v1/session", restarted.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["progress"]["step"], 2);
     assert_eq!(view["current"]["trial"]["started_at"], started_at);
-    let (status, submitted) = into_parts(post(restarted.base.clone(), "/api/v1/session/steps/2/submit", json!({ "program": "WWWWS" })).await.unwrap()).await;
+    let (status, submitted) = into_parts(
+        post(
+            restarted.base.clone(),
+            "/api/v1/session/steps/2/submit",
+            json!({ "program": "WWWWS" }),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{submitted}");
     assert_eq!(submitted["session"]["progress"]["step"], 3);
     restarted.kill();
@@ -157,9 +243,17 @@ async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backe
 async fn sigterm_shuts_the_server_down_cleanly() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let mut server = ServerProcess::start(&db.url);
-    let (status, _) = into_parts(reqwest::get(format!("{}/api/v1/health", server.base)).await.unwrap()).await;
+    let (status, _) = into_parts(
+        reqwest::get(format!("{}/api/v1/health", server.base))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let signalled = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("run kill");
+    let signalled = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
     assert!(signalled.success());
     let mut exit = None;
     for _ in 0..100 {
@@ -176,7 +270,8 @@ async fn sigterm_shuts_the_server_down_cleanly() {
 #[tokio::test]
 async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let log_path = std::env::temp_dir().join(format!("proglab-log-{}.txt", uuid::Uuid::new_v4().simple()));
+    let log_path =
+        std::env::temp_dir().join(format!("proglab-log-{}.txt", uuid::Uuid::new_v4().simple()));
     let log_file = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -189,10 +284,20 @@ async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("proglab: listening on ").expect("the address line").to_owned();
+    let base = line
+        .trim()
+        .strip_prefix("proglab: listening on ")
+        .expect("the address line")
+        .to_owned();
 
     let client = reqwest::Client::new();
-    let page = client.get(format!("{base}/e/correa2025?PROLIFIC_PID=secret-pid-4711&STUDY_ID=st")).send().await.unwrap();
+    let page = client
+        .get(format!(
+            "{base}/e/correa2025?PROLIFIC_PID=secret-pid-4711&STUDY_ID=st"
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let (status, entered) = into_parts(
         client
@@ -212,15 +317,27 @@ async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::CONFLICT);
-    let consent = client.post(format!("{base}/api/v1/session/consent")).bearer_auth(&token).json(&json!({ "agree": true })).send().await.unwrap();
+    let consent = client
+        .post(format!("{base}/api/v1/session/consent"))
+        .bearer_auth(&token)
+        .json(&json!({ "agree": true }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(consent.status(), StatusCode::OK);
     child.kill().unwrap();
     child.wait().unwrap();
 
     let logs = std::fs::read_to_string(&log_path).unwrap();
     let _ = std::fs::remove_file(&log_path);
-    assert!(logs.contains("session created"), "the server logged nothing useful:\n{logs}");
+    assert!(
+        logs.contains("session created"),
+        "the server logged nothing useful:\n{logs}"
+    );
     for secret in ["secret-pid-4711", token.as_str(), db.url.as_str()] {
-        assert!(!logs.contains(secret), "the logs contain {secret:?}:\n{logs}");
+        assert!(
+            !logs.contains(secret),
+            "the logs contain {secret:?}:\n{logs}"
+        );
     }
 }

@@ -6,14 +6,18 @@ use std::sync::Arc;
 use rstest::rstest;
 use serde_json::json;
 use server::domain::{SessionStatus, SessionToken, TrialOutcome};
-use server::store::{Assignment, FinishTrial, NewEvent, NewSession, NewTrial, Run, RunRecorded, Store, StoreError};
+use server::store::{
+    Assignment, FinishTrial, NewEvent, NewSession, NewTrial, Run, RunRecorded, Store, StoreError,
+};
 use time::OffsetDateTime;
 
 use crate::support::{Backend, TestDb};
 
 async fn open(backend: Backend) -> Option<(TestDb, Arc<dyn Store>)> {
     let db = TestDb::new(backend).await?;
-    let store = server::store::connect(&db.url).await.expect("the store opens");
+    let store = server::store::connect(&db.url)
+        .await
+        .expect("the store opens");
     Some((db, store))
 }
 
@@ -29,7 +33,13 @@ fn new_session(recruiter: Option<&str>, assignment: Assignment) -> NewSession {
         token_hash: SessionToken::generate().hash(),
         recruiter_id: recruiter.map(str::to_owned),
         unique_recruiter: true,
-        params: BTreeMap::from([("PROLIFIC_PID".to_owned(), recruiter.unwrap_or("").to_owned()), ("x".to_owned(), "1".to_owned())]),
+        params: BTreeMap::from([
+            (
+                "PROLIFIC_PID".to_owned(),
+                recruiter.unwrap_or("").to_owned(),
+            ),
+            ("x".to_owned(), "1".to_owned()),
+        ]),
         seed: 42,
         assignment,
         at: at(0),
@@ -67,25 +77,60 @@ fn run(session_id: &str, seq: i64, step: i64, program: &str) -> Run {
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn sessions_are_created_found_by_token_and_refused_for_a_repeat_recruiter(#[case] backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
-    let new = new_session(Some("p1"), Assignment::Given { task_order: vec![2, 0, 1] });
+async fn sessions_are_created_found_by_token_and_refused_for_a_repeat_recruiter(
+    #[case] backend: Backend,
+) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let new = new_session(
+        Some("p1"),
+        Assignment::Given {
+            task_order: vec![2, 0, 1],
+        },
+    );
     let hash = new.token_hash.clone();
     let session = store.create_session(new.clone()).await.unwrap();
     assert_eq!(session.task_order, vec![2, 0, 1]);
-    assert_eq!((session.status, session.step, session.seed, session.condition), (SessionStatus::Active, 0, 42, None));
+    assert_eq!(
+        (
+            session.status,
+            session.step,
+            session.seed,
+            session.condition
+        ),
+        (SessionStatus::Active, 0, 42, None)
+    );
     assert_eq!(session.created_at, at(0));
     assert_eq!(store.session_by_token(&hash).await.unwrap(), session);
-    assert!(matches!(store.session_by_token(&SessionToken::generate().hash()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store
+            .session_by_token(&SessionToken::generate().hash())
+            .await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(store.params(&session.id).await.unwrap(), new.params);
 
-    let repeat = store.create_session(new_session(Some("p1"), Assignment::Given { task_order: vec![] })).await;
+    let repeat = store
+        .create_session(new_session(
+            Some("p1"),
+            Assignment::Given { task_order: vec![] },
+        ))
+        .await;
     assert!(matches!(repeat, Err(StoreError::Conflict(_))), "{repeat:?}");
     let mut allowed = new_session(Some("p1"), Assignment::Given { task_order: vec![] });
     allowed.unique_recruiter = false;
     store.create_session(allowed).await.unwrap();
     let counts = store.table_counts().await.unwrap();
-    assert_eq!((counts.sessions, counts.participations, counts.session_params), (2, 1, 4), "the refused session left nothing");
+    assert_eq!(
+        (
+            counts.sessions,
+            counts.participations,
+            counts.session_params
+        ),
+        (2, 1, 4),
+        "the refused session left nothing"
+    );
 }
 
 #[rstest]
@@ -93,7 +138,9 @@ async fn sessions_are_created_found_by_token_and_refused_for_a_repeat_recruiter(
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn balanced_assignment_stays_balanced_under_concurrent_arrivals(#[case] backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let orders = vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]];
     let mut handles = Vec::new();
     for _ in 0..12 {
@@ -121,20 +168,60 @@ async fn balanced_assignment_stays_balanced_under_concurrent_arrivals(#[case] ba
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn consent_and_steps_only_move_forward_from_where_the_session_is(#[case] backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
-    let session = store.create_session(new_session(Some("p"), Assignment::Given { task_order: vec![0] })).await.unwrap();
-    assert!(matches!(store.advance(&session.id, 1, at(1)).await, Err(StoreError::Conflict(_))));
-    let consented = store.record_consent(&session.id, true, at(1)).await.unwrap();
-    assert_eq!((consented.step, consented.consent, consented.consent_at), (1, Some(true), Some(at(1))));
-    assert!(matches!(store.record_consent(&session.id, false, at(2)).await, Err(StoreError::Conflict(_))));
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let session = store
+        .create_session(new_session(
+            Some("p"),
+            Assignment::Given {
+                task_order: vec![0],
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.advance(&session.id, 1, at(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let consented = store
+        .record_consent(&session.id, true, at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (consented.step, consented.consent, consented.consent_at),
+        (1, Some(true), Some(at(1)))
+    );
+    assert!(matches!(
+        store.record_consent(&session.id, false, at(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
     let advanced = store.advance(&session.id, 1, at(2)).await.unwrap();
     assert_eq!((advanced.step, advanced.updated_at), (2, at(2)));
-    assert!(matches!(store.advance(&session.id, 1, at(3)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.advance(&session.id, 1, at(3)).await,
+        Err(StoreError::Conflict(_))
+    ));
 
-    let declined = store.create_session(new_session(Some("q"), Assignment::Given { task_order: vec![] })).await.unwrap();
-    let declined = store.record_consent(&declined.id, false, at(1)).await.unwrap();
-    assert_eq!((declined.status, declined.step), (SessionStatus::Declined, 0));
-    assert!(matches!(store.advance(&declined.id, 0, at(2)).await, Err(StoreError::Conflict(_))));
+    let declined = store
+        .create_session(new_session(
+            Some("q"),
+            Assignment::Given { task_order: vec![] },
+        ))
+        .await
+        .unwrap();
+    let declined = store
+        .record_consent(&declined.id, false, at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (declined.status, declined.step),
+        (SessionStatus::Declined, 0)
+    );
+    assert!(matches!(
+        store.advance(&declined.id, 0, at(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 #[rstest]
@@ -142,20 +229,68 @@ async fn consent_and_steps_only_move_forward_from_where_the_session_is(#[case] b
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn trials_runs_and_outcomes_are_stored_once(#[case] backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
-    let session = store.create_session(new_session(Some("p"), Assignment::Given { task_order: vec![0] })).await.unwrap();
-    store.record_consent(&session.id, true, at(1)).await.unwrap();
-    assert!(matches!(store.trial(&session.id, 1).await, Err(StoreError::NotFound)));
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let session = store
+        .create_session(new_session(
+            Some("p"),
+            Assignment::Given {
+                task_order: vec![0],
+            },
+        ))
+        .await
+        .unwrap();
+    store
+        .record_consent(&session.id, true, at(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.trial(&session.id, 1).await,
+        Err(StoreError::NotFound)
+    ));
     let served = store.serve_trial(trial(&session.id, 1, 2)).await.unwrap();
-    assert_eq!((served.started_at, served.started_ms, served.outcome, served.runs), (at(2), 2000, None, 0));
+    assert_eq!(
+        (
+            served.started_at,
+            served.started_ms,
+            served.outcome,
+            served.runs
+        ),
+        (at(2), 2000, None, 0)
+    );
     let again = store.serve_trial(trial(&session.id, 1, 9)).await.unwrap();
     assert_eq!(again, served, "serving again keeps the first start");
 
-    assert!(matches!(store.record_run(run(&session.id, 1, 1, "W||||")).await.unwrap(), RunRecorded::New(_)));
-    assert!(matches!(store.record_run(run(&session.id, 1, 1, "W||||")).await.unwrap(), RunRecorded::Existing(_)));
-    assert!(matches!(store.record_run(run(&session.id, 1, 1, "J||||")).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(store.record_run(run(&session.id, 2, 1, "J||||")).await.unwrap(), RunRecorded::New(_)));
-    assert_eq!(store.run(&session.id, 2).await.unwrap().unwrap().program, "J||||");
+    assert!(matches!(
+        store
+            .record_run(run(&session.id, 1, 1, "W||||"))
+            .await
+            .unwrap(),
+        RunRecorded::New(_)
+    ));
+    assert!(matches!(
+        store
+            .record_run(run(&session.id, 1, 1, "W||||"))
+            .await
+            .unwrap(),
+        RunRecorded::Existing(_)
+    ));
+    assert!(matches!(
+        store.record_run(run(&session.id, 1, 1, "J||||")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .record_run(run(&session.id, 2, 1, "J||||"))
+            .await
+            .unwrap(),
+        RunRecorded::New(_)
+    ));
+    assert_eq!(
+        store.run(&session.id, 2).await.unwrap().unwrap().program,
+        "J||||"
+    );
     assert_eq!(store.run(&session.id, 3).await.unwrap(), None);
     assert_eq!(store.trial(&session.id, 1).await.unwrap().runs, 2);
 
@@ -169,9 +304,25 @@ async fn trials_runs_and_outcomes_are_stored_once(#[case] backend: Backend) {
     };
     let moved = store.finish_trial(finish.clone()).await.unwrap();
     assert_eq!(moved.step, 2);
-    assert!(matches!(store.finish_trial(finish).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.finish_trial(finish).await,
+        Err(StoreError::Conflict(_))
+    ));
     let ended = store.trial(&session.id, 1).await.unwrap();
-    assert_eq!((ended.outcome, ended.program.as_deref(), ended.ended_at, ended.ended_ms), (Some(TrialOutcome::Submitted), Some("WS||||"), Some(at(7)), Some(7000)));
+    assert_eq!(
+        (
+            ended.outcome,
+            ended.program.as_deref(),
+            ended.ended_at,
+            ended.ended_ms
+        ),
+        (
+            Some(TrialOutcome::Submitted),
+            Some("WS||||"),
+            Some(at(7)),
+            Some(7000)
+        )
+    );
 }
 
 #[rstest]
@@ -179,31 +330,107 @@ async fn trials_runs_and_outcomes_are_stored_once(#[case] backend: Backend) {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn events_answers_and_completion_round_trip(#[case] backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
-    let session = store.create_session(new_session(Some("p"), Assignment::Given { task_order: vec![] })).await.unwrap();
-    let event = |seq: i64, data: serde_json::Value| NewEvent { seq, kind: "edit".into(), step: Some(1), client_ms: Some(seq * 10), data };
-    let stored = store.store_events(&session.id, &[event(1, json!({"a": [1, 2]})), event(3, json!("x"))], at(1), 1000).await.unwrap();
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let session = store
+        .create_session(new_session(
+            Some("p"),
+            Assignment::Given { task_order: vec![] },
+        ))
+        .await
+        .unwrap();
+    let event = |seq: i64, data: serde_json::Value| NewEvent {
+        seq,
+        kind: "edit".into(),
+        step: Some(1),
+        client_ms: Some(seq * 10),
+        data,
+    };
+    let stored = store
+        .store_events(
+            &session.id,
+            &[event(1, json!({"a": [1, 2]})), event(3, json!("x"))],
+            at(1),
+            1000,
+        )
+        .await
+        .unwrap();
     assert_eq!((stored.stored, stored.duplicates), (vec![1, 3], vec![]));
-    let stored = store.store_events(&session.id, &[event(3, json!("changed")), event(2, json!(null))], at(2), 2000).await.unwrap();
+    let stored = store
+        .store_events(
+            &session.id,
+            &[event(3, json!("changed")), event(2, json!(null))],
+            at(2),
+            2000,
+        )
+        .await
+        .unwrap();
     assert_eq!((stored.stored, stored.duplicates), (vec![3, 2], vec![3]));
-    assert_eq!(store.missing_events(&session.id, 5).await.unwrap(), vec![4, 5]);
+    assert_eq!(
+        store.missing_events(&session.id, 5).await.unwrap(),
+        vec![4, 5]
+    );
 
-    store.record_consent(&session.id, true, at(3)).await.unwrap();
-    let answers = vec![("q1".to_owned(), "None".to_owned()), ("q2".to_owned(), "free text, with \"quotes\"".to_owned())];
-    let after = store.save_answers(&session.id, 1, &answers, at(4)).await.unwrap();
+    store
+        .record_consent(&session.id, true, at(3))
+        .await
+        .unwrap();
+    let answers = vec![
+        ("q1".to_owned(), "None".to_owned()),
+        ("q2".to_owned(), "free text, with \"quotes\"".to_owned()),
+    ];
+    let after = store
+        .save_answers(&session.id, 1, &answers, at(4))
+        .await
+        .unwrap();
     assert_eq!(after.step, 2);
-    assert!(matches!(store.save_answers(&session.id, 1, &answers, at(5)).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(store.complete_session(&session.id, 1, "CODE", at(5)).await, Err(StoreError::Conflict(_))));
-    let completed = store.complete_session(&session.id, 2, "CODE", at(6)).await.unwrap();
-    assert_eq!((completed.status, completed.completion_code.as_deref(), completed.completed_at), (SessionStatus::Completed, Some("CODE"), Some(at(6))));
-    assert!(matches!(store.complete_session(&session.id, 2, "CODE", at(7)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.save_answers(&session.id, 1, &answers, at(5)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.complete_session(&session.id, 1, "CODE", at(5)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let completed = store
+        .complete_session(&session.id, 2, "CODE", at(6))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            completed.status,
+            completed.completion_code.as_deref(),
+            completed.completed_at
+        ),
+        (SessionStatus::Completed, Some("CODE"), Some(at(6)))
+    );
+    assert!(matches!(
+        store.complete_session(&session.id, 2, "CODE", at(7)).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     let record = store.session_record(&session.id).await.unwrap();
     assert_eq!(record.session, completed);
-    let events: Vec<(i64, serde_json::Value, i64)> = record.events.iter().map(|e| (e.seq, e.data.clone(), e.session_ms)).collect();
-    assert_eq!(events, vec![(1, json!({"a": [1, 2]}), 1000), (2, json!(null), 2000), (3, json!("x"), 1000)]);
+    let events: Vec<(i64, serde_json::Value, i64)> = record
+        .events
+        .iter()
+        .map(|e| (e.seq, e.data.clone(), e.session_ms))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (1, json!({"a": [1, 2]}), 1000),
+            (2, json!(null), 2000),
+            (3, json!("x"), 1000)
+        ]
+    );
     assert_eq!(record.events[0].received_at, at(1));
-    let stored_answers: Vec<(String, String)> = record.answers.iter().map(|a| (a.item.clone(), a.answer.clone())).collect();
+    let stored_answers: Vec<(String, String)> = record
+        .answers
+        .iter()
+        .map(|a| (a.item.clone(), a.answer.clone()))
+        .collect();
     assert_eq!(stored_answers, answers);
     assert_eq!(store.sessions_of("exp").await.unwrap(), vec![completed]);
     assert_eq!(store.sessions_of("other").await.unwrap(), vec![]);
@@ -214,11 +441,28 @@ async fn events_answers_and_completion_round_trip(#[case] backend: Backend) {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn migrations_run_once_and_reopening_keeps_the_data(#[case] backend: Backend) {
-    let Some((db, store)) = open(backend).await else { return };
-    let session = store.create_session(new_session(Some("p"), Assignment::Given { task_order: vec![1] })).await.unwrap();
+    let Some((db, store)) = open(backend).await else {
+        return;
+    };
+    let session = store
+        .create_session(new_session(
+            Some("p"),
+            Assignment::Given {
+                task_order: vec![1],
+            },
+        ))
+        .await
+        .unwrap();
     store.close().await;
     let reopened = server::store::connect(&db.url).await.unwrap();
     assert_eq!(reopened.session(&session.id).await.unwrap(), session);
-    assert_eq!(reopened.backend(), if backend == Backend::Sqlite { "sqlite" } else { "postgres" });
+    assert_eq!(
+        reopened.backend(),
+        if backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
     reopened.ping().await.unwrap();
 }

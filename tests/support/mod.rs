@@ -29,7 +29,8 @@ pub enum Backend {
 }
 
 pub fn postgres_base_url() -> String {
-    std::env::var("PROGLAB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("PROGLAB_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 fn postgres_required() -> bool {
@@ -41,7 +42,8 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new() -> TempDir {
-        let path = std::env::temp_dir().join(format!("proglab-test-{}", uuid::Uuid::new_v4().simple()));
+        let path =
+            std::env::temp_dir().join(format!("proglab-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path).expect("create a temporary folder");
         TempDir(path)
     }
@@ -73,11 +75,20 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = TempDir::new();
                 let url = format!("sqlite://{}", dir.path().join("proglab.db").display());
-                Some(TestDb { backend, url, postgres_name: None, _dir: Some(dir) })
+                Some(TestDb {
+                    backend,
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let base = postgres_base_url();
-                let connected = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&base)).await;
+                let connected = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    sqlx::PgConnection::connect(&base),
+                )
+                .await;
                 let mut connection = match connected {
                     Ok(Ok(connection)) => connection,
                     Ok(Err(e)) => return postgres_unavailable(&base, &e.to_string()),
@@ -90,7 +101,12 @@ impl TestDb {
                     .expect("create a test database");
                 let _ = connection.close().await;
                 let url = replace_database(&base, &name);
-                Some(TestDb { backend, url, postgres_name: Some(name), _dir: None })
+                Some(TestDb {
+                    backend,
+                    url,
+                    postgres_name: Some(name),
+                    _dir: None,
+                })
             }
         }
     }
@@ -100,13 +116,17 @@ fn postgres_unavailable(base: &str, why: &str) -> Option<TestDb> {
     if postgres_required() {
         panic!("PROGLAB_REQUIRE_POSTGRES=1 but Postgres at {base} is not reachable: {why}");
     }
-    eprintln!("NOTICE: skipping a Postgres test: no server at {base} ({why}); set PROGLAB_REQUIRE_POSTGRES=1 to fail instead");
+    eprintln!(
+        "NOTICE: skipping a Postgres test: no server at {base} ({why}); set PROGLAB_REQUIRE_POSTGRES=1 to fail instead"
+    );
     None
 }
 
 /// `postgres://user@host:port/db?x` with `db` replaced.
 fn replace_database(url: &str, name: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let (head, query) = url
+        .split_once('?')
+        .map_or((url, None), |(h, q)| (h, Some(q)));
     let scheme_end = head.find("://").map_or(0, |i| i + 3);
     let base = match head[scheme_end..].find('/') {
         Some(slash) => &head[..scheme_end + slash],
@@ -120,15 +140,22 @@ fn replace_database(url: &str, name: &str) -> String {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else { return };
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
         let base = postgres_base_url();
         // Drop runs inside a tokio test; a separate thread with its own runtime can block on the
         // cleanup without stalling the test's runtime.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async {
                 if let Ok(mut connection) = sqlx::PgConnection::connect(&base).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut connection).await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut connection)
+                        .await;
                     let _ = connection.close().await;
                 }
             });
@@ -164,27 +191,49 @@ pub fn test_config(db: &TestDb) -> Config {
 
 /// The bundled experiments, served from a fresh database.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    spawn_app_with(backend, server::experiment::bundled().expect("bundled experiments"), |_| {}).await
+    spawn_app_with(
+        backend,
+        server::experiment::bundled().expect("bundled experiments"),
+        |_| {},
+    )
+    .await
 }
 
-pub async fn spawn_app_with(backend: Backend, experiments: Vec<Experiment>, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
+pub async fn spawn_app_with(
+    backend: Backend,
+    experiments: Vec<Experiment>,
+    configure: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
     init_logs();
     let db = TestDb::new(backend).await?;
     Some(start_app(db, experiments, configure).await)
 }
 
 /// Starts a server on an existing database.
-pub async fn start_app(db: TestDb, experiments: Vec<Experiment>, configure: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn start_app(
+    db: TestDb,
+    experiments: Vec<Experiment>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = test_config(&db);
     configure(&mut config);
-    let app = App::build_with(config, experiments).await.expect("the server starts");
+    let app = App::build_with(config, experiments)
+        .await
+        .expect("the server starts");
     let base = format!("http://{}", app.address());
     let store = app.store();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp { base, client: reqwest::Client::new(), store, db, shutdown: Some(shutdown), server: Some(server) }
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        store,
+        db,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
 }
 
 impl TestApp {
@@ -197,7 +246,15 @@ impl TestApp {
             server.await.expect("server task").expect("server ran");
         }
         let backend = self.db.backend;
-        std::mem::replace(&mut self.db, TestDb { backend, url: String::new(), postgres_name: None, _dir: None })
+        std::mem::replace(
+            &mut self.db,
+            TestDb {
+                backend,
+                url: String::new(),
+                postgres_name: None,
+                _dir: None,
+            },
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -208,14 +265,30 @@ impl TestApp {
     pub async fn enter(&self, slug: &str, params: &[(&str, &str)]) -> Participant {
         let (status, body) = self.enter_raw(slug, params, None).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let token = body["token"].as_str().expect("a new session has a token").to_owned();
-        Participant { base: self.base.clone(), client: self.client.clone(), token, last: body["session"].clone() }
+        let token = body["token"]
+            .as_str()
+            .expect("a new session has a token")
+            .to_owned();
+        Participant {
+            base: self.base.clone(),
+            client: self.client.clone(),
+            token,
+            last: body["session"].clone(),
+        }
     }
 
     /// `POST /api/v1/experiments/{slug}/sessions`, optionally with a token.
-    pub async fn enter_raw(&self, slug: &str, params: &[(&str, &str)], token: Option<&str>) -> (StatusCode, Value) {
+    pub async fn enter_raw(
+        &self,
+        slug: &str,
+        params: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
         let params: BTreeMap<&str, &str> = params.iter().copied().collect();
-        let mut request = self.client.post(self.url(&format!("/api/v1/experiments/{slug}/sessions"))).json(&json!({ "params": params }));
+        let mut request = self
+            .client
+            .post(self.url(&format!("/api/v1/experiments/{slug}/sessions")))
+            .json(&json!({ "params": params }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -223,7 +296,14 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        into_parts(self.client.get(self.url(path)).send().await.expect("request")).await
+        into_parts(
+            self.client
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 }
 
@@ -253,7 +333,13 @@ pub struct Participant {
 
 impl Participant {
     pub async fn get_session(&mut self) -> (StatusCode, Value) {
-        let response = self.client.get(format!("{}/api/v1/session", self.base)).bearer_auth(&self.token).send().await.expect("request");
+        let response = self
+            .client
+            .get(format!("{}/api/v1/session", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
         let (status, body) = into_parts(response).await;
         if status.is_success() {
             self.last = body.clone();
@@ -262,7 +348,10 @@ impl Participant {
     }
 
     pub async fn post(&mut self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -278,39 +367,59 @@ impl Participant {
     }
 
     pub fn step(&self) -> i64 {
-        self.last["progress"]["step"].as_i64().expect("a session view has a step")
+        self.last["progress"]["step"]
+            .as_i64()
+            .expect("a session view has a step")
     }
 
     pub fn kind(&self) -> &str {
-        self.last["current"]["kind"].as_str().expect("a session view has a current kind")
+        self.last["current"]["kind"]
+            .as_str()
+            .expect("a session view has a current kind")
     }
 
     pub async fn consent(&mut self, agree: bool) -> (StatusCode, Value) {
-        self.post("/api/v1/session/consent", Some(json!({ "agree": agree }))).await
+        self.post("/api/v1/session/consent", Some(json!({ "agree": agree })))
+            .await
     }
 
     pub async fn continue_step(&mut self, step: i64) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/session/steps/{step}/continue"), None).await
+        self.post(&format!("/api/v1/session/steps/{step}/continue"), None)
+            .await
     }
 
     pub async fn run(&mut self, step: i64, run: i64, program: &str) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/session/steps/{step}/runs"), Some(json!({ "run": run, "program": program }))).await
+        self.post(
+            &format!("/api/v1/session/steps/{step}/runs"),
+            Some(json!({ "run": run, "program": program })),
+        )
+        .await
     }
 
     pub async fn submit(&mut self, step: i64, program: &str) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/session/steps/{step}/submit"), Some(json!({ "program": program }))).await
+        self.post(
+            &format!("/api/v1/session/steps/{step}/submit"),
+            Some(json!({ "program": program })),
+        )
+        .await
     }
 
     pub async fn skip(&mut self, step: i64) -> (StatusCode, Value) {
-        self.post(&format!("/api/v1/session/steps/{step}/skip"), None).await
+        self.post(&format!("/api/v1/session/steps/{step}/skip"), None)
+            .await
     }
 
     pub async fn events(&mut self, events: Value) -> (StatusCode, Value) {
-        self.post("/api/v1/session/events", Some(json!({ "events": events }))).await
+        self.post("/api/v1/session/events", Some(json!({ "events": events })))
+            .await
     }
 
     pub async fn questionnaire(&mut self, answers: Value) -> (StatusCode, Value) {
-        self.post("/api/v1/session/questionnaire", Some(json!({ "answers": answers }))).await
+        self.post(
+            "/api/v1/session/questionnaire",
+            Some(json!({ "answers": answers })),
+        )
+        .await
     }
 
     pub async fn complete(&mut self, events_through: Option<i64>) -> (StatusCode, Value) {
@@ -334,7 +443,12 @@ pub fn solutions() -> Solutions {
     let mut reader = csv::Reader::from_path(&path).expect("read programs-dev.csv");
     let headers = reader.headers().expect("headers").clone();
     let column = |name: &str| headers.iter().position(|h| h == name).expect("column");
-    let (participant, mdp, skipped, program) = (column("participant_idx"), column("mdp_idx"), column("skipped"), column("program"));
+    let (participant, mdp, skipped, program) = (
+        column("participant_idx"),
+        column("mdp_idx"),
+        column("skipped"),
+        column("program"),
+    );
     let mut tasks: Vec<Option<String>> = vec![None; 10];
     for record in reader.records() {
         let record = record.expect("record");
@@ -350,7 +464,10 @@ pub fn solutions() -> Solutions {
     Solutions {
         tutorial: vec!["WWWWS", "JJJS", "WWLWWS", "111|WSW"],
         practice: "WJLWJSLWWRJWS",
-        tasks: tasks.into_iter().map(|t| t.expect("a solution for every task")).collect(),
+        tasks: tasks
+            .into_iter()
+            .map(|t| t.expect("a solution for every task"))
+            .collect(),
     }
 }
 
@@ -358,12 +475,16 @@ pub fn solutions() -> Solutions {
 pub fn bundled_with(replacements: &[(&str, &str)]) -> Experiment {
     let mut text = server::experiment::BUNDLED[0].1.to_owned();
     for (from, to) in replacements {
-        assert!(text.contains(from), "the bundled definition has no {from:?}");
+        assert!(
+            text.contains(from),
+            "the bundled definition has no {from:?}"
+        );
         text = text.replacen(from, to, 1);
     }
     let files = server::experiment::EmbeddedFiles(&[(
         "tutorial-levels.json",
         include_str!("../../server/experiments/tutorial-levels.json"),
     )]);
-    server::experiment::parse(&text, "test:correa2025.toml", &files).expect("a valid variant of the bundled experiment")
+    server::experiment::parse(&text, "test:correa2025.toml", &files)
+        .expect("a valid variant of the bundled experiment")
 }

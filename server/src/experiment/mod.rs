@@ -246,12 +246,13 @@ impl Experiment {
     /// progress is an index into this list.
     pub fn timeline(&self, task_order: &[usize]) -> Vec<Step> {
         let mut steps = vec![Step::Consent];
-        let mut tutorial_position = 0;
+        // Tutorial screens and levels share one list, so a level's position within the phase is
+        // its index in that list.
         for (index, screen) in self.tutorial.iter().enumerate() {
             steps.push(if screen.solve {
                 Step::Task {
                     phase: Phase::Tutorial,
-                    index: tutorial_position,
+                    index,
                     task: index,
                 }
             } else {
@@ -260,7 +261,6 @@ impl Experiment {
                     index,
                 }
             });
-            tutorial_position += 1;
         }
         steps.extend((0..self.practice.len()).map(|i| Step::Task {
             phase: Phase::Practice,
@@ -967,10 +967,10 @@ impl Resolver<'_> {
                 if !(per_task.is_finite() && per_task >= 0.0) {
                     self.problem("bonus.per_task", "must be a non-negative amount");
                 }
-                if let Some(target) = def.target_mean_total {
-                    if !(target.is_finite() && target >= 0.0) {
-                        self.problem("bonus.target_mean_total", "must be a non-negative amount");
-                    }
+                if let Some(target) = def.target_mean_total
+                    && !(target.is_finite() && target >= 0.0)
+                {
+                    self.problem("bonus.target_mean_total", "must be a non-negative amount");
                 }
                 BonusRule::LengthRelativeToShortest {
                     per_task,

@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 use super::*;
 
 fn correa() -> Experiment {
-    bundled().expect("the bundled experiments are valid").into_iter().find(|e| e.slug.as_str() == "correa2025").unwrap()
+    bundled()
+        .expect("the bundled experiments are valid")
+        .into_iter()
+        .find(|e| e.slug.as_str() == "correa2025")
+        .unwrap()
 }
 
 /// A minimal valid definition, for tests to break one key at a time.
@@ -23,7 +27,14 @@ code = "DONE"
 "#;
 
 fn parse_text(text: &str) -> Result<Experiment, ExperimentError> {
-    parse(text, "test.toml", &EmbeddedFiles(&[("levels.json", include_str!("../../experiments/tutorial-levels.json"))]))
+    parse(
+        text,
+        "test.toml",
+        &EmbeddedFiles(&[(
+            "levels.json",
+            include_str!("../../experiments/tutorial-levels.json"),
+        )]),
+    )
 }
 
 #[test]
@@ -33,7 +44,10 @@ fn the_bundled_study_waits_210_seconds_before_a_skip_and_toggles_lights() {
     assert_eq!(experiment.light, LightMode::Toggle);
     assert_eq!(experiment.limits.subroutines, 4);
     assert!(!experiment.allow_repeats);
-    assert_eq!(experiment.recruiter_id_params, vec!["PROLIFIC_PID".to_owned()]);
+    assert_eq!(
+        experiment.recruiter_id_params,
+        vec!["PROLIFIC_PID".to_owned()]
+    );
 }
 
 #[test]
@@ -47,7 +61,10 @@ fn the_bundled_study_has_the_ten_reference_tasks_in_study_order() {
     }
     assert_eq!(experiment.order, Order::Fixed);
     assert_eq!(experiment.practice.len(), 1);
-    assert_eq!(experiment.practice[0].task, set.get("practice").unwrap().task);
+    assert_eq!(
+        experiment.practice[0].task,
+        set.get("practice").unwrap().task
+    );
 }
 
 #[test]
@@ -58,7 +75,11 @@ fn the_bundled_consent_is_a_marked_template() {
 #[test]
 fn the_bundled_questionnaire_uses_the_reference_wording() {
     let experiment = correa();
-    let prompts: Vec<&str> = experiment.questionnaire.iter().map(|i| i.prompt.as_str()).collect();
+    let prompts: Vec<&str> = experiment
+        .questionnaire
+        .iter()
+        .map(|i| i.prompt.as_str())
+        .collect();
     assert_eq!(
         prompts,
         [
@@ -82,7 +103,11 @@ fn the_bundled_questionnaire_uses_the_reference_wording() {
         }
     );
     assert!(experiment.questionnaire[..2].iter().all(|i| i.required));
-    assert!(experiment.questionnaire[2..].iter().all(|i| !i.required && i.kind == ItemKind::Text));
+    assert!(
+        experiment.questionnaire[2..]
+            .iter()
+            .all(|i| !i.required && i.kind == ItemKind::Text)
+    );
 }
 
 #[test]
@@ -94,7 +119,14 @@ fn every_tutorial_level_to_solve_has_a_solution_under_toggle_lights() {
     for (screen, solution) in to_solve.iter().zip(solutions) {
         let program = dsl::parse_program(solution, None, &experiment.limits).unwrap();
         let task = &screen.level.as_ref().unwrap().task;
-        let outcome = dsl::run(task, &program, &dsl::RunOptions { light: LightMode::Toggle, ..Default::default() });
+        let outcome = dsl::run(
+            task,
+            &program,
+            &dsl::RunOptions {
+                light: LightMode::Toggle,
+                ..Default::default()
+            },
+        );
         assert!(outcome.solved, "{solution} on {}", task.source);
     }
 }
@@ -108,7 +140,14 @@ fn tutorial_demonstrations_show_what_their_text_says() {
         .chain(&experiment.instructions)
         .filter_map(|screen| {
             let (level, demo) = (screen.level.as_ref()?, screen.demo.as_ref()?);
-            let outcome = dsl::run(&level.task, demo, &dsl::RunOptions { light: experiment.light, ..Default::default() });
+            let outcome = dsl::run(
+                &level.task,
+                demo,
+                &dsl::RunOptions {
+                    light: experiment.light,
+                    ..Default::default()
+                },
+            );
             Some((demo.to_compact(), outcome.solved))
         })
         .collect();
@@ -129,9 +168,30 @@ fn the_bundled_timeline_has_the_reference_flow() {
     // consent, 12 tutorial screens, practice, 7 instruction screens, 10 tasks, questionnaire, complete
     assert_eq!(timeline.len(), 33);
     assert_eq!(timeline[0], Step::Consent);
-    assert_eq!(timeline[13], Step::Task { phase: Phase::Practice, index: 0, task: 0 });
-    assert_eq!(timeline[21], Step::Task { phase: Phase::Tasks, index: 0, task: 0 });
-    assert_eq!(timeline[30], Step::Task { phase: Phase::Tasks, index: 9, task: 9 });
+    assert_eq!(
+        timeline[13],
+        Step::Task {
+            phase: Phase::Practice,
+            index: 0,
+            task: 0
+        }
+    );
+    assert_eq!(
+        timeline[21],
+        Step::Task {
+            phase: Phase::Tasks,
+            index: 0,
+            task: 0
+        }
+    );
+    assert_eq!(
+        timeline[30],
+        Step::Task {
+            phase: Phase::Tasks,
+            index: 9,
+            task: 9
+        }
+    );
     assert_eq!(timeline[31], Step::Questionnaire);
     assert_eq!(timeline[32], Step::Complete);
     let phases: Vec<Phase> = timeline.iter().map(Step::phase).collect();
@@ -162,14 +222,19 @@ fn every_problem_names_the_file_and_the_key() {
         "test.toml: order.mode: `random` is not an order mode",
         "test.toml: questionnaire[0].kind: `slider` is not an item kind",
     ] {
-        assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
+        assert!(
+            message.contains(expected),
+            "missing {expected:?} in:\n{message}"
+        );
     }
     assert_eq!(error.problems.len(), 4, "{message}");
 }
 
 #[test]
 fn unknown_keys_and_bad_toml_are_reported_with_the_file_name() {
-    let message = parse_text(&MINIMAL.replace("skip_delay_seconds", "skip_delay")).unwrap_err().to_string();
+    let message = parse_text(&MINIMAL.replace("skip_delay_seconds", "skip_delay"))
+        .unwrap_err()
+        .to_string();
     assert!(message.starts_with("test.toml: "), "{message}");
     assert!(message.contains("skip_delay"), "{message}");
     let message = parse_text("slug = ").unwrap_err().to_string();
@@ -178,46 +243,88 @@ fn unknown_keys_and_bad_toml_are_reported_with_the_file_name() {
 
 #[test]
 fn levels_from_map_files_are_checked() {
-    let with_map = MINIMAL.replace("task = \"correa2025/c\"", "map = \"levels.json\"\nlevel = 7");
+    let with_map = MINIMAL.replace(
+        "task = \"correa2025/c\"",
+        "map = \"levels.json\"\nlevel = 7",
+    );
     let experiment = parse_text(&with_map).unwrap();
     assert_eq!(experiment.tasks[0].label, "levels-7");
     assert_eq!(experiment.tasks[0].source, "levels.json[7]");
-    let message = parse_text(&MINIMAL.replace("task = \"correa2025/c\"", "map = \"levels.json\"\nlevel = 99"))
+    let message = parse_text(&MINIMAL.replace(
+        "task = \"correa2025/c\"",
+        "map = \"levels.json\"\nlevel = 99",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.contains(
+            "test.toml: tasks[0].level: levels.json has 10 levels, so there is no level 99"
+        ),
+        "{message}"
+    );
+    let message =
+        parse_text(&MINIMAL.replace("task = \"correa2025/c\"", "map = \"nope.json\"\nlevel = 0"))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        message.contains("test.toml: tasks[0].map: no bundled file named `nope.json`"),
+        "{message}"
+    );
+    let message = parse_text(&MINIMAL.replace("task = \"correa2025/c\"", "map = \"levels.json\""))
         .unwrap_err()
         .to_string();
-    assert!(message.contains("test.toml: tasks[0].level: levels.json has 10 levels, so there is no level 99"), "{message}");
-    let message = parse_text(&MINIMAL.replace("task = \"correa2025/c\"", "map = \"nope.json\"\nlevel = 0"))
-        .unwrap_err()
-        .to_string();
-    assert!(message.contains("test.toml: tasks[0].map: no bundled file named `nope.json`"), "{message}");
-    let message = parse_text(&MINIMAL.replace("task = \"correa2025/c\"", "map = \"levels.json\"")).unwrap_err().to_string();
-    assert!(message.contains("tasks[0].level: `map` needs `level`"), "{message}");
+    assert!(
+        message.contains("tasks[0].level: `map` needs `level`"),
+        "{message}"
+    );
 }
 
 #[test]
 fn balanced_orders_must_be_permutations_of_the_task_labels() {
-    let two_tasks = MINIMAL.replace("[[tasks]]\ntask = \"correa2025/c\"", "[[tasks]]\ntask = \"correa2025/c\"\n[[tasks]]\ntask = \"correa2025/d\"");
-    let good = format!("{two_tasks}[order]\nmode = \"balanced\"\norders = [[\"c\", \"d\"], [\"d\", \"c\"]]\n");
-    assert_eq!(parse_text(&good).unwrap().order, Order::Balanced { orders: vec![vec![0, 1], vec![1, 0]] });
+    let two_tasks = MINIMAL.replace(
+        "[[tasks]]\ntask = \"correa2025/c\"",
+        "[[tasks]]\ntask = \"correa2025/c\"\n[[tasks]]\ntask = \"correa2025/d\"",
+    );
+    let good = format!(
+        "{two_tasks}[order]\nmode = \"balanced\"\norders = [[\"c\", \"d\"], [\"d\", \"c\"]]\n"
+    );
+    assert_eq!(
+        parse_text(&good).unwrap().order,
+        Order::Balanced {
+            orders: vec![vec![0, 1], vec![1, 0]]
+        }
+    );
     let bad = format!("{two_tasks}[order]\nmode = \"balanced\"\norders = [[\"c\", \"c\"]]\n");
     let message = parse_text(&bad).unwrap_err().to_string();
-    assert!(message.contains("order.orders[0]: must list each of the 2 task labels exactly once"), "{message}");
+    assert!(
+        message.contains("order.orders[0]: must list each of the 2 task labels exactly once"),
+        "{message}"
+    );
     let generated = format!("{two_tasks}[order]\nmode = \"balanced\"\n");
-    assert_eq!(parse_text(&generated).unwrap().order.n_conditions(), Some(2));
+    assert_eq!(
+        parse_text(&generated).unwrap().order.n_conditions(),
+        Some(2)
+    );
 }
 
 #[test]
 fn a_screen_to_solve_needs_a_level() {
     let text = format!("{MINIMAL}[[tutorial]]\ntext = \"Solve it\"\nsolve = true\n");
     let message = parse_text(&text).unwrap_err().to_string();
-    assert!(message.contains("tutorial[0].solve: a screen to solve needs a level"), "{message}");
+    assert!(
+        message.contains("tutorial[0].solve: a screen to solve needs a level"),
+        "{message}"
+    );
 }
 
 #[test]
 fn redirect_urls_substitute_entry_parameters_and_the_code() {
     let completion = Completion {
         code: "C0DE".into(),
-        redirect_url: Some("https://example.org/done?cc=[COMPLETION_CODE]&pid=[PROLIFIC_PID]&x=[MISSING]&y=[a b]".into()),
+        redirect_url: Some(
+            "https://example.org/done?cc=[COMPLETION_CODE]&pid=[PROLIFIC_PID]&x=[MISSING]&y=[a b]"
+                .into(),
+        ),
         text: None,
     };
     let params = BTreeMap::from([("PROLIFIC_PID".to_owned(), "p 1&2".to_owned())]);
@@ -229,8 +336,15 @@ fn redirect_urls_substitute_entry_parameters_and_the_code() {
 
 #[test]
 fn the_recruiter_id_is_the_first_listed_parameter_present() {
-    let experiment = parse_text(&MINIMAL.replace("skip_delay_seconds = 5", "skip_delay_seconds = 5\nrecruiter_id_params = [\"workerId\", \"PROLIFIC_PID\"]")).unwrap();
-    let params = BTreeMap::from([("PROLIFIC_PID".to_owned(), "p".to_owned()), ("workerId".to_owned(), " ".to_owned())]);
+    let experiment = parse_text(&MINIMAL.replace(
+        "skip_delay_seconds = 5",
+        "skip_delay_seconds = 5\nrecruiter_id_params = [\"workerId\", \"PROLIFIC_PID\"]",
+    ))
+    .unwrap();
+    let params = BTreeMap::from([
+        ("PROLIFIC_PID".to_owned(), "p".to_owned()),
+        ("workerId".to_owned(), " ".to_owned()),
+    ]);
     assert_eq!(experiment.recruiter_id(&params), Some("p"));
     assert_eq!(experiment.recruiter_id(&BTreeMap::new()), None);
 }

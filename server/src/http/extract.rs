@@ -45,12 +45,12 @@ fn token_from(headers: &HeaderMap) -> Result<Option<SessionToken>, AppError> {
     for value in headers.get_all(COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
-            if let Some((name, token)) = pair.trim().split_once('=') {
-                if name == SESSION_COOKIE {
-                    return SessionToken::parse(token.trim())
-                        .map(Some)
-                        .ok_or(AppError::Unauthorized);
-                }
+            if let Some((name, token)) = pair.trim().split_once('=')
+                && name == SESSION_COOKIE
+            {
+                return SessionToken::parse(token.trim())
+                    .map(Some)
+                    .ok_or(AppError::Unauthorized);
             }
         }
     }

@@ -654,12 +654,13 @@ pub async fn questionnaire(
                 limits::MAX_ANSWER_CHARS
             )));
         }
-        if let ItemKind::Choice { options } = &item.kind {
-            if !answer.is_empty() && !options.contains(answer) {
-                return Err(AppError::bad_request(format!(
-                    "`{answer}` is not one of the options of `{id}`"
-                )));
-            }
+        if let ItemKind::Choice { options } = &item.kind
+            && !answer.is_empty()
+            && !options.contains(answer)
+        {
+            return Err(AppError::bad_request(format!(
+                "`{answer}` is not one of the options of `{id}`"
+            )));
         }
     }
     for item in &experiment.questionnaire {
