@@ -6,6 +6,7 @@ import { sleep } from './api.js';
 
 // Milliseconds per executed token. Calls only move the highlight, so they go faster.
 export const PACE = { primitive: 380, call: 160 };
+const FULL_PACE_STEPS = 60;
 
 /** Shows one trace entry. */
 export function showEntry(board, editor, entry) {
@@ -22,7 +23,10 @@ export async function play(board, editor, trace, { from = 0, signal, pace = PACE
   for (; index < trace.length; index += 1) {
     const entry = trace[index];
     showEntry(board, editor, entry);
-    await sleep(entry.effect === 'call' ? pace.call : pace.primitive, signal);
+    // Long runs (a loop that never lights everything goes on for 1000 tokens) speed up after a
+    // while, so watching one to its end does not take minutes.
+    const speed = index < FULL_PACE_STEPS ? 1 : 0.4;
+    await sleep((entry.effect === 'call' ? pace.call : pace.primitive) * speed, signal);
   }
   return index;
 }

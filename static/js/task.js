@@ -319,7 +319,5 @@ export function startTask(pageState, log) {
 
   editor.select(0);
   update();
-  // Keyboard users start at the palette.
-  document.querySelector('.palette-item')?.setAttribute('data-first', 'true');
   return { editor, board, routineName };
 }

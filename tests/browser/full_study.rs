@@ -20,7 +20,7 @@ use super::{
 };
 
 /// Short, so the test can skip a task without waiting 3.5 minutes.
-const SKIP_DELAY_SECONDS: i64 = 4;
+const SKIP_DELAY_SECONDS: i64 = 8;
 /// The main task (position in the order) skipped, and the one reloaded half-way.
 const SKIPPED_POSITION: i64 = 5;
 const RELOADED_POSITION: i64 = 2;
@@ -554,6 +554,20 @@ async fn questionnaire(browser: &Browser, done: &mut Done) -> anyhow::Result<()>
 /// A second participant, in the same browser with the cookies cleared, says no.
 async fn decline_consent(browser: &Browser, server: &Server) -> anyhow::Result<()> {
     browser.client().delete_all_cookies().await?;
+    // Without its cookie, the study page cannot know who this is, and says how to get back in.
+    browser.goto(&server.url("/e/correa2025/study")).await?;
+    let text = browser
+        .wait_for(
+            "document.querySelector('.end-page')?.textContent",
+            "the no-session page",
+        )
+        .await?;
+    ensure!(
+        text.as_str()
+            .is_some_and(|t| t.contains("open the study again")),
+        "no-session page says {text}"
+    );
+    browser.screenshot("15-no-session").await?;
     browser
         .goto(&server.url("/e/correa2025?PROLIFIC_PID=browser-participant-2"))
         .await?;
