@@ -28,7 +28,10 @@ pub struct ObserveOptions {
 
 impl Default for ObserveOptions {
     fn default() -> ObserveOptions {
-        ObserveOptions { canonicalise: true, limits: Limits::default() }
+        ObserveOptions {
+            canonicalise: true,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -69,7 +72,10 @@ pub fn observed_programs(
                 program,
                 key,
             }),
-            Err(message) => errors.push(RowError { line: *line, message }),
+            Err(message) => errors.push(RowError {
+                line: *line,
+                message,
+            }),
         }
     }
     (observed, errors)
@@ -81,7 +87,11 @@ fn observe_row(
     options: &ObserveOptions,
 ) -> Result<(Program, StatKey), String> {
     let task = tasks.get(row.mdp_idx).ok_or_else(|| {
-        format!("mdp_idx {} names no task (the experiment has {})", row.mdp_idx, tasks.len())
+        format!(
+            "mdp_idx {} names no task (the experiment has {})",
+            row.mdp_idx,
+            tasks.len()
+        )
     })?;
     let parse = |text: &str, column: &str| {
         dsl::compact::parse(text.trim(), &options.limits)
@@ -115,6 +125,24 @@ pub struct TaskCandidates {
     pub histogram: Vec<(StatKey, u64)>,
     /// For each query program, whether it is among the enumerated programs.
     pub found: Vec<bool>,
+}
+
+impl From<crate::enumerate::Enumeration> for TaskCandidates {
+    fn from(enumeration: crate::enumerate::Enumeration) -> TaskCandidates {
+        TaskCandidates {
+            programs: enumeration.programs,
+            histogram: enumeration.histogram,
+            found: enumeration.found,
+        }
+    }
+}
+
+/// The enumerated candidates of `task` (SPEC §4.1-4.3), asking about `queries`.
+pub fn enumerated_candidates(
+    task: &Task,
+    queries: &[Program],
+) -> Result<TaskCandidates, AnalysisError> {
+    crate::enumerate::enumerate_task(task, queries).map(TaskCandidates::from)
 }
 
 /// One participant choice.
@@ -189,8 +217,11 @@ impl TaskChoiceSet {
             }
         }
         let counts: Vec<(StatKey, u64)> = counts.into_iter().filter(|&(_, c)| c > 0).collect();
-        let index: HashMap<StatKey, usize> =
-            counts.iter().enumerate().map(|(i, &(key, _))| (key, i)).collect();
+        let index: HashMap<StatKey, usize> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, &(key, _))| (key, i))
+            .collect();
         let mut observations = Vec::with_capacity(choices.len());
         for &(participant, program) in choices {
             let (text, key) = unique.get(program).ok_or_else(|| {
@@ -221,7 +252,11 @@ impl TaskChoiceSet {
         Coverage {
             task: self.label.clone(),
             observations: self.observations.len(),
-            observations_in_enumeration: self.observations.iter().filter(|o| o.in_enumeration).count(),
+            observations_in_enumeration: self
+                .observations
+                .iter()
+                .filter(|o| o.in_enumeration)
+                .count(),
             unique_programs: unique.len(),
             unique_in_enumeration: unique.values().filter(|&&found| found).count(),
             enumerated_programs: self.enumerated,
@@ -264,7 +299,10 @@ impl ChoiceSets {
                 choices.push((obs.participant, program));
             }
             let task = if choices.is_empty() {
-                TaskChoiceSet { label: label.clone(), ..TaskChoiceSet::default() }
+                TaskChoiceSet {
+                    label: label.clone(),
+                    ..TaskChoiceSet::default()
+                }
             } else {
                 let found = candidates(index, &programs)?;
                 TaskChoiceSet::new(label, &found, &unique, &choices)?
@@ -273,7 +311,9 @@ impl ChoiceSets {
             progress(index);
         }
         if observed.iter().any(|o| o.task >= labels.len()) {
-            return Err(AnalysisError::Invalid("an observation names a task beyond the list".into()));
+            return Err(AnalysisError::Invalid(
+                "an observation names a task beyond the list".into(),
+            ));
         }
         Ok(ChoiceSets { tasks })
     }
@@ -285,8 +325,11 @@ impl ChoiceSets {
 
     /// The distinct participants, sorted.
     pub fn participants(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> =
-            self.tasks.iter().flat_map(|t| t.observations.iter().map(|o| o.participant)).collect();
+        let mut ids: Vec<u32> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.observations.iter().map(|o| o.participant))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         ids

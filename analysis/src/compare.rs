@@ -23,7 +23,10 @@ pub struct CompareOptions {
 
 impl Default for CompareOptions {
     fn default() -> CompareOptions {
-        CompareOptions { fit: FitOptions::default(), intervals: true }
+        CompareOptions {
+            fit: FitOptions::default(),
+            intervals: true,
+        }
     }
 }
 
@@ -116,13 +119,24 @@ pub fn compare(
     let weights = Weights::all(choice_sets);
     let n = choice_sets.n_observations();
     if n == 0 {
-        return Err(AnalysisError::Invalid("there are no observations to fit".into()));
+        return Err(AnalysisError::Invalid(
+            "there are no observations to fit".into(),
+        ));
     }
     let mut results = Vec::with_capacity(models.len());
     for model in models {
-        let restarts = if model.k() == 0 { 1 } else { options.fit.random_starts + 1 };
-        progress(Progress::FitStarted { model: model.name, restarts });
-        let mut fitted = fit(features, &weights, model, &options.fit, &|| progress(Progress::RestartDone))?;
+        let restarts = if model.k() == 0 {
+            1
+        } else {
+            options.fit.random_starts + 1
+        };
+        progress(Progress::FitStarted {
+            model: model.name,
+            restarts,
+        });
+        let mut fitted = fit(features, &weights, model, &options.fit, &|| {
+            progress(Progress::RestartDone)
+        })?;
         let fit_seconds = fitted.seconds;
         let began = std::time::Instant::now();
         let intervals = if options.intervals && model.k() > 0 {
@@ -133,7 +147,13 @@ pub fn compare(
         };
         let profile_seconds = began.elapsed().as_secs_f64();
         progress(Progress::ModelDone { model: model.name });
-        results.push(model_result(fitted, &intervals, n, fit_seconds, profile_seconds));
+        results.push(model_result(
+            fitted,
+            &intervals,
+            n,
+            fit_seconds,
+            profile_seconds,
+        ));
     }
     let per_task = per_task(choice_sets, features, &weights, &results);
     Ok(Comparison {
@@ -216,11 +236,19 @@ pub fn per_task(
                     .iter()
                     .zip(&evaluations)
                     .map(|(result, evaluation)| {
-                        let ll = if n_t == 0 { 0.0 } else { evaluation.task_log_likelihood(t) };
+                        let ll = if n_t == 0 {
+                            0.0
+                        } else {
+                            evaluation.task_log_likelihood(t)
+                        };
                         TaskModelResult {
                             name: result.name.clone(),
                             log_likelihood: ll,
-                            bic: if n_t == 0 { 0.0 } else { bic(result.k, n_t, ll) },
+                            bic: if n_t == 0 {
+                                0.0
+                            } else {
+                                bic(result.k, n_t, ll)
+                            },
                         }
                     })
                     .collect(),

@@ -55,7 +55,9 @@ pub struct CvResult {
 /// Deals `participants` into `k` folds after a seeded shuffle; fold sizes differ by at most one.
 pub fn folds(participants: &[u32], k: usize, seed: u64) -> Result<Vec<Vec<u32>>, AnalysisError> {
     if k < 2 {
-        return Err(AnalysisError::Invalid(format!("cross-validation needs at least 2 folds, not {k}")));
+        return Err(AnalysisError::Invalid(format!(
+            "cross-validation needs at least 2 folds, not {k}"
+        )));
     }
     if participants.len() < k {
         return Err(AnalysisError::Invalid(format!(
@@ -89,8 +91,12 @@ pub fn cross_validate(
     let splits: Vec<(Weights, Weights)> = folds
         .iter()
         .map(|fold| {
-            let train = Weights::from_observations(choice_sets, |o| fold.binary_search(&o.participant).is_err());
-            let test = Weights::from_observations(choice_sets, |o| fold.binary_search(&o.participant).is_ok());
+            let train = Weights::from_observations(choice_sets, |o| {
+                fold.binary_search(&o.participant).is_err()
+            });
+            let test = Weights::from_observations(choice_sets, |o| {
+                fold.binary_search(&o.participant).is_ok()
+            });
             (train, test)
         })
         .collect();
@@ -115,7 +121,10 @@ pub fn cross_validate(
         folds: folds.len(),
         seed: options.seed,
         fold_participants: folds.iter().map(Vec::len).collect(),
-        fold_observations: splits.iter().map(|(_, test)| test.total() as usize).collect(),
+        fold_observations: splits
+            .iter()
+            .map(|(_, test)| test.total() as usize)
+            .collect(),
         models: results,
     })
 }

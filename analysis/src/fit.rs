@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::AnalysisError;
 use crate::models::likelihood::{Evaluation, Features, Weights, evaluate};
-use crate::models::{Model, N_PARAMS, ParamKind, U_LIMIT};
+use crate::models::{Model, N_PARAMS, P_END_GRID, ParamKind, U_LIMIT};
 
 /// Half the 95% quantile of χ²(1): the log-likelihood drop that bounds a profile interval.
 pub const PROFILE_DROP: f64 = 1.920_729_410_347_062;
@@ -40,7 +40,12 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> FitOptions {
-        FitOptions { random_starts: 50, seed: 0, tolerance: 1e-2, max_iters: 1000 }
+        FitOptions {
+            random_starts: 50,
+            seed: 0,
+            tolerance: 1e-2,
+            max_iters: 300,
+        }
     }
 }
 
@@ -102,7 +107,9 @@ pub fn fit(
 ) -> Result<ModelFit, AnalysisError> {
     let began = Instant::now();
     if weights.total() == 0.0 {
-        return Err(AnalysisError::Invalid("there are no observations to fit".into()));
+        return Err(AnalysisError::Invalid(
+            "there are no observations to fit".into(),
+        ));
     }
     if model.k() == 0 {
         let log_likelihood = log_likelihood(features, weights, model, &[]);
@@ -120,7 +127,12 @@ pub fn fit(
     let results: Vec<(Vec<f64>, f64)> = starts(model, options)
         .into_par_iter()
         .map(|start| {
-            let u: Vec<f64> = model.params.iter().zip(&start).map(|(p, &x)| p.to_unbounded(x)).collect();
+            let u: Vec<f64> = model
+                .params
+                .iter()
+                .zip(&start)
+                .map(|(p, &x)| p.to_unbounded(x))
+                .collect();
             let result = maximise(&objective, u, options.max_iters);
             progress();
             result
@@ -131,8 +143,16 @@ pub fn fit(
         .filter(|(_, ll)| ll.is_finite())
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .cloned()
-        .ok_or_else(|| AnalysisError::Invalid(format!("model {}: no start gave a finite likelihood", model.name)))?;
-    let restarts_at_best = results.iter().filter(|(_, ll)| *ll >= best_ll - options.tolerance).count();
+        .ok_or_else(|| {
+            AnalysisError::Invalid(format!(
+                "model {}: no start gave a finite likelihood",
+                model.name
+            ))
+        })?;
+    let restarts_at_best = results
+        .iter()
+        .filter(|(_, ll)| *ll >= best_ll - options.tolerance)
+        .count();
     Ok(ModelFit {
         model: *model,
         params: objective.values(&best_u),
@@ -144,18 +164,33 @@ pub fn fit(
 }
 
 /// The log-likelihood of `model` with free values `params` (in `model.params` order).
-pub fn log_likelihood(features: &Features, weights: &Weights, model: &Model, params: &[f64]) -> f64 {
+pub fn log_likelihood(
+    features: &Features,
+    weights: &Weights,
+    model: &Model,
+    params: &[f64],
+) -> f64 {
     evaluate(features, weights, model, &model.theta(params), false).log_likelihood()
 }
 
 /// The full evaluation (per task and per p_end) at `params`.
-pub fn evaluation(features: &Features, weights: &Weights, model: &Model, params: &[f64]) -> Evaluation {
+pub fn evaluation(
+    features: &Features,
+    weights: &Weights,
+    model: &Model,
+    params: &[f64],
+) -> Evaluation {
     evaluate(features, weights, model, &model.theta(params), false)
 }
 
 /// Profile-likelihood 95% intervals of every parameter of a fitted model, in `model.params`
 /// order. If profiling finds a higher likelihood than the fit's, the fit is moved there (and
 /// the intervals recomputed), so `fitted` may change.
+///
+/// For models with the grammar-induction prior the likelihood is a mixture over the p_end grid,
+/// and each grid value makes its own local optimum, with the other parameters compensating.
+/// The profile is the maximum over all of them, so every mode within the profile drop of the
+/// best is followed separately and each interval is the hull of the modes' intervals.
 pub fn profile_intervals(
     features: &Features,
     weights: &Weights,
@@ -163,18 +198,45 @@ pub fn profile_intervals(
     options: &FitOptions,
 ) -> Vec<Interval> {
     let model = fitted.model;
+    if model.k() == 0 {
+        return Vec::new();
+    }
     for _ in 0..4 {
-        let u: Vec<f64> =
-            model.params.iter().zip(&fitted.params).map(|(p, &x)| p.to_unbounded(x)).collect();
-        let steps = wald_steps(features, weights, &model, &u);
-        let sides: Vec<Result<f64, Vec<f64>>> = (0..model.k() * 2)
-            .into_par_iter()
-            .map(|side| {
-                let (index, direction) = (side / 2, if side % 2 == 0 { -1.0 } else { 1.0 });
-                profile_end(features, weights, &model, &u, fitted.log_likelihood, index, direction, steps[index], options)
+        let u: Vec<f64> = model
+            .params
+            .iter()
+            .zip(&fitted.params)
+            .map(|(p, &x)| p.to_unbounded(x))
+            .collect();
+        let modes = match modes(features, weights, &model, u, fitted.log_likelihood, options) {
+            Ok(modes) => modes,
+            Err((better_u, better_ll)) => {
+                fitted.params = Objective::new(features, weights, &model, None).values(&better_u);
+                fitted.log_likelihood = better_ll;
+                continue;
+            }
+        };
+        let jobs: Vec<(usize, usize, f64)> = (0..modes.len())
+            .flat_map(|m| (0..model.k()).flat_map(move |i| [(m, i, -1.0), (m, i, 1.0)]))
+            .collect();
+        let steps: Vec<Vec<f64>> = modes
+            .iter()
+            .map(|(u, _)| wald_steps(features, weights, &model, u))
+            .collect();
+        let ends: Vec<Result<f64, Vec<f64>>> = jobs
+            .par_iter()
+            .map(|&(m, index, direction)| {
+                let job = ProfileJob {
+                    features,
+                    weights,
+                    model: &model,
+                    best_ll: fitted.log_likelihood,
+                    options,
+                };
+                job.end(&modes[m].0, modes[m].1, index, direction, steps[m][index])
             })
             .collect();
-        if let Some(better) = sides.iter().filter_map(|s| s.as_ref().err()).next() {
+        if let Some(better) = ends.iter().filter_map(|s| s.as_ref().err()).next() {
             // Profiling found a higher optimum: polish it and profile again from there.
             let objective = Objective::new(features, weights, &model, None);
             let (u, ll) = maximise(&objective, better.clone(), options.max_iters);
@@ -184,10 +246,77 @@ pub fn profile_intervals(
             }
             continue;
         }
-        let ends: Vec<f64> = sides.into_iter().map(|s| s.unwrap_or(f64::NAN)).collect();
-        return ends.chunks(2).map(|pair| Interval { lower: pair[0], upper: pair[1] }).collect();
+        let mut intervals = vec![
+            Interval {
+                lower: f64::INFINITY,
+                upper: f64::NEG_INFINITY
+            };
+            model.k()
+        ];
+        for (&(_, index, direction), end) in jobs.iter().zip(&ends) {
+            let end = *end.as_ref().unwrap_or(&f64::NAN);
+            let interval = &mut intervals[index];
+            if direction < 0.0 {
+                interval.lower = interval.lower.min(end);
+            } else {
+                interval.upper = interval.upper.max(end);
+            }
+        }
+        return intervals;
     }
-    vec![Interval { lower: f64::NAN, upper: f64::NAN }; model.k()]
+    vec![
+        Interval {
+            lower: f64::NAN,
+            upper: f64::NAN
+        };
+        model.k()
+    ]
+}
+
+/// The local optima of the likelihood worth profiling, as (unconstrained point, log-likelihood):
+/// the fit itself and, for models that use p_end, the optimum belonging to each p_end of the grid
+/// if it comes within the profile drop of the best. `Err` carries a better optimum than the fit.
+fn modes(
+    features: &Features,
+    weights: &Weights,
+    model: &Model,
+    u: Vec<f64>,
+    best_ll: f64,
+    options: &FitOptions,
+) -> Result<Vec<Point>, Point> {
+    let mut modes = vec![(u.clone(), best_ll)];
+    if !model.uses_gi() {
+        return Ok(modes);
+    }
+    let found: Vec<(Vec<f64>, f64)> = (0..P_END_GRID.len())
+        .into_par_iter()
+        .map(|grid| {
+            // The optimum with p_end fixed at this grid value, then the mixture's optimum near it.
+            let conditional = Objective::new(features, weights, model, None).at_grid(grid);
+            let (start, _) = maximise(&conditional, u.clone(), options.max_iters);
+            maximise(
+                &Objective::new(features, weights, model, None),
+                start,
+                options.max_iters,
+            )
+        })
+        .collect();
+    for (point, ll) in found {
+        if ll > best_ll + 1e-3 {
+            return Err((point, ll));
+        }
+        let distinct = modes.iter().all(|(m, _)| {
+            m.iter()
+                .zip(&point)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+                > 1e-3
+        });
+        if ll >= best_ll - PROFILE_DROP && distinct {
+            modes.push((point, ll));
+        }
+    }
+    Ok(modes)
 }
 
 /// Initial profiling steps in unconstrained coordinates: 2 standard errors from the inverse of
@@ -214,7 +343,11 @@ fn wald_steps(features: &Features, weights: &Weights, model: &Model, u: &[f64]) 
         .map(|j| {
             let variance = covariance.as_ref().map_or(f64::NAN, |c| c[j][j]);
             let step = 2.0 * variance.sqrt();
-            if step.is_finite() && step > 0.0 { step.clamp(1e-3, 5.0) } else { 0.5 }
+            if step.is_finite() && step > 0.0 {
+                step.clamp(1e-3, 5.0)
+            } else {
+                0.5
+            }
         })
         .collect()
 }
@@ -243,101 +376,141 @@ fn invert(matrix: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
             if row != col {
                 let factor = a[row][col];
                 let pivot_row = a[col].clone();
-                a[row].iter_mut().zip(&pivot_row).for_each(|(v, &pv)| *v -= factor * pv);
+                a[row]
+                    .iter_mut()
+                    .zip(&pivot_row)
+                    .for_each(|(v, &pv)| *v -= factor * pv);
             }
         }
     }
     Some(a.into_iter().map(|row| row[k..].to_vec()).collect())
 }
 
-/// One end of the profile interval of parameter `index`, walking in `direction` (−1 or +1)
-/// from the optimum `u` in unconstrained coordinates. `Err` carries a point whose likelihood
-/// beats `best_ll`.
-#[expect(clippy::too_many_arguments, reason = "one profiling job, spelled out for rayon")]
-fn profile_end(
-    features: &Features,
-    weights: &Weights,
-    model: &Model,
-    u: &[f64],
+/// A point in unconstrained coordinates with its log-likelihood (or cost).
+type Point = (Vec<f64>, f64);
+
+/// A point with its cost and gradient.
+type CachedEvaluation = (Vec<f64>, f64, Vec<f64>);
+
+/// What every profiling walk shares.
+struct ProfileJob<'a> {
+    features: &'a Features,
+    weights: &'a Weights,
+    model: &'a Model,
+    /// The best log-likelihood; the interval is where the profile stays within the drop of it.
     best_ll: f64,
-    index: usize,
-    direction: f64,
-    step: f64,
-    options: &FitOptions,
-) -> Result<f64, Vec<f64>> {
-    let param = model.params[index];
-    let target = best_ll - PROFILE_DROP;
-    let limit = direction * U_LIMIT;
-    let rest: Vec<f64> = u.iter().enumerate().filter(|&(i, _)| i != index).map(|(_, &v)| v).collect();
-    // The profile log-likelihood at u_index = x, warm-started from the nearest point inside.
-    let profile = |x: f64, warm: &[f64]| -> Result<(f64, Vec<f64>), Vec<f64>> {
-        let objective = Objective::new(features, weights, model, Some((index, x)));
-        let (rest, ll) = if warm.is_empty() {
-            (Vec::new(), -objective.cost_and_gradient(&[]).0)
-        } else {
-            maximise(&objective, warm.to_vec(), options.max_iters)
-        };
-        if ll > best_ll + 1e-3 {
-            return Err(objective.full(&rest));
-        }
-        Ok((ll - target, rest))
-    };
-    let mut inside = (u[index], PROFILE_DROP, rest);
-    let mut step = step;
-    let outside = loop {
-        let x = inside.0 + direction * step;
-        let x = if direction > 0.0 { x.min(limit) } else { x.max(limit) };
-        let (f, rest) = profile(x, &inside.2)?;
-        if f < 0.0 {
-            break (x, f);
-        }
-        if x == limit {
-            // The profile never drops far enough within the parameter's range.
-            return Ok(match (param.kind(), direction > 0.0) {
-                (ParamKind::Positive, true) => f64::INFINITY,
-                _ => if direction > 0.0 { param.bounds().1 } else { param.bounds().0 },
-            });
-        }
-        inside = (x, f, rest);
-        step *= 2.0;
-    };
-    // Illinois (modified regula falsi) between the last inside point and the first outside one.
-    let (mut a, mut fa, mut warm) = inside;
-    let (mut b, mut fb) = outside;
-    let mut side = 0;
-    for _ in 0..60 {
-        let x = (a * fb - b * fa) / (fb - fa);
-        let x = if x.is_finite() && (x - a) * (x - b) < 0.0 { x } else { 0.5 * (a + b) };
-        let (f, rest) = profile(x, &warm)?;
-        if f.abs() < 1e-6 || (b - a).abs() < 1e-9 {
-            return Ok(param.from_unbounded(x));
-        }
-        if f > 0.0 {
-            (a, fa, warm) = (x, f, rest);
-            if side == 1 {
-                fb *= 0.5;
-            }
-            side = 1;
-        } else {
-            (b, fb) = (x, f);
-            if side == -1 {
-                fa *= 0.5;
-            }
-            side = -1;
-        }
-    }
-    Ok(param.from_unbounded(0.5 * (a + b)))
+    options: &'a FitOptions,
 }
 
-/// −LL as a function of unconstrained coordinates, optionally with one coordinate held fixed
-/// (`fixed = (index in model.params, value)`) for profiling.
+impl ProfileJob<'_> {
+    /// One end of the profile interval of parameter `index`, walking in `direction` (−1 or +1)
+    /// from the local optimum `u` (unconstrained coordinates) with log-likelihood `start_ll`.
+    /// `Err` carries a point whose likelihood beats the best.
+    fn end(
+        &self,
+        u: &[f64],
+        start_ll: f64,
+        index: usize,
+        direction: f64,
+        step: f64,
+    ) -> Result<f64, Vec<f64>> {
+        let param = self.model.params[index];
+        let target = self.best_ll - PROFILE_DROP;
+        let limit = direction * U_LIMIT;
+        let rest: Vec<f64> = u
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != index)
+            .map(|(_, &v)| v)
+            .collect();
+        // The profile log-likelihood at u_index = x minus the target, warm-started from the
+        // nearest point inside.
+        let profile = |x: f64, warm: &[f64]| -> Result<(f64, Vec<f64>), Vec<f64>> {
+            let objective =
+                Objective::new(self.features, self.weights, self.model, Some((index, x)));
+            let (rest, ll) = if warm.is_empty() {
+                (
+                    Vec::new(),
+                    objective.log_likelihood_of(objective.cost_and_gradient(&[]).0),
+                )
+            } else {
+                maximise(&objective, warm.to_vec(), self.options.max_iters)
+            };
+            if ll > self.best_ll + 1e-3 {
+                return Err(objective.full(&rest));
+            }
+            Ok((ll - target, rest))
+        };
+        let mut inside = (u[index], start_ll - target, rest);
+        let mut step = step;
+        let outside = loop {
+            let x = inside.0 + direction * step;
+            let x = if direction > 0.0 {
+                x.min(limit)
+            } else {
+                x.max(limit)
+            };
+            let (f, rest) = profile(x, &inside.2)?;
+            if f < 0.0 {
+                break (x, f);
+            }
+            if x == limit {
+                // The profile never drops far enough within the parameter's range.
+                return Ok(match (param.kind(), direction > 0.0) {
+                    (ParamKind::Positive, true) => f64::INFINITY,
+                    (_, true) => param.bounds().1,
+                    (_, false) => param.bounds().0,
+                });
+            }
+            inside = (x, f, rest);
+            step *= 2.0;
+        };
+        // Illinois (modified regula falsi) between the last inside point and the first outside one.
+        let (mut a, mut fa, mut warm) = inside;
+        let (mut b, mut fb) = outside;
+        let mut side = 0;
+        for _ in 0..60 {
+            let x = (a * fb - b * fa) / (fb - fa);
+            let x = if x.is_finite() && (x - a) * (x - b) < 0.0 {
+                x
+            } else {
+                0.5 * (a + b)
+            };
+            let (f, rest) = profile(x, &warm)?;
+            if f.abs() < 1e-6 || (b - a).abs() < 1e-9 {
+                return Ok(param.from_unbounded(x));
+            }
+            if f > 0.0 {
+                (a, fa, warm) = (x, f, rest);
+                if side == 1 {
+                    fb *= 0.5;
+                }
+                side = 1;
+            } else {
+                (b, fb) = (x, f);
+                if side == -1 {
+                    fa *= 0.5;
+                }
+                side = -1;
+            }
+        }
+        Ok(param.from_unbounded(0.5 * (a + b)))
+    }
+}
+
+/// −LL per choice as a function of unconstrained coordinates, optionally with one coordinate
+/// held fixed (`fixed = (index in model.params, value)`) for profiling. Dividing by the number of
+/// choices keeps gradients of order one, so that L-BFGS's first steps stay sensible.
 struct Objective<'a> {
     features: &'a Features,
     weights: &'a Weights,
     model: &'a Model,
     fixed: Option<(usize, f64)>,
+    /// Evaluate at this p_end grid index only, instead of averaging over the grid.
+    grid: Option<usize>,
+    scale: f64,
     /// The last point evaluated, since argmin asks for cost and gradient separately.
-    cache: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: Mutex<Option<CachedEvaluation>>,
     /// The best point seen, so that a failed line search still returns something.
     best: Mutex<Option<(Vec<f64>, f64)>>,
 }
@@ -349,7 +522,30 @@ impl<'a> Objective<'a> {
         model: &'a Model,
         fixed: Option<(usize, f64)>,
     ) -> Objective<'a> {
-        Objective { features, weights, model, fixed, cache: Mutex::new(None), best: Mutex::new(None) }
+        Objective {
+            features,
+            weights,
+            model,
+            fixed,
+            grid: None,
+            scale: weights.total().max(1.0),
+            cache: Mutex::new(None),
+            best: Mutex::new(None),
+        }
+    }
+
+    /// The same objective with p_end fixed at grid index `grid`.
+    fn at_grid(mut self, grid: usize) -> Objective<'a> {
+        self.grid = Some(grid);
+        self
+    }
+
+    /// A new objective on the same data, with empty caches.
+    fn fresh(&self) -> Objective<'a> {
+        Objective {
+            grid: self.grid,
+            ..Objective::new(self.features, self.weights, self.model, self.fixed)
+        }
     }
 
     /// All unconstrained coordinates from the free ones.
@@ -366,51 +562,68 @@ impl<'a> Objective<'a> {
 
     /// Parameter values (in `model.params` order) at free coordinates `free`.
     fn values(&self, free: &[f64]) -> Vec<f64> {
-        self.model.params.iter().zip(self.full(free)).map(|(p, u)| p.from_unbounded(u)).collect()
+        self.model
+            .params
+            .iter()
+            .zip(self.full(free))
+            .map(|(p, u)| p.from_unbounded(u))
+            .collect()
+    }
+
+    /// The log-likelihood that a cost stands for.
+    fn log_likelihood_of(&self, cost: f64) -> f64 {
+        if cost == f64::MAX {
+            f64::NEG_INFINITY
+        } else {
+            -cost * self.scale
+        }
     }
 
     fn cost_and_gradient(&self, free: &[f64]) -> (f64, Vec<f64>) {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((at, cost, gradient)) = cache.as_ref() {
-                if at.as_slice() == free {
-                    return (*cost, gradient.clone());
-                }
-            }
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, cost, gradient)) = cache.as_ref()
+            && at.as_slice() == free
+        {
+            return (*cost, gradient.clone());
         }
         let full = self.full(free);
         let theta = self.model.theta(&self.values(free));
         let evaluation = evaluate(self.features, self.weights, self.model, &theta, true);
-        let ll = evaluation.log_likelihood();
-        let natural: [f64; N_PARAMS] = evaluation.gradient();
+        let (ll, natural): (f64, [f64; N_PARAMS]) = match self.grid {
+            Some(grid) if grid < evaluation.n_grid => (
+                evaluation.grid_log_likelihood(grid),
+                evaluation.grid_gradient[grid],
+            ),
+            _ => (evaluation.log_likelihood(), evaluation.gradient()),
+        };
         let mut gradient: Vec<f64> = self
             .model
             .params
             .iter()
             .zip(&full)
-            .map(|(p, &u)| -natural[p.index()] * p.derivative(u))
+            .map(|(p, &u)| -natural[p.index()] * p.derivative(u) / self.scale)
             .collect();
         if let Some((index, _)) = self.fixed {
             gradient.remove(index);
         }
         // Non-finite values would derail the line search; treat them as a wall.
-        let cost = if ll.is_finite() { -ll } else { f64::MAX };
+        let cost = if ll.is_finite() {
+            -ll / self.scale
+        } else {
+            f64::MAX
+        };
         if gradient.iter().any(|g| !g.is_finite()) {
             gradient.iter_mut().for_each(|g| *g = 0.0);
         }
         if let Ok(mut cache) = self.cache.lock() {
             *cache = Some((free.to_vec(), cost, gradient.clone()));
         }
-        if let Ok(mut best) = self.best.lock() {
-            if best.as_ref().is_none_or(|(_, c)| cost < *c) {
-                *best = Some((free.to_vec(), cost));
-            }
+        if let Ok(mut best) = self.best.lock()
+            && best.as_ref().is_none_or(|(_, c)| cost < *c)
+        {
+            *best = Some((free.to_vec(), cost));
         }
         (cost, gradient)
-    }
-
-    /// A new objective on the same data, with empty caches.
-    fn fresh(&self) -> Objective<'a> {
-        Objective::new(self.features, self.weights, self.model, self.fixed)
     }
 
     fn best_seen(&self) -> Option<(Vec<f64>, f64)> {
@@ -435,18 +648,19 @@ impl Gradient for &Objective<'_> {
 }
 
 /// Maximises the log-likelihood from `start` (free unconstrained coordinates); returns the best
-/// point and its log-likelihood. L-BFGS first; if it stops on an error (a line search that cannot
-/// progress), Nelder-Mead continues from the best point seen and L-BFGS polishes once more.
+/// point and its log-likelihood. L-BFGS first; if it stops away from a stationary point (a line
+/// search that cannot progress), Nelder-Mead continues from there and L-BFGS polishes once more.
 fn maximise(objective: &Objective<'_>, start: Vec<f64>, max_iters: u64) -> (Vec<f64>, f64) {
     if start.is_empty() {
-        return (start, -objective.cost_and_gradient(&[]).0);
+        let cost = objective.cost_and_gradient(&[]).0;
+        return (start, objective.log_likelihood_of(cost));
     }
     let run_lbfgs = |from: Vec<f64>| -> Option<(Vec<f64>, f64)> {
         let problem = objective.fresh();
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
-            .with_tolerance_grad(1e-7)
+            .with_tolerance_grad(1e-8)
             .ok()?
-            .with_tolerance_cost(1e-11)
+            .with_tolerance_cost(1e-13)
             .ok()?;
         // An error here is a line search that could not progress; the best point seen so far
         // is still a valid result, so it is used either way.
@@ -455,20 +669,17 @@ fn maximise(objective: &Objective<'_>, start: Vec<f64>, max_iters: u64) -> (Vec<
             .run();
         problem.best_seen()
     };
-    let lbfgs = run_lbfgs(start.clone());
-    let (u, cost) = match lbfgs {
-        Some((u, cost)) if cost.is_finite() && cost < f64::MAX => (u, cost),
+    let (u, cost) = match run_lbfgs(start.clone()) {
+        Some((u, cost)) if cost < f64::MAX => (u, cost),
         _ => (start, f64::MAX),
     };
-    let converged = {
-        let problem = objective.fresh();
-        let (_, g) = problem.cost_and_gradient(&u);
-        g.iter().map(|x| x * x).sum::<f64>().sqrt() < 1e-3
+    let gradient_norm = {
+        let (_, g) = objective.fresh().cost_and_gradient(&u);
+        g.iter().map(|x| x * x).sum::<f64>().sqrt()
     };
-    if converged {
-        return (u, -cost);
+    if gradient_norm < 1e-5 {
+        return (u, objective.log_likelihood_of(cost));
     }
-    // Nelder-Mead around the current point, then one more L-BFGS polish.
     let problem = objective.fresh();
     let mut simplex = vec![u.clone()];
     for j in 0..u.len() {
@@ -476,16 +687,18 @@ fn maximise(objective: &Objective<'_>, start: Vec<f64>, max_iters: u64) -> (Vec<
         vertex[j] += 0.5;
         simplex.push(vertex);
     }
-    if let Ok(solver) = NelderMead::new(simplex).with_sd_tolerance(1e-10) {
-        let _ = Executor::new(&problem, solver).configure(|state| state.max_iters(max_iters * 4)).run();
+    if let Ok(solver) = NelderMead::new(simplex).with_sd_tolerance(1e-12) {
+        let _ = Executor::new(&problem, solver)
+            .configure(|state| state.max_iters(max_iters))
+            .run();
     }
     let (u, cost) = match problem.best_seen() {
         Some((v, c)) if c < cost => (v, c),
         _ => (u, cost),
     };
     match run_lbfgs(u.clone()) {
-        Some((v, c)) if c < cost => (v, -c),
-        _ => (u, -cost),
+        Some((v, c)) if c < cost => (v, objective.log_likelihood_of(c)),
+        _ => (u, objective.log_likelihood_of(cost)),
     }
 }
 
@@ -494,4 +707,3 @@ const _: fn() = || {
     fn assert_sync<T: Sync>() {}
     assert_sync::<Objective<'static>>();
 };
-

@@ -30,7 +30,11 @@ struct BarChart<'a> {
 /// Writes the comparison figures into `dir` (created if needed) and returns their paths:
 /// the BIC improvement over the worst model overall and per task, the log-likelihood overall,
 /// and the held-out log-likelihood when `cv` is given.
-pub fn write_plots(dir: &Path, comparison: &Comparison, cv: Option<&CvResult>) -> Result<Vec<PathBuf>, AnalysisError> {
+pub fn write_plots(
+    dir: &Path,
+    comparison: &Comparison,
+    cv: Option<&CvResult>,
+) -> Result<Vec<PathBuf>, AnalysisError> {
     register()?;
     std::fs::create_dir_all(dir)
         .map_err(|e| AnalysisError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
@@ -39,12 +43,20 @@ pub fn write_plots(dir: &Path, comparison: &Comparison, cv: Option<&CvResult>) -
 
     // Against the model with the highest BIC (the null model when it is fitted), so that
     // bars grow with support for a model.
-    let reference = comparison.models.iter().map(|m| m.bic).fold(f64::NEG_INFINITY, f64::max);
+    let reference = comparison
+        .models
+        .iter()
+        .map(|m| m.bic)
+        .fold(f64::NEG_INFINITY, f64::max);
     let overall = BarChart {
         title: &format!("Model comparison ({} choices)", comparison.n_observations),
         y_label: "BIC improvement over the worst model",
         groups: vec!["all tasks".into()],
-        series: comparison.models.iter().map(|m| (m.name.clone(), vec![reference - m.bic])).collect(),
+        series: comparison
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), vec![reference - m.bic]))
+            .collect(),
     };
     written.extend(write_both(dir, "bic", &overall)?);
 
@@ -52,11 +64,19 @@ pub fn write_plots(dir: &Path, comparison: &Comparison, cv: Option<&CvResult>) -
         title: "Log-likelihood of each model",
         y_label: "log-likelihood",
         groups: vec!["all tasks".into()],
-        series: comparison.models.iter().map(|m| (m.name.clone(), vec![m.log_likelihood])).collect(),
+        series: comparison
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), vec![m.log_likelihood]))
+            .collect(),
     };
     written.extend(write_both(dir, "log-likelihood", &log_likelihood)?);
 
-    let tasks: Vec<_> = comparison.per_task.iter().filter(|t| t.n_observations > 0).collect();
+    let tasks: Vec<_> = comparison
+        .per_task
+        .iter()
+        .filter(|t| t.n_observations > 0)
+        .collect();
     let per_task = BarChart {
         title: "Per-task model comparison",
         y_label: "BIC improvement over the task's worst model",
@@ -68,7 +88,11 @@ pub fn write_plots(dir: &Path, comparison: &Comparison, cv: Option<&CvResult>) -
                 let values = tasks
                     .iter()
                     .map(|t| {
-                        let worst = t.models.iter().map(|m| m.bic).fold(f64::NEG_INFINITY, f64::max);
+                        let worst = t
+                            .models
+                            .iter()
+                            .map(|m| m.bic)
+                            .fold(f64::NEG_INFINITY, f64::max);
                         worst - t.models[i].bic
                     })
                     .collect();
@@ -79,12 +103,23 @@ pub fn write_plots(dir: &Path, comparison: &Comparison, cv: Option<&CvResult>) -
     written.extend(write_both(dir, "bic-per-task", &per_task)?);
 
     if let Some(cv) = cv {
-        let worst = cv.models.iter().map(|m| m.per_observation).fold(f64::INFINITY, f64::min);
+        let worst = cv
+            .models
+            .iter()
+            .map(|m| m.per_observation)
+            .fold(f64::INFINITY, f64::min);
         let chart = BarChart {
-            title: &format!("Held-out log-likelihood ({}-fold, by participant)", cv.folds),
+            title: &format!(
+                "Held-out log-likelihood ({}-fold, by participant)",
+                cv.folds
+            ),
             y_label: "held-out LL per choice, above the worst model",
             groups: vec!["all tasks".into()],
-            series: cv.models.iter().map(|m| (m.name.clone(), vec![m.per_observation - worst])).collect(),
+            series: cv
+                .models
+                .iter()
+                .map(|m| (m.name.clone(), vec![m.per_observation - worst]))
+                .collect(),
         };
         written.extend(write_both(dir, "cv", &chart)?);
     }
@@ -94,15 +129,24 @@ pub fn write_plots(dir: &Path, comparison: &Comparison, cv: Option<&CvResult>) -
 fn register() -> Result<(), AnalysisError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
-    if ok { Ok(()) } else { Err(AnalysisError::Invalid("the bundled font does not load".into())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(AnalysisError::Invalid(
+            "the bundled font does not load".into(),
+        ))
+    }
 }
 
 fn write_both(dir: &Path, stem: &str, chart: &BarChart<'_>) -> Result<Vec<PathBuf>, AnalysisError> {
-    let width = (260 + 90 * chart.groups.len() as u32 * chart.series.len().max(1) as u32).clamp(640, 1800);
+    let width =
+        (260 + 90 * chart.groups.len() as u32 * chart.series.len().max(1) as u32).clamp(640, 1800);
     let size = (width, 520);
     let svg = dir.join(format!("{stem}.svg"));
     let png = dir.join(format!("{stem}.png"));
-    let fail = |path: &Path, e: String| AnalysisError::Invalid(format!("cannot draw {}: {e}", path.display()));
+    let fail = |path: &Path, e: String| {
+        AnalysisError::Invalid(format!("cannot draw {}: {e}", path.display()))
+    };
     {
         let root = SVGBackend::new(&svg, size).into_drawing_area();
         draw(&root, chart).map_err(|e| fail(&svg, e))?;
@@ -116,10 +160,17 @@ fn write_both(dir: &Path, stem: &str, chart: &BarChart<'_>) -> Result<Vec<PathBu
     Ok(vec![svg, png])
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &BarChart<'_>) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &BarChart<'_>,
+) -> Result<(), String> {
     let error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(error)?;
-    let values = chart.series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite());
+    let values = chart
+        .series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|v| v.is_finite());
     let (mut low, mut high) = values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if high - low < 1e-9 {
         high += 1.0;
@@ -146,10 +197,16 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &BarChart<'_>)
     let bar = 0.8 / n_series;
     for (s, (name, series)) in chart.series.iter().enumerate() {
         let colour = Palette99::pick(s).to_rgba();
-        plot.draw_series(series.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(g, &v)| {
-            let x0 = g as f64 + 0.1 + s as f64 * bar;
-            Rectangle::new([(x0, 0.0), (x0 + bar * 0.92, v)], colour.filled())
-        }))
+        plot.draw_series(
+            series
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(g, &v)| {
+                    let x0 = g as f64 + 0.1 + s as f64 * bar;
+                    Rectangle::new([(x0, 0.0), (x0 + bar * 0.92, v)], colour.filled())
+                }),
+        )
         .map_err(error)?
         .label(name.clone())
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled()));
@@ -161,13 +218,15 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &BarChart<'_>)
         .label_font((FONT_NAME, 14))
         .draw()
         .map_err(error)?;
-    let style = TextStyle::from((FONT_NAME, 15).into_font()).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Center,
-        plotters::style::text_anchor::VPos::Top,
-    ));
+    let style =
+        TextStyle::from((FONT_NAME, 15).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
     for (g, group) in chart.groups.iter().enumerate() {
         let (x, y) = plot.backend_coord(&(g as f64 + 0.5, low));
-        root.draw(&Text::new(group.clone(), (x, y + 8), style.clone())).map_err(error)?;
+        root.draw(&Text::new(group.clone(), (x, y + 8), style.clone()))
+            .map_err(error)?;
     }
     Ok(())
 }

@@ -30,13 +30,23 @@ pub struct GiParams {
 impl Default for GiParams {
     /// The worked reference of SPEC §4.5: a = 0, b = 1, p_normal = 0.5, p_end = 0.1.
     fn default() -> GiParams {
-        GiParams { alpha: 1.0, discount: 0.0, p_call: 0.5, p_end: 0.1 }
+        GiParams {
+            alpha: 1.0,
+            discount: 0.0,
+            p_call: 0.5,
+            p_end: 0.1,
+        }
     }
 }
 
 /// log P_GI of a program with sufficient statistics `key` (closed form, SPEC §4.5).
 pub fn log_prior(key: &StatKey, params: &GiParams) -> f64 {
-    let GiParams { alpha: b, discount: a, p_call, p_end } = *params;
+    let GiParams {
+        alpha: b,
+        discount: a,
+        p_call,
+        p_end,
+    } = *params;
     let p = f64::from(key.p);
     let n = f64::from(key.n);
     let r = f64::from(key.r);
@@ -96,8 +106,12 @@ impl GiTables {
         let (a, b) = (discount, alpha);
         let ln_gamma_b = ln_gamma(b);
         let digamma_b = digamma(b);
-        let rising = (0..=max_n).map(|n| ln_gamma(b + n as f64) - ln_gamma_b).collect();
-        let d_rising_b = (0..=max_n).map(|n| digamma(b + n as f64) - digamma_b).collect();
+        let rising = (0..=max_n)
+            .map(|n| ln_gamma(b + n as f64) - ln_gamma_b)
+            .collect();
+        let d_rising_b = (0..=max_n)
+            .map(|n| digamma(b + n as f64) - digamma_b)
+            .collect();
         let mut tables = vec![0.0; max_k + 1];
         let mut d_tables_b = vec![0.0; max_k + 1];
         let mut d_tables_a = vec![0.0; max_k + 1];
@@ -111,10 +125,22 @@ impl GiTables {
             let base = ln_gamma(1.0 - a);
             let d_base = digamma(1.0 - a);
             let sizes = (0..=max_c)
-                .map(|c| if c == 0 { 0.0 } else { ln_gamma(c as f64 - a) - base })
+                .map(|c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        ln_gamma(c as f64 - a) - base
+                    }
+                })
                 .collect();
             let d_sizes = (0..=max_c)
-                .map(|c| if c == 0 { 0.0 } else { d_base - digamma(c as f64 - a) })
+                .map(|c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        d_base - digamma(c as f64 - a)
+                    }
+                })
                 .collect();
             (sizes, d_sizes)
         } else {

@@ -66,7 +66,12 @@ impl Features {
                     .collect()
             })
             .collect();
-        Features { tasks, max_n, max_k, max_c }
+        Features {
+            tasks,
+            max_n,
+            max_k,
+            max_c,
+        }
     }
 
     pub fn n_tasks(&self) -> usize {
@@ -100,7 +105,11 @@ impl Weights {
                 for obs in task.observations.iter().filter(|o| keep(o)) {
                     counts[obs.key] += 1.0;
                 }
-                counts.into_iter().enumerate().filter(|&(_, c)| c > 0.0).collect()
+                counts
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(_, c)| c > 0.0)
+                    .collect()
             })
             .collect();
         Weights { tasks }
@@ -113,7 +122,9 @@ impl Weights {
 
     /// Number of choices in task `task`.
     pub fn task_total(&self, task: usize) -> f64 {
-        self.tasks.get(task).map_or(0.0, |t| t.iter().map(|&(_, c)| c).sum())
+        self.tasks
+            .get(task)
+            .map_or(0.0, |t| t.iter().map(|&(_, c)| c).sum())
     }
 
     /// Number of choices over all tasks.
@@ -139,6 +150,11 @@ impl Evaluation {
         log_mean_exp(&self.totals()[..self.n_grid])
     }
 
+    /// The log-likelihood of all tasks at one p_end (grid index), not averaged.
+    pub fn grid_log_likelihood(&self, grid: usize) -> f64 {
+        self.totals()[grid.min(self.n_grid - 1)]
+    }
+
     /// The log-likelihood of one task, p_end averaged within the task.
     pub fn task_log_likelihood(&self, task: usize) -> f64 {
         log_mean_exp(&self.task_grid[task][..self.n_grid])
@@ -147,8 +163,14 @@ impl Evaluation {
     /// Gradient of [`Evaluation::log_likelihood`] with respect to every parameter.
     pub fn gradient(&self) -> [f64; N_PARAMS] {
         let totals = self.totals();
-        let max = totals[..self.n_grid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let weights: Vec<f64> = totals[..self.n_grid].iter().map(|&l| (l - max).exp()).collect();
+        let max = totals[..self.n_grid]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = totals[..self.n_grid]
+            .iter()
+            .map(|&l| (l - max).exp())
+            .collect();
         let sum: f64 = weights.iter().sum();
         let mut gradient = [0.0; N_PARAMS];
         for (e, weight) in weights.iter().enumerate() {
@@ -199,8 +221,16 @@ pub fn evaluate(
     let n_grid = if uses_gi { N_GRID } else { 1 };
     let beta_mdl = theta.get(Param::BetaMdl);
     let beta_step = theta.get(Param::BetaStep);
-    let beta_gi = if uses_gi { theta.get(Param::BetaGi) } else { 0.0 };
-    let discount = if model.uses_discount() { theta.get(Param::Discount) } else { 0.0 };
+    let beta_gi = if uses_gi {
+        theta.get(Param::BetaGi)
+    } else {
+        0.0
+    };
+    let discount = if model.uses_discount() {
+        theta.get(Param::Discount)
+    } else {
+        0.0
+    };
     let tables = uses_gi.then(|| {
         GiTables::new(
             theta.get(Param::Alpha),
@@ -212,7 +242,10 @@ pub fn evaluate(
             model.uses_discount(),
         )
     });
-    let grid_logs: Vec<(f64, f64)> = P_END_GRID.iter().map(|&q| ((1.0 - q).ln(), q.ln())).collect();
+    let grid_logs: Vec<(f64, f64)> = P_END_GRID
+        .iter()
+        .map(|&q| ((1.0 - q).ln(), q.ln()))
+        .collect();
 
     let mut evaluation = Evaluation {
         n_grid,
@@ -235,13 +268,17 @@ pub fn evaluate(
             };
             if let Some(tables) = &tables {
                 let sizes = if model.uses_discount() {
-                    key.calls.iter().take(key.k).map(|&c| tables.sizes[c as usize]).sum()
+                    key.calls
+                        .iter()
+                        .take(key.k)
+                        .map(|&c| tables.sizes[c as usize])
+                        .sum()
                 } else {
                     key.ln_factorial_sizes
                 };
-                score.gi = key.p * tables.primitive + key.n * tables.call + tables.tables[key.k]
-                    + sizes
-                    - tables.rising[key.n_calls];
+                score.gi =
+                    key.p * tables.primitive + key.n * tables.call + tables.tables[key.k] + sizes
+                        - tables.rising[key.n_calls];
                 score.base += beta_gi * score.gi;
                 if with_gradient {
                     score.d_gi[Param::Alpha.index()] =
@@ -250,18 +287,26 @@ pub fn evaluate(
                         key.p * tables.d_primitive + key.n * tables.d_call;
                     if model.uses_discount() {
                         score.d_gi[Param::Discount.index()] = tables.d_tables_a[key.k]
-                            + key.calls.iter().take(key.k).map(|&c| tables.d_sizes_a[c as usize]).sum::<f64>();
+                            + key
+                                .calls
+                                .iter()
+                                .take(key.k)
+                                .map(|&c| tables.d_sizes_a[c as usize])
+                                .sum::<f64>();
                     }
                 }
             }
             score
         }));
-        for e in 0..n_grid {
-            let (ln_continue, ln_end) = grid_logs[e];
+        for (e, &(ln_continue, ln_end)) in grid_logs.iter().enumerate().take(n_grid) {
             s_values.clear();
             let mut max = f64::NEG_INFINITY;
             for (key, score) in keys.iter().zip(&scores) {
-                let length = if uses_gi { length_term(key, ln_continue, ln_end) } else { 0.0 };
+                let length = if uses_gi {
+                    length_term(key, ln_continue, ln_end)
+                } else {
+                    0.0
+                };
                 let s = score.base + beta_gi * length;
                 max = max.max(key.ln_multiplicity + s);
                 s_values.push(s);
@@ -272,7 +317,8 @@ pub fn evaluate(
                 let w = (key.ln_multiplicity + s - max).exp();
                 z += w;
                 if with_gradient {
-                    let log_prior = uses_gi.then(|| score.gi + length_term(key, ln_continue, ln_end));
+                    let log_prior =
+                        uses_gi.then(|| score.gi + length_term(key, ln_continue, ln_end));
                     add_score_gradient(&mut expected, w, key, score, beta_gi, log_prior);
                 }
             }
@@ -283,8 +329,16 @@ pub fn evaluate(
                 chosen_sum += count * s_values[k];
                 if with_gradient {
                     let key = &keys[k];
-                    let log_prior = uses_gi.then(|| scores[k].gi + length_term(key, ln_continue, ln_end));
-                    add_score_gradient(&mut chosen_gradient, count, key, &scores[k], beta_gi, log_prior);
+                    let log_prior =
+                        uses_gi.then(|| scores[k].gi + length_term(key, ln_continue, ln_end));
+                    add_score_gradient(
+                        &mut chosen_gradient,
+                        count,
+                        key,
+                        &scores[k],
+                        beta_gi,
+                        log_prior,
+                    );
                 }
             }
             evaluation.task_grid[t][e] = chosen_sum - n_t * log_z;
@@ -375,7 +429,11 @@ pub fn simulate(
     choices: &[usize],
     rng: &mut impl rand::Rng,
 ) -> Weights {
-    let grid_index = if model.uses_gi() { rng.random_range(0..N_GRID) } else { 0 };
+    let grid_index = if model.uses_gi() {
+        rng.random_range(0..N_GRID)
+    } else {
+        0
+    };
     let tasks = (0..features.n_tasks())
         .map(|t| {
             let n = choices.get(t).copied().unwrap_or(0);
@@ -392,10 +450,16 @@ pub fn simulate(
             let mut counts = vec![0.0; probabilities.len()];
             for _ in 0..n {
                 let draw: f64 = rng.random::<f64>() * total;
-                let k = cumulative.partition_point(|&c| c <= draw).min(counts.len() - 1);
+                let k = cumulative
+                    .partition_point(|&c| c <= draw)
+                    .min(counts.len() - 1);
                 counts[k] += 1.0;
             }
-            counts.into_iter().enumerate().filter(|&(_, c)| c > 0.0).collect()
+            counts
+                .into_iter()
+                .enumerate()
+                .filter(|&(_, c)| c > 0.0)
+                .collect()
         })
         .collect();
     Weights { tasks }

@@ -56,8 +56,14 @@ pub enum ParamKind {
 pub(crate) const U_LIMIT: f64 = 40.0;
 
 impl Param {
-    pub const ALL: [Param; N_PARAMS] =
-        [Param::BetaMdl, Param::BetaStep, Param::Alpha, Param::BetaGi, Param::PCall, Param::Discount];
+    pub const ALL: [Param; N_PARAMS] = [
+        Param::BetaMdl,
+        Param::BetaStep,
+        Param::Alpha,
+        Param::BetaGi,
+        Param::PCall,
+        Param::Discount,
+    ];
 
     /// The name used in reports and JSON.
     pub fn name(self) -> &'static str {
@@ -79,10 +85,16 @@ impl Param {
     pub fn kind(self) -> ParamKind {
         match self {
             Param::BetaMdl | Param::BetaStep | Param::Alpha | Param::BetaGi => ParamKind::Positive,
-            Param::PCall => ParamKind::Bounded { lower: LOWER_BOUND, upper: 1.0 - LOWER_BOUND },
+            Param::PCall => ParamKind::Bounded {
+                lower: LOWER_BOUND,
+                upper: 1.0 - LOWER_BOUND,
+            },
             // A discount of exactly 0 is the Dirichlet-process model nested inside, so the bound
             // includes it.
-            Param::Discount => ParamKind::Bounded { lower: 0.0, upper: 1.0 - LOWER_BOUND },
+            Param::Discount => ParamKind::Bounded {
+                lower: 0.0,
+                upper: 1.0 - LOWER_BOUND,
+            },
         }
     }
 
@@ -128,7 +140,11 @@ impl Param {
                 q.ln() - (1.0 - q).ln()
             }
         };
-        if u.is_nan() { 0.0 } else { u.clamp(-U_LIMIT, U_LIMIT) }
+        if u.is_nan() {
+            0.0
+        } else {
+            u.clamp(-U_LIMIT, U_LIMIT)
+        }
     }
 
     /// The value at unconstrained coordinate `u`.
@@ -173,16 +189,43 @@ pub struct Model {
 
 /// Every model `proglab fit` knows, in report order.
 pub const MODELS: [Model; 8] = [
-    Model { name: "null", params: &[] },
-    Model { name: "mdl", params: &[Param::BetaMdl] },
-    Model { name: "step", params: &[Param::BetaStep] },
-    Model { name: "mdl+step", params: &[Param::BetaMdl, Param::BetaStep] },
-    Model { name: "gi", params: &[Param::Alpha, Param::BetaGi, Param::PCall] },
-    Model { name: "gi+step", params: &[Param::BetaStep, Param::Alpha, Param::BetaGi, Param::PCall] },
-    Model { name: "gi-py", params: &[Param::Alpha, Param::BetaGi, Param::PCall, Param::Discount] },
+    Model {
+        name: "null",
+        params: &[],
+    },
+    Model {
+        name: "mdl",
+        params: &[Param::BetaMdl],
+    },
+    Model {
+        name: "step",
+        params: &[Param::BetaStep],
+    },
+    Model {
+        name: "mdl+step",
+        params: &[Param::BetaMdl, Param::BetaStep],
+    },
+    Model {
+        name: "gi",
+        params: &[Param::Alpha, Param::BetaGi, Param::PCall],
+    },
+    Model {
+        name: "gi+step",
+        params: &[Param::BetaStep, Param::Alpha, Param::BetaGi, Param::PCall],
+    },
+    Model {
+        name: "gi-py",
+        params: &[Param::Alpha, Param::BetaGi, Param::PCall, Param::Discount],
+    },
     Model {
         name: "gi-py+step",
-        params: &[Param::BetaStep, Param::Alpha, Param::BetaGi, Param::PCall, Param::Discount],
+        params: &[
+            Param::BetaStep,
+            Param::Alpha,
+            Param::BetaGi,
+            Param::PCall,
+            Param::Discount,
+        ],
     },
 ];
 
@@ -192,10 +235,18 @@ pub const REFERENCE_MODELS: [&str; 6] = ["null", "mdl", "step", "mdl+step", "gi"
 impl Model {
     /// The model of that name.
     pub fn by_name(name: &str) -> Result<Model, AnalysisError> {
-        MODELS.iter().copied().find(|m| m.name == name.trim()).ok_or_else(|| {
-            let known: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
-            AnalysisError::Model(format!("unknown model `{}`; known: {}", name.trim(), known.join(", ")))
-        })
+        MODELS
+            .iter()
+            .copied()
+            .find(|m| m.name == name.trim())
+            .ok_or_else(|| {
+                let known: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
+                AnalysisError::Model(format!(
+                    "unknown model `{}`; known: {}",
+                    name.trim(),
+                    known.join(", ")
+                ))
+            })
     }
 
     /// Models from a comma-separated list, without duplicates, in the order given.
@@ -215,7 +266,10 @@ impl Model {
 
     /// The reference models.
     pub fn reference() -> Vec<Model> {
-        REFERENCE_MODELS.iter().filter_map(|name| Model::by_name(name).ok()).collect()
+        REFERENCE_MODELS
+            .iter()
+            .filter_map(|name| Model::by_name(name).ok())
+            .collect()
     }
 
     /// Number of free parameters (p_end is integrated out and not counted).
@@ -263,7 +317,9 @@ pub struct Theta {
 
 impl Theta {
     pub fn neutral() -> Theta {
-        Theta { values: Param::ALL.map(Param::neutral) }
+        Theta {
+            values: Param::ALL.map(Param::neutral),
+        }
     }
 
     pub fn get(&self, param: Param) -> f64 {

@@ -1,0 +1,134 @@
+//! The models on the real choice sets: the reference tasks' enumerations plus the participant
+//! programs of `analysis/data/programs-dev.csv`. The choice sets are built once per test binary.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use analysis::choice::{ChoiceSets, ObserveOptions, enumerated_candidates, observed_programs};
+use analysis::compare::{CompareOptions, compare};
+use analysis::data::read_programs;
+use analysis::fit::{FitOptions, fit, profile_intervals};
+use analysis::models::Model;
+use analysis::models::likelihood::{Features, simulate};
+
+const DEV_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/programs-dev.csv");
+
+fn choice_sets() -> &'static (ChoiceSets, Features) {
+    static SETS: OnceLock<(ChoiceSets, Features)> = OnceLock::new();
+    SETS.get_or_init(|| {
+        let began = Instant::now();
+        let file = std::fs::File::open(DEV_DATA).expect("dev data present");
+        let rows = read_programs(file).expect("dev data reads");
+        assert!(rows.errors.is_empty(), "{:?}", rows.errors);
+        let set = dsl::tasks::correa2025();
+        let tasks: Vec<&dsl::Task> = set.tasks.iter().map(|t| &t.task).collect();
+        let labels: Vec<String> = set.tasks.iter().map(|t| t.label.clone()).collect();
+        let (observed, errors) = observed_programs(&rows.rows, &tasks, &ObserveOptions::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        let sets = ChoiceSets::build(
+            &labels,
+            &observed,
+            |t, queries| enumerated_candidates(tasks[t], queries),
+            &|_| {},
+        )
+        .expect("choice sets build");
+        eprintln!(
+            "choice sets built in {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+        let features = Features::new(&sets);
+        (sets, features)
+    })
+}
+
+#[test]
+fn models_rank_as_in_the_paper_on_the_dev_data() {
+    // Arrange
+    let (sets, features) = choice_sets();
+    let options = CompareOptions {
+        fit: FitOptions::default(),
+        intervals: false,
+    };
+    // Act: the six reference models, 51 starts each.
+    let began = Instant::now();
+    let comparison = compare(sets, features, &Model::reference(), &options, &|_| {}).expect("fits");
+    eprintln!("reference fits took {:.1} s", began.elapsed().as_secs_f64());
+    for m in &comparison.models {
+        eprintln!(
+            "{:>9} LL {:>10.2} BIC {:>10.2} {:?} at best {}/{} ({:.1} s)",
+            m.name,
+            m.log_likelihood,
+            m.bic,
+            m.params,
+            m.restarts_at_best,
+            m.restarts,
+            m.fit_seconds
+        );
+    }
+    // Assert: GI+step > GI > MDL+step > step > MDL > null, by LL and by BIC.
+    let expected = ["gi+step", "gi", "mdl+step", "step", "mdl", "null"];
+    let mut by_ll = comparison.models.clone();
+    by_ll.sort_by(|a, b| b.log_likelihood.total_cmp(&a.log_likelihood));
+    let mut by_bic = comparison.models.clone();
+    by_bic.sort_by(|a, b| a.bic.total_cmp(&b.bic));
+    assert_eq!(
+        by_ll.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        by_bic.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(comparison.n_observations, 1162);
+}
+
+#[test]
+fn gi_step_parameters_are_recovered_on_the_real_choice_sets() {
+    // Arrange: truth alpha 3, beta_gi 0.5, p_call 0.1, beta_step 0.5; 1668 choices per data set
+    // (the paper's N), spread evenly over the ten tasks.
+    let (_, features) = choice_sets();
+    let model = Model::by_name("gi+step").expect("known model");
+    let truth = model.theta(&[0.5, 3.0, 0.5, 0.1]);
+    let truth_values: Vec<f64> = model.params.iter().map(|&p| truth.get(p)).collect();
+    let choices: Vec<usize> = (0..10)
+        .map(|t| 1668 / 10 + usize::from(t < 1668 % 10))
+        .collect();
+    let options = FitOptions {
+        random_starts: 10,
+        seed: 5,
+        ..FitOptions::default()
+    };
+    let mut covered = vec![0usize; model.k()];
+    let began = Instant::now();
+    for simulation in 0..20u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + simulation);
+        let weights = simulate(features, &model, &truth, &choices, &mut rng);
+        assert_eq!(weights.total(), 1668.0);
+        // Act
+        let mut fitted = fit(features, &weights, &model, &options, &|| {}).expect("fit");
+        let intervals = profile_intervals(features, &weights, &mut fitted, &options);
+        for (i, interval) in intervals.iter().enumerate() {
+            covered[i] +=
+                usize::from(interval.lower <= truth_values[i] && truth_values[i] <= interval.upper);
+        }
+        eprintln!(
+            "simulation {simulation}: {:?} LL {:.2} {intervals:?}",
+            fitted.params, fitted.log_likelihood
+        );
+    }
+    eprintln!(
+        "recovery took {:.1} s; covered {covered:?} of 20",
+        began.elapsed().as_secs_f64()
+    );
+    // Assert: each 95% interval contains the truth in at least 16 of 20 simulations.
+    for (param, &count) in model.params.iter().zip(&covered) {
+        assert!(
+            count >= 16,
+            "{}: truth covered in {count} of 20",
+            param.name()
+        );
+    }
+}
