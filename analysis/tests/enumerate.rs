@@ -160,56 +160,63 @@ fn check_golden(label: &str, enumeration: &Enumeration) {
     );
 }
 
-/// The canonical (preprocessed) programs of the dev data, per task, deduplicated.
-fn dev_programs() -> Vec<Vec<Program>> {
+/// The distinct canonical (preprocessed) programs of the dev data per task, each with the number
+/// of participants who wrote it.
+fn dev_programs() -> Vec<Vec<(Program, usize)>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/programs-dev.csv");
     let file = std::fs::File::open(path).expect("dev data");
     let data = analysis::data::read_programs(file).expect("readable dev data");
     assert!(data.errors.is_empty(), "{:?}", data.errors);
-    let mut per_task: Vec<Vec<String>> = vec![Vec::new(); 10];
-    for (_, row) in data.rows {
-        if !row.skipped && !per_task[row.mdp_idx].contains(&row.preprocessed_program) {
-            per_task[row.mdp_idx].push(row.preprocessed_program);
+    let mut per_task: Vec<Vec<(String, usize)>> = vec![Vec::new(); 10];
+    for (_, row) in data.rows.into_iter().filter(|(_, row)| !row.skipped) {
+        let programs = &mut per_task[row.mdp_idx];
+        match programs
+            .iter_mut()
+            .find(|(text, _)| *text == row.preprocessed_program)
+        {
+            Some((_, count)) => *count += 1,
+            None => programs.push((row.preprocessed_program, 1)),
         }
     }
     per_task
         .iter()
-        .map(|texts| texts.iter().map(|t| parse(t)).collect())
+        .map(|texts| texts.iter().map(|(text, n)| (parse(text), *n)).collect())
         .collect()
 }
 
 #[test]
 fn program_counts_match_the_spec_on_every_task() {
     let dev = dev_programs();
-    let (mut found, mut asked) = (0usize, 0usize);
+    let (mut found, mut observed) = (0usize, 0usize);
     for (index, (label, ..)) in GOLDEN.iter().enumerate() {
         let task = task(label);
-        let enumeration = enumerate_task(task, &dev[index]).unwrap();
+        let queries: Vec<Program> = dev[index].iter().map(|(p, _)| p.clone()).collect();
+        let enumeration = enumerate_task(task, &queries).unwrap();
         check_golden(label, &enumeration);
         // Every participant program reported as enumerated solves the task without no-ops in a
-        // candidate trace's length range; its key is in the histogram.
-        for (program, &hit) in dev[index].iter().zip(&enumeration.found) {
-            if hit {
-                let classes = dsl::step_classes(task, program).unwrap();
-                assert_eq!(classes.step_noop, 0, "task {label}: {program}");
-                let s = classes.cost() as usize;
-                assert!((enumeration.min_trace_length..=enumeration.max_trace_length).contains(&s));
-                let key = StatKey::new(program, s as u32);
-                assert!(
-                    enumeration.histogram.iter().any(|(k, _)| *k == key),
-                    "task {label}: {program}"
-                );
+        // candidate trace's length range, and its key is in the histogram.
+        for ((program, count), &hit) in dev[index].iter().zip(&enumeration.found) {
+            observed += count;
+            if !hit {
+                continue;
             }
+            found += count;
+            let classes = dsl::step_classes(task, program).unwrap();
+            assert_eq!(classes.step_noop, 0, "task {label}: {program}");
+            let s = classes.cost() as usize;
+            assert!((enumeration.min_trace_length..=enumeration.max_trace_length).contains(&s));
+            let key = StatKey::new(program, s as u32);
+            assert!(
+                enumeration.histogram.iter().any(|(k, _)| *k == key),
+                "task {label}: {program}"
+            );
         }
-        found += enumeration.found.iter().filter(|&&f| f).count();
-        asked += dev[index].len();
     }
-    // SPEC §4.3: the enumeration covers about four in five of the canonical programs people wrote
-    // (counted there over observations; here over distinct programs, which favours rarer ones).
-    let coverage = found as f64 / asked as f64;
+    // SPEC §4.3: the enumeration covers about four in five of the canonical programs people wrote.
+    let coverage = found as f64 / observed as f64;
     assert!(
-        (0.5..0.95).contains(&coverage),
-        "coverage {coverage} ({found} of {asked})"
+        (0.7..0.9).contains(&coverage),
+        "coverage {coverage} ({found} of {observed})"
     );
 }
 
