@@ -901,3 +901,92 @@ async fn completion_waits_until_every_event_is_stored(#[case] backend: Backend) 
         "completing again returns the same code"
     );
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_of_a_changed_experiment_is_refused_after_a_restart(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "before")]).await;
+    let db = app.stop().await;
+    let changed = bundled_with(&[(
+        "title = \"Robot programming puzzles\"",
+        "title = \"Changed\"",
+    )]);
+    let app = crate::support::start_app(db, vec![changed], |_| {}).await;
+    participant.base = app.base.clone();
+    let (status, refused) = participant.get_session().await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("experiment_changed")),
+        "{refused}"
+    );
+    let (status, refused) = participant.consent(true).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffled_and_balanced_orders_are_recorded_and_served(#[case] backend: Backend) {
+    let shuffled = bundled_with(&[
+        ("mode = \"fixed\"", "mode = \"shuffle\""),
+        ("slug = \"correa2025\"", "slug = \"shuffled\""),
+    ]);
+    let balanced = bundled_with(&[
+        ("mode = \"fixed\"", "mode = \"balanced\""),
+        ("slug = \"correa2025\"", "slug = \"balanced\""),
+    ]);
+    let Some(app) = spawn_app_with(backend, vec![shuffled, balanced], |_| {}).await else {
+        return;
+    };
+    let mut orders = Vec::new();
+    for i in 0..4 {
+        let mut participant = app
+            .enter("shuffled", &[("PROLIFIC_PID", &format!("s{i}"))])
+            .await;
+        walk_to_first_task(&mut participant).await;
+        let session = app
+            .store
+            .session(participant.last["session_id"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            session.task_order,
+            server::experiment::order::shuffled(10, session.seed as u64),
+            "the order follows from the seed"
+        );
+        assert_eq!(
+            participant.last["current"]["trial"]["task_index"].as_u64(),
+            Some(session.task_order[0] as u64)
+        );
+        orders.push(session.task_order);
+    }
+    assert!(
+        orders.iter().any(|o| *o != orders[0]),
+        "four sessions got the same shuffle"
+    );
+
+    let mut conditions = Vec::new();
+    for i in 0..3 {
+        let participant = app
+            .enter("balanced", &[("PROLIFIC_PID", &format!("b{i}"))])
+            .await;
+        let session = app
+            .store
+            .session(participant.last["session_id"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            session.task_order,
+            server::experiment::order::balanced_latin_square(10)
+                [session.condition.unwrap() as usize]
+        );
+        conditions.push(session.condition.unwrap());
+    }
+    assert_eq!(conditions, [0, 1, 2]);
+}

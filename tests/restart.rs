@@ -341,3 +341,125 @@ async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
         );
     }
 }
+
+#[test]
+fn a_broken_experiment_file_stops_start_up_with_the_file_key_and_problem() {
+    let dir = crate::support::TempDir::new();
+    let levels = dir.path().join("levels.json");
+    std::fs::write(&levels, r#"[{"direction": 1, "position": {"x": 0, "y": 0}, "map": [[{"h": 1, "t": "b"}, {"h": "1", "t": "l"}]]}]"#).unwrap();
+    let good = dir.path().join("good.toml");
+    let definition = r#"
+slug = "tiny"
+title = "Tiny"
+light = "idempotent"
+skip_delay_seconds = 1
+[consent]
+text = "Agree?"
+[[tasks]]
+map = "levels.json"
+level = 0
+[completion]
+code = "OK"
+"#;
+    std::fs::write(&good, definition).unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        definition
+            .replace("level = 0", "level = 3")
+            .replace("\"idempotent\"", "\"sometimes\""),
+    )
+    .unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .arg("--experiment")
+        .arg(&good)
+        .arg("--experiment")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = broken.display().to_string();
+    assert!(
+        stderr.contains(&format!("{file}: light: `sometimes` is not a light mode")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}: tasks[0].level: levels.json has 1 levels, so there is no level 3"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("good.toml"),
+        "the valid file is not blamed: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_experiment_file_with_its_own_map_is_served() {
+    let dir = crate::support::TempDir::new();
+    std::fs::write(
+        dir.path().join("levels.json"),
+        r#"[{"direction": 1, "position": {"x": 0, "y": 0}, "map": [[{"h": 1, "t": "b"}, {"h": "1", "t": "l"}]]}]"#,
+    )
+    .unwrap();
+    let file = dir.path().join("tiny.toml");
+    std::fs::write(
+        &file,
+        "slug = \"tiny\"\ntitle = \"Tiny\"\nlight = \"idempotent\"\nskip_delay_seconds = 1\n[consent]\ntext = \"Agree?\"\n\
+         [[tasks]]\nmap = \"levels.json\"\nlevel = 0\n[completion]\ncode = \"OK\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .arg("--experiment")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("proglab: listening on ")
+        .expect("the address line")
+        .to_owned();
+    let (status, experiment) = into_parts(
+        reqwest::get(format!("{base}/api/v1/experiments/tiny"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &experiment["tasks"]),
+        (StatusCode::OK, &json!(1)),
+        "{experiment}"
+    );
+    let (status, _) = into_parts(
+        reqwest::get(format!("{base}/api/v1/experiments/correa2025"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only the named experiments are served"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
