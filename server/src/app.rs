@@ -21,6 +21,8 @@ use crate::store::{self, Store};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The same database, seen through the researcher side's operations.
+    pub research: Arc<dyn store::research::ResearchStore>,
     pub config: Arc<Config>,
     pub experiments: Arc<Experiments>,
 }
@@ -91,7 +93,7 @@ impl App {
     /// Opens the store, builds the router and binds the listener.
     pub async fn build_with(config: Config, experiments: Vec<Experiment>) -> anyhow::Result<App> {
         let experiments = Arc::new(Experiments::new(experiments)?);
-        let store = store::connect(config.database_url.expose_secret()).await?;
+        let (store, research) = store::research::connect(config.database_url.expose_secret()).await?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -106,6 +108,7 @@ impl App {
         }
         let state = AppState {
             store: store.clone(),
+            research,
             config: Arc::new(config),
             experiments,
         };

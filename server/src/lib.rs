@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod experiment;
 pub mod http;
+pub mod researcher;
 pub mod store;
 pub mod study;
 pub mod telemetry;

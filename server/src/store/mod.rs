@@ -6,6 +6,7 @@
 //! SQLite too) and differ only in how they open connections and start write transactions.
 
 mod postgres;
+pub mod research;
 mod sql;
 mod sqlite;
 

@@ -10,7 +10,7 @@ use crate::store::StoreResult;
 use crate::store::sql::impl_store;
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PostgresStore {

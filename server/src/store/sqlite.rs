@@ -15,7 +15,7 @@ use crate::store::sql::impl_store;
 /// A SQLite database file, in WAL mode with `synchronous = FULL`, so every committed transaction
 /// is on disk before the response that acknowledges it.
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {

@@ -1,0 +1,65 @@
+//! The researcher side (issue 6): accounts and sign-in ([`auth`]), per-experiment pseudonyms
+//! ([`pseudonym`]), dataset exports ([`export`]), imports of published data ([`import`]),
+//! withdrawals ([`withdraw`]) and the dashboard's and replay's view models ([`dashboard`]).
+//!
+//! Everything here works on [`crate::store::research::ResearchStore`] and
+//! [`crate::store::Store`]; the HTTP handlers (`http/researcher.rs`) and the command line
+//! (`cli/{researcher,export,import,withdraw}.rs`) are thin shells around it.
+
+pub mod auth;
+pub mod dashboard;
+pub mod export;
+pub mod import;
+pub mod pseudonym;
+pub mod withdraw;
+
+use time::OffsetDateTime;
+
+use crate::store::StoreError;
+use crate::store::research::{NewAudit, ResearchStore};
+
+/// What can go wrong on the researcher side; each message is meant for the researcher.
+#[derive(Debug, thiserror::Error)]
+pub enum ResearcherError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the export: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot write the export: {0}")]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Writes one audit log entry.
+pub async fn audit(
+    research: &dyn ResearchStore,
+    actor: &str,
+    action: &str,
+    experiment: Option<&str>,
+    detail: impl Into<String>,
+    at: OffsetDateTime,
+) -> Result<(), ResearcherError> {
+    research
+        .record_audit(&NewAudit {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            experiment: experiment.map(str::to_owned),
+            detail: detail.into(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The actor name of the command line: `cli:` and the operating-system user, if known.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
