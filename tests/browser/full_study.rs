@@ -508,6 +508,9 @@ async fn main_task(
     } else {
         done.edits += browser.click_program(program).await?;
     }
+    if position == 0 {
+        unlabelled_controls(browser).await?;
+    }
     if position == ANIMATED_POSITION {
         run_animated(browser, done).await?;
     } else {
@@ -731,4 +734,32 @@ async fn check_database(
 /// Compact forms that differ only in trailing empty routines name the same program.
 fn same_program(a: &str, b: &str) -> bool {
     a.trim_end_matches('|') == b.trim_end_matches('|')
+}
+
+/// Every control a keyboard or screen-reader user meets has a name: its text, `aria-label`,
+/// `aria-labelledby` or a `<label>`.
+async fn unlabelled_controls(browser: &Browser) -> anyhow::Result<()> {
+    let unnamed = browser
+        .js("const controls = document.querySelectorAll('button, input, textarea, select, [tabindex], [role=img], ol.tokens');
+             const named = (e) => (e.getAttribute('aria-label') || '').trim()
+               || (e.getAttribute('aria-labelledby') || '').split(' ').some((id) => document.getElementById(id)?.textContent.trim())
+               || (e.labels && [...e.labels].some((l) => l.textContent.trim()))
+               || (e.tagName === 'svg' && e.querySelector('title')?.textContent.trim())
+               || (e.tagName !== 'svg' && e.textContent.trim());
+             return [...controls].filter((e) => !named(e)).map((e) => e.outerHTML.slice(0, 80));")
+        .await?;
+    ensure!(
+        unnamed.as_array().is_some_and(Vec::is_empty),
+        "controls without a name: {unnamed}"
+    );
+    // Instructions in the lists are reachable from the keyboard.
+    let focusable = browser
+        .js("const tokens = [...document.querySelectorAll('.token')];
+             return tokens.length > 0 && tokens.every((t) => t.tabIndex === 0)")
+        .await?;
+    ensure!(
+        focusable == Value::Bool(true),
+        "an instruction is not focusable"
+    );
+    Ok(())
 }
