@@ -25,24 +25,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn run(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let choice: DeviceChoice = args.first().map_or(Ok(DeviceChoice::Cpu), |a| a.parse())?;
     let score_n: usize = args.get(1).map_or(Ok(20_000), |a| a.parse())?;
     let device = device(choice)?;
-    let tasks: Vec<&dsl::Task> = dsl::tasks::correa2025().tasks.iter().map(|t| &t.task).collect();
+    let tasks: Vec<&dsl::Task> = dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| &t.task)
+        .collect();
     let table = TaskTable::new(&tasks);
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/programs-dev.csv"))?;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/programs-dev.csv"
+    ))?;
     let file = read_programs(text.as_bytes())?;
     let (observed, _) = observed_programs(&file.rows, &tasks, &ObserveOptions::default());
     let vocab = Vocab::new(4, 64)?;
-    let examples: Vec<Example> =
-        observed.iter().map(|o| Example::new(&vocab, o.task, &o.program)).collect::<Result<_, _>>()?;
+    let examples: Vec<Example> = observed
+        .iter()
+        .map(|o| Example::new(&vocab, o.task, &o.program))
+        .collect::<Result<_, _>>()?;
     let config = TransformerConfig::small(vocab);
-    println!("device {choice:?}, rayon pool of {threads} threads, model width {} layers {}", config.width, config.layers);
+    println!(
+        "device {choice:?}, rayon pool of {threads} threads, model width {} layers {}",
+        config.width, config.layers
+    );
 
     for batch_size in [32, 256] {
         let mut lm = NeuralLm::new(config, &device, 0)?;
-        let train_config = TrainConfig { epochs: 2, batch_size, ..TrainConfig::default() };
+        let train_config = TrainConfig {
+            epochs: 2,
+            batch_size,
+            ..TrainConfig::default()
+        };
         let report = train(&mut lm, &table, &examples, &train_config, &|_| {})?;
         println!(
             "train: batch {batch_size}: {:.0} programs/s ({} programs x {} epochs in {:.2} s)",
@@ -55,9 +74,14 @@ fn run(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
         let began = Instant::now();
         let stream = candidates(tasks[0])?.take(score_n).map(|(p, _)| (p, ()));
         let mut total = 0.0;
-        let n = score_stream(&lm, &table, 0, stream, batch_size, &mut |_, (), s| total += s)?;
+        let n = score_stream(&lm, &table, 0, stream, batch_size, &mut |_, (), s| {
+            total += s
+        })?;
         let seconds = began.elapsed().as_secs_f64();
-        println!("score: batch {batch_size}: {:.0} candidates/s ({n} candidates of task a in {seconds:.2} s)", n as f64 / seconds);
+        println!(
+            "score: batch {batch_size}: {:.0} candidates/s ({n} candidates of task a in {seconds:.2} s)",
+            n as f64 / seconds
+        );
     }
     Ok(())
 }

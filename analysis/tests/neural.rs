@@ -23,28 +23,54 @@ use candle_core::Device;
 use dsl::{Action, Instr, Limits, Program, Task};
 
 fn all_tasks() -> Vec<&'static Task> {
-    dsl::tasks::correa2025().tasks.iter().map(|t| &t.task).collect()
+    dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| &t.task)
+        .collect()
 }
 
 fn labels() -> Vec<String> {
-    dsl::tasks::correa2025().tasks.iter().map(|t| t.label.clone()).collect()
+    dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| t.label.clone())
+        .collect()
 }
 
 /// The development data's observations, optionally only of some tasks.
 fn observations(only: Option<&[usize]>) -> Vec<ObservedProgram> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/programs-dev.csv")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/programs-dev.csv"
+    ))
+    .unwrap();
     let file = read_programs(text.as_bytes()).unwrap();
-    let (observed, errors) = observed_programs(&file.rows, &all_tasks(), &ObserveOptions::default());
+    let (observed, errors) =
+        observed_programs(&file.rows, &all_tasks(), &ObserveOptions::default());
     assert!(errors.is_empty(), "{errors:?}");
-    observed.into_iter().filter(|o| only.is_none_or(|tasks| tasks.contains(&o.task))).collect()
+    observed
+        .into_iter()
+        .filter(|o| only.is_none_or(|tasks| tasks.contains(&o.task)))
+        .collect()
 }
 
 fn parse(text: &str) -> Program {
-    dsl::compact::parse(text, &Limits::default()).unwrap().with_slots(4)
+    dsl::compact::parse(text, &Limits::default())
+        .unwrap()
+        .with_slots(4)
 }
 
 fn tiny_config(vocab: Vocab) -> TransformerConfig {
-    TransformerConfig { vocab, width: 32, layers: 1, heads: 2, mlp_ratio: 2, prefix: 2, dropout: 0.0 }
+    TransformerConfig {
+        vocab,
+        width: 32,
+        layers: 1,
+        heads: 2,
+        mlp_ratio: 2,
+        prefix: 2,
+        dropout: 0.0,
+    }
 }
 
 /// Every program with `slots` subroutine slots whose sequence has at most `max_tokens` tokens
@@ -86,13 +112,21 @@ fn all_programs(slots: usize, max_tokens: usize) -> Vec<Program> {
             })
             .collect();
     }
-    programs.into_iter().map(|routines| Program { routines }).collect()
+    programs
+        .into_iter()
+        .map(|routines| Program { routines })
+        .collect()
 }
 
 #[test]
 fn every_program_has_one_sequence_and_decodes_back() {
     let vocab = Vocab::new(4, 64).unwrap();
-    for text in ["1LJL1RJR1|WWWS|||", "JRWSLJRWSLLWJS||||", "W||J||", "12LJL12RJR12|WW|WS||"] {
+    for text in [
+        "1LJL1RJR1|WWWS|||",
+        "JRWSLJRWSLLWJS||||",
+        "W||J||",
+        "12LJL12RJR12|WW|WS||",
+    ] {
         let program = parse(text);
         let tokens = vocab.encode(&program).unwrap();
         assert_eq!(tokens[0], BOS);
@@ -100,11 +134,25 @@ fn every_program_has_one_sequence_and_decodes_back() {
         assert_eq!(vocab.decode(&tokens).unwrap().to_compact(), text);
     }
     // Trailing empty routines are not written; inner empty ones are.
-    assert_eq!(vocab.encode(&parse("W||J||")).unwrap().iter().filter(|&&t| t == SEP).count(), 2);
+    assert_eq!(
+        vocab
+            .encode(&parse("W||J||"))
+            .unwrap()
+            .iter()
+            .filter(|&&t| t == SEP)
+            .count(),
+        2
+    );
     assert_eq!(vocab.encode(&parse("W||||")).unwrap().len(), 3);
     // Too long or calling beyond the slots: clear errors, not panics.
     let long = parse(&"W".repeat(70));
-    assert!(vocab.encode(&long).unwrap_err().to_string().contains("at most 64"));
+    assert!(
+        vocab
+            .encode(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("at most 64")
+    );
     let small = Vocab::new(1, 8).unwrap();
     assert!(small.encode(&parse("12|W|J||")).is_err());
 }
@@ -116,13 +164,23 @@ fn the_grammar_allows_exactly_the_continuations_of_program_sequences() {
     vocab.allowed_after(&[BOS], &mut allowed);
     assert!(allowed[EOS as usize] && allowed[SEP as usize]);
     vocab.allowed_after(&[BOS, SEP], &mut allowed);
-    assert!(!allowed[EOS as usize], "a separator must be followed by a routine");
+    assert!(
+        !allowed[EOS as usize],
+        "a separator must be followed by a routine"
+    );
     vocab.allowed_after(&[BOS, SEP, 4, SEP], &mut allowed);
     assert!(!allowed[SEP as usize], "two slots allow two separators");
     vocab.allowed_after(&[BOS, 4, 4, 4, 4], &mut allowed);
-    assert_eq!(allowed.iter().filter(|&&a| a).count(), 1, "at the length limit only EOS is left");
+    assert_eq!(
+        allowed.iter().filter(|&&a| a).count(),
+        1,
+        "at the length limit only EOS is left"
+    );
     vocab.allowed_after(&[BOS, 4, 4, 4], &mut allowed);
-    assert!(!allowed[SEP as usize], "no room for a routine after this separator");
+    assert!(
+        !allowed[SEP as usize],
+        "no room for a routine after this separator"
+    );
 }
 
 #[test]
@@ -140,26 +198,66 @@ fn log_probabilities_sum_to_one_over_every_program_of_a_small_space() {
     // Train briefly on a few programs so that the distribution is far from uniform.
     let training: Vec<Example> = ["WWS", "1J|W", "LLJ"]
         .iter()
-        .map(|t| Example::new(&vocab, 0, &dsl::compact::parse(t, &Limits { subroutines: 1, ..Limits::default() }).unwrap().with_slots(1)).unwrap())
+        .map(|t| {
+            Example::new(
+                &vocab,
+                0,
+                &dsl::compact::parse(
+                    t,
+                    &Limits {
+                        subroutines: 1,
+                        ..Limits::default()
+                    },
+                )
+                .unwrap()
+                .with_slots(1),
+            )
+            .unwrap()
+        })
         .collect();
-    let config = TrainConfig { epochs: 30, batch_size: 3, learning_rate: 1e-2, weight_decay: 0.0, seed: 1 };
+    let config = TrainConfig {
+        epochs: 30,
+        batch_size: 3,
+        learning_rate: 1e-2,
+        weight_decay: 0.0,
+        seed: 1,
+    };
     train(&mut lm, &table, &training, &config, &|_| {}).unwrap();
 
     for task in [0, 5] {
-        let examples: Vec<Example> = programs.iter().map(|p| Example::new(&vocab, task, p).unwrap()).collect();
+        let examples: Vec<Example> = programs
+            .iter()
+            .map(|p| Example::new(&vocab, task, p).unwrap())
+            .collect();
         let scores = log_probs(&lm, &table, &examples, 256).unwrap();
         assert!(scores.iter().all(|&s| s < 0.0 && s.is_finite()));
         let total: f64 = scores.iter().map(|s| s.exp()).sum();
-        assert!((total - 1.0).abs() < 1e-4, "task {task}: probabilities sum to {total}");
+        assert!(
+            (total - 1.0).abs() < 1e-4,
+            "task {task}: probabilities sum to {total}"
+        );
         let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        assert!(best > (1.0 / 2281f64).ln() + 1.0, "training made some program far likelier than uniform");
+        assert!(
+            best > (1.0 / 2281f64).ln() + 1.0,
+            "training made some program far likelier than uniform"
+        );
     }
 }
 
 fn reduced_sets(tasks: &[usize], top_n: usize) -> ProgramChoiceSets {
     let observed = observations(Some(tasks));
-    let rank = RankBy { model: Model::by_name("mdl+step").unwrap(), params: vec![0.3, 0.5] };
-    build(&all_tasks(), &labels(), &observed, &ChoiceMode::Reduced { top_n, rank }, &|_, _| {}).unwrap()
+    let rank = RankBy {
+        model: Model::by_name("mdl+step").unwrap(),
+        params: vec![0.3, 0.5],
+    };
+    build(
+        &all_tasks(),
+        &labels(),
+        &observed,
+        &ChoiceMode::Reduced { top_n, rank },
+        &|_, _| {},
+    )
+    .unwrap()
 }
 
 #[test]
@@ -168,22 +266,36 @@ fn the_program_level_softmax_gives_the_symbolic_likelihood_on_the_same_sets() {
     let features = Features::new(&sets.choice_sets);
     let weights = Weights::all(&sets.choice_sets);
     let choices = chosen(&sets.tasks, |_| true);
-    for (name, params) in [("mdl+step", vec![0.4, 0.7]), ("step", vec![1.3]), ("gi+step", vec![0.2, 1.5, 0.8, 0.3])] {
+    for (name, params) in [
+        ("mdl+step", vec![0.4, 0.7]),
+        ("step", vec![1.3]),
+        ("gi+step", vec![0.2, 1.5, 0.8, 0.3]),
+    ] {
         let model = Model::by_name(name).unwrap();
         let theta = model.theta(&params);
         // The same scores, one per program instead of one per key.
-        let grid: Vec<f64> = if model.uses_gi() { P_END_GRID.to_vec() } else { vec![0.5] };
+        let grid: Vec<f64> = if model.uses_gi() {
+            P_END_GRID.to_vec()
+        } else {
+            vec![0.5]
+        };
         let totals: Vec<f64> = grid
             .iter()
             .map(|&p_end| {
-                let scores: Vec<Vec<f64>> =
-                    sets.tasks.iter().map(|t| t.keys.iter().map(|k| theta.score(k, p_end)).collect()).collect();
+                let scores: Vec<Vec<f64>> = sets
+                    .tasks
+                    .iter()
+                    .map(|t| t.keys.iter().map(|k| theta.score(k, p_end)).collect())
+                    .collect();
                 choice_log_likelihood(&scores, &choices)
             })
             .collect();
         let program_level = log_mean_exp(&totals);
         let keyed = log_likelihood(&features, &weights, &model, &params);
-        assert!((program_level - keyed).abs() < 1e-6 * keyed.abs(), "{name}: {program_level} vs {keyed}");
+        assert!(
+            (program_level - keyed).abs() < 1e-6 * keyed.abs(),
+            "{name}: {program_level} vs {keyed}"
+        );
     }
 }
 
@@ -201,14 +313,21 @@ fn reduced_sets_hold_the_top_programs_and_every_observation() {
         assert_eq!(task.len(), 300 + set.added as usize);
         // The top N come first, best first under the ranking model.
         let rank = |k: &analysis::StatKey| -0.3 * f64::from(k.t()) - 0.5 * f64::from(k.s);
-        assert!(task.keys[..300].windows(2).all(|w| rank(&w[0]) >= rank(&w[1])));
+        assert!(
+            task.keys[..300]
+                .windows(2)
+                .all(|w| rank(&w[0]) >= rank(&w[1]))
+        );
         // Each observation points at its own program.
         for (obs, &(participant, index)) in set.observations.iter().zip(&task.observations) {
             assert_eq!(obs.participant, participant);
             assert_eq!(set.keys[obs.key], task.keys[index]);
         }
     }
-    assert!(sets.tasks[1].is_empty(), "tasks without observations stay empty");
+    assert!(
+        sets.tasks[1].is_empty(),
+        "tasks without observations stay empty"
+    );
 }
 
 /// Held-out mean log P per program of fold 0 of the symbolic folds.
@@ -219,7 +338,11 @@ fn fold_split(observed: &[ObservedProgram], vocab: &Vocab) -> (Vec<Example>, Vec
     let (mut train_set, mut test_set) = (Vec::new(), Vec::new());
     for obs in observed {
         let example = Example::new(vocab, obs.task, &obs.program).unwrap();
-        if held_out.contains(&obs.participant) { test_set.push(example) } else { train_set.push(example) }
+        if held_out.contains(&obs.participant) {
+            test_set.push(example)
+        } else {
+            train_set.push(example)
+        }
     }
     (train_set, test_set)
 }
@@ -231,17 +354,37 @@ fn a_trained_transformer_beats_a_bigram_on_held_out_participants() {
     let (train_set, test_set) = fold_split(&observed, &vocab);
     let tasks = all_tasks();
     let table = TaskTable::new(&tasks);
-    let config = TransformerConfig { dropout: 0.1, ..TransformerConfig::small(vocab) };
+    // Small enough for CI (candle's CPU build is unoptimised in the test profile).
+    let config = TransformerConfig {
+        width: 32,
+        layers: 1,
+        heads: 2,
+        ..TransformerConfig::small(vocab)
+    };
     let mut lm = NeuralLm::new(config, &Device::Cpu, 0).unwrap();
-    let train_config = TrainConfig { epochs: 12, ..TrainConfig::default() };
+    let train_config = TrainConfig {
+        epochs: 8,
+        batch_size: 16,
+        ..TrainConfig::default()
+    };
     let report = train(&mut lm, &table, &train_set, &train_config, &|_| {}).unwrap();
-    assert!(report.epoch_loss.last().unwrap() < &report.epoch_loss[0], "{:?}", report.epoch_loss);
+    assert!(
+        report.epoch_loss.last().unwrap() < &report.epoch_loss[0],
+        "{:?}",
+        report.epoch_loss
+    );
 
-    let neural: f64 = log_probs(&lm, &table, &test_set, 256).unwrap().iter().sum::<f64>() / test_set.len() as f64;
+    let neural: f64 = log_probs(&lm, &table, &test_set, 256)
+        .unwrap()
+        .iter()
+        .sum::<f64>()
+        / test_set.len() as f64;
     let bigram = Bigram::fit(vocab, &train_set, 0.5, None).unwrap();
-    let flat: f64 = test_set.iter().map(|e| bigram.log_prob(e)).sum::<f64>() / test_set.len() as f64;
+    let flat: f64 =
+        test_set.iter().map(|e| bigram.log_prob(e)).sum::<f64>() / test_set.len() as f64;
     let by_task = Bigram::fit(vocab, &train_set, 0.5, Some(20.0)).unwrap();
-    let task_bigram: f64 = test_set.iter().map(|e| by_task.log_prob(e)).sum::<f64>() / test_set.len() as f64;
+    let task_bigram: f64 =
+        test_set.iter().map(|e| by_task.log_prob(e)).sum::<f64>() / test_set.len() as f64;
     eprintln!(
         "held-out mean log P per program: transformer {neural:.3}, bigram {flat:.3}, task bigram {task_bigram:.3} \
          ({} train, {} test programs, {:.0} programs/s)",
@@ -250,6 +393,10 @@ fn a_trained_transformer_beats_a_bigram_on_held_out_participants() {
         report.programs_per_second
     );
     assert!(neural > flat, "transformer {neural} vs bigram {flat}");
+    assert!(
+        neural > task_bigram,
+        "transformer {neural} vs task bigram {task_bigram}"
+    );
 }
 
 #[test]
@@ -258,8 +405,10 @@ fn saved_weights_load_to_the_same_scores() {
     let tasks = all_tasks();
     let table = TaskTable::new(&tasks);
     let lm = NeuralLm::new(tiny_config(vocab), &Device::Cpu, 3).unwrap();
-    let examples: Vec<Example> =
-        ["1LJL1RJR1|WWWS|||", "WWS||||"].iter().map(|t| Example::new(&vocab, 2, &parse(t)).unwrap()).collect();
+    let examples: Vec<Example> = ["1LJL1RJR1|WWWS|||", "WWS||||"]
+        .iter()
+        .map(|t| Example::new(&vocab, 2, &parse(t)).unwrap())
+        .collect();
     let before = log_probs(&lm, &table, &examples, 8).unwrap();
     let dir = std::env::temp_dir().join(format!("proglab-neural-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -305,10 +454,21 @@ fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
         folds: 3,
         seed: 5,
         model: tiny_config(vocab),
-        train: TrainConfig { epochs: 2, ..TrainConfig::default() },
+        train: TrainConfig {
+            epochs: 2,
+            ..TrainConfig::default()
+        },
         batch_size: 128,
     };
-    let result = cross_validate(&sets, &tasks, &NEURAL_MODELS, &options, &Device::Cpu, &|_| {}).unwrap();
+    let result = cross_validate(
+        &sets,
+        &tasks,
+        &NEURAL_MODELS,
+        &options,
+        &Device::Cpu,
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(result.models.len(), 2);
     let n = sets.choice_sets.n_observations() as f64;
     for model in &result.models {
@@ -321,16 +481,31 @@ fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
     // The step cost can only help on the training folds: neural-tf is neural-tf+step at β_step = 0
     // (up to its lower bound).
     for fold in 0..3 {
-        let fit = |name: &str| result.fits.iter().find(|f| f.model == name && f.fold == fold).unwrap();
+        let fit = |name: &str| {
+            result
+                .fits
+                .iter()
+                .find(|f| f.model == name && f.fold == fold)
+                .unwrap()
+        };
         // β_step cannot go below its bound 1e-4, which costs at most n · 1e-4 · (S range) ≈ 0.1.
-        assert!(fit("neural-tf+step").train_log_likelihood >= fit("neural-tf").train_log_likelihood - 0.1);
+        assert!(
+            fit("neural-tf+step").train_log_likelihood
+                >= fit("neural-tf").train_log_likelihood - 0.1
+        );
         assert!(fit("neural-tf").params[0] > 0.0);
     }
     // Fold sizes add up to every observation.
     let folds = analysis::cv::folds(&sets.choice_sets.participants(), 3, 5).unwrap();
     let held: usize = folds
         .iter()
-        .map(|f| chosen(&sets.tasks, |p| f.contains(&p)).iter().flatten().map(|&(_, c)| c as usize).sum::<usize>())
+        .map(|f| {
+            chosen(&sets.tasks, |p| f.contains(&p))
+                .iter()
+                .flatten()
+                .map(|&(_, c)| c as usize)
+                .sum::<usize>()
+        })
         .sum();
     assert_eq!(held as f64, n);
     assert!(result.candidates_per_second > 0.0 && result.train_programs_per_second > 0.0);

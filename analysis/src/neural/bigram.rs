@@ -21,9 +21,16 @@ pub struct Bigram {
 impl Bigram {
     /// Counts the bigrams of `examples`. `alpha` > 0 is the additive smoothing; `kappa` (> 0)
     /// makes the model task-specific.
-    pub fn fit(vocab: Vocab, examples: &[Example], alpha: f64, kappa: Option<f64>) -> Result<Bigram, NeuralError> {
+    pub fn fit(
+        vocab: Vocab,
+        examples: &[Example],
+        alpha: f64,
+        kappa: Option<f64>,
+    ) -> Result<Bigram, NeuralError> {
         if alpha <= 0.0 || kappa.is_some_and(|k| k <= 0.0) {
-            return Err(NeuralError::Invalid("bigram smoothing must be positive".into()));
+            return Err(NeuralError::Invalid(
+                "bigram smoothing must be positive".into(),
+            ));
         }
         let v = vocab.size();
         let tasks = examples.iter().map(|e| e.task + 1).max().unwrap_or(0);
@@ -33,7 +40,10 @@ impl Bigram {
             for pair in example.tokens.windows(2) {
                 let (a, b) = (pair[0] as usize, pair[1] as usize);
                 if a >= v || b >= v {
-                    return Err(NeuralError::Invalid(format!("token out of the vocabulary in {:?}", example.tokens)));
+                    return Err(NeuralError::Invalid(format!(
+                        "token out of the vocabulary in {:?}",
+                        example.tokens
+                    )));
                 }
                 global[a][b] += 1.0;
                 if let Some(counts) = by_task.get_mut(example.task) {
@@ -41,7 +51,13 @@ impl Bigram {
                 }
             }
         }
-        Ok(Bigram { vocab, alpha, kappa, global, by_task })
+        Ok(Bigram {
+            vocab,
+            alpha,
+            kappa,
+            global,
+            by_task,
+        })
     }
 
     /// log P(example) under the model.
@@ -55,12 +71,19 @@ impl Bigram {
             self.vocab.allowed_after(prefix, &mut allowed);
             let previous = prefix[end - 1] as usize;
             let global = &self.global[previous];
-            let global_sum: f64 = global.iter().zip(&allowed).filter(|(_, ok)| **ok).map(|(c, _)| c + self.alpha).sum();
+            let global_sum: f64 = global
+                .iter()
+                .zip(&allowed)
+                .filter(|(_, ok)| **ok)
+                .map(|(c, _)| c + self.alpha)
+                .sum();
             for (token, weight) in weights.iter_mut().enumerate() {
                 *weight = if allowed[token] {
                     let base = global[token] + self.alpha;
                     match (self.kappa, self.by_task.get(example.task)) {
-                        (Some(kappa), Some(counts)) => counts[previous][token] + kappa * base / global_sum,
+                        (Some(kappa), Some(counts)) => {
+                            counts[previous][token] + kappa * base / global_sum
+                        }
                         _ => base,
                     }
                 } else {

@@ -52,7 +52,10 @@ impl RankBy {
     pub fn score(&self, key: &StatKey) -> f64 {
         let theta = self.model.theta(&self.params);
         if self.model.uses_gi() {
-            let scores: Vec<f64> = P_END_GRID.iter().map(|&p_end| theta.score(key, p_end)).collect();
+            let scores: Vec<f64> = P_END_GRID
+                .iter()
+                .map(|&p_end| theta.score(key, p_end))
+                .collect();
             log_mean_exp(&scores)
         } else {
             theta.score(key, 0.5)
@@ -136,7 +139,9 @@ impl PartialOrd for Ranked {
 impl Ord for Ranked {
     /// Greater = better.
     fn cmp(&self, other: &Ranked) -> Ordering {
-        self.score.total_cmp(&other.score).then_with(|| other.index.cmp(&self.index))
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.index.cmp(&self.index))
     }
 }
 
@@ -144,8 +149,13 @@ impl Ord for Ranked {
 /// comparison with the candidate stream.
 fn normalised(program: &Program) -> Option<Program> {
     let text = normal_form(program)?;
-    let limits = dsl::Limits { subroutines: SLOTS as usize, ..dsl::Limits::default() };
-    dsl::compact::parse(&text, &limits).ok().map(|p| p.with_slots(SLOTS as usize))
+    let limits = dsl::Limits {
+        subroutines: SLOTS as usize,
+        ..dsl::Limits::default()
+    };
+    dsl::compact::parse(&text, &limits)
+        .ok()
+        .map(|p| p.with_slots(SLOTS as usize))
 }
 
 /// Builds the choice sets of every task with observations. `progress(task, streamed)` is called
@@ -158,10 +168,16 @@ pub fn build(
     progress: &dyn Fn(usize, u64),
 ) -> Result<ProgramChoiceSets, AnalysisError> {
     if tasks.len() != labels.len() {
-        return Err(AnalysisError::Invalid(format!("{} tasks but {} labels", tasks.len(), labels.len())));
+        return Err(AnalysisError::Invalid(format!(
+            "{} tasks but {} labels",
+            tasks.len(),
+            labels.len()
+        )));
     }
-    let observed_keys: HashMap<(usize, &str), StatKey> =
-        observed.iter().map(|o| ((o.task, o.text.as_str()), o.key)).collect();
+    let observed_keys: HashMap<(usize, &str), StatKey> = observed
+        .iter()
+        .map(|o| ((o.task, o.text.as_str()), o.key))
+        .collect();
     let mut programs: Vec<TaskPrograms> = labels
         .iter()
         .map(|label| TaskPrograms {
@@ -180,8 +196,11 @@ pub fn build(
         observed,
         |index, queries| {
             let task = tasks[index];
-            let normal: HashMap<Program, usize> =
-                queries.iter().enumerate().filter_map(|(i, q)| normalised(q).map(|p| (p, i))).collect();
+            let normal: HashMap<Program, usize> = queries
+                .iter()
+                .enumerate()
+                .filter_map(|(i, q)| normalised(q).map(|p| (p, i)))
+                .collect();
             let mut found_at: Vec<Option<usize>> = vec![None; queries.len()];
             let mut histogram: BTreeMap<StatKey, u64> = BTreeMap::new();
             let entry = &mut programs[index];
@@ -196,7 +215,7 @@ pub fn build(
                         *histogram.entry(key).or_default() += 1;
                         entry.keys.push(key);
                         streamed += 1;
-                        if streamed % 100_000 == 0 {
+                        if streamed.is_multiple_of(100_000) {
                             progress(index, streamed);
                         }
                     }
@@ -204,19 +223,27 @@ pub fn build(
                 ChoiceMode::Reduced { top_n, rank } => {
                     let mut cache: HashMap<StatKey, f64> = HashMap::new();
                     // Min-heap of the best `top_n` so far.
-                    let mut heap: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(top_n + 1);
+                    let mut heap: BinaryHeap<Reverse<Ranked>> =
+                        BinaryHeap::with_capacity(top_n + 1);
                     for (program, key) in candidates(task)? {
                         let score = *cache.entry(key).or_insert_with(|| rank.score(&key));
                         let enters = heap.len() < *top_n
-                            || heap.peek().is_some_and(|Reverse(worst)| !worst.better_than(score, streamed));
+                            || heap
+                                .peek()
+                                .is_some_and(|Reverse(worst)| !worst.better_than(score, streamed));
                         if enters && *top_n > 0 {
-                            heap.push(Reverse(Ranked { score, index: streamed, program, key }));
+                            heap.push(Reverse(Ranked {
+                                score,
+                                index: streamed,
+                                program,
+                                key,
+                            }));
                             if heap.len() > *top_n {
                                 heap.pop();
                             }
                         }
                         streamed += 1;
-                        if streamed % 100_000 == 0 {
+                        if streamed.is_multiple_of(100_000) {
                             progress(index, streamed);
                         }
                     }
@@ -240,9 +267,14 @@ pub fn build(
                 let position = match found_at[q] {
                     Some(position) => position,
                     None => {
-                        let key = observed_keys.get(&(index, text.as_str())).copied().ok_or_else(|| {
-                            AnalysisError::Invalid(format!("task {label}: `{text}` is not an observation"))
-                        })?;
+                        let key = observed_keys
+                            .get(&(index, text.as_str()))
+                            .copied()
+                            .ok_or_else(|| {
+                                AnalysisError::Invalid(format!(
+                                    "task {label}: `{text}` is not an observation"
+                                ))
+                            })?;
                         entry.keys.push(key);
                         entry.listed.push(query.clone());
                         entry.keys.len() - 1
@@ -269,7 +301,10 @@ pub fn build(
         }
         for obs in &task.observations {
             let position = positions[index].get(&obs.program).copied().ok_or_else(|| {
-                AnalysisError::Invalid(format!("task {}: `{}` has no place in U_t", task.label, obs.program))
+                AnalysisError::Invalid(format!(
+                    "task {}: `{}` has no place in U_t",
+                    task.label, obs.program
+                ))
             })?;
             entry.observations.push((obs.participant, position));
         }
@@ -281,7 +316,13 @@ pub fn build(
             Some(Approximation {
                 top_n: *top_n,
                 rank_model: rank.model.name.to_owned(),
-                rank_params: rank.model.params.iter().map(|p| p.name().to_owned()).zip(rank.params.iter().copied()).collect(),
+                rank_params: rank
+                    .model
+                    .params
+                    .iter()
+                    .map(|p| p.name().to_owned())
+                    .zip(rank.params.iter().copied())
+                    .collect(),
                 note: format!(
                     "approximation: each choice set is the top {top_n} enumerated programs of model {} plus every \
                      participant program of the task ({} programs in all, from {} enumerated ones); symbolic and \
@@ -295,5 +336,9 @@ pub fn build(
             })
         }
     };
-    Ok(ProgramChoiceSets { choice_sets, tasks: programs, approximation })
+    Ok(ProgramChoiceSets {
+        choice_sets,
+        tasks: programs,
+        approximation,
+    })
 }

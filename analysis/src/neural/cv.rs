@@ -76,14 +76,24 @@ fn features(model: &NeuralModel, tasks: &[TaskPrograms], log_p: &[Vec<f64>]) -> 
         .map(|(task, lp)| {
             lp.iter()
                 .zip(&task.keys)
-                .map(|(&l, key)| if model.step { vec![l, -f64::from(key.s)] } else { vec![l] })
+                .map(|(&l, key)| {
+                    if model.step {
+                        vec![l, -f64::from(key.s)]
+                    } else {
+                        vec![l]
+                    }
+                })
                 .collect()
         })
         .collect()
 }
 
 /// Log-likelihood, gradient and Hessian of θ for a linear-in-parameters choice model.
-fn linear_evaluate(x: &[Vec<Vec<f64>>], chosen: &[Vec<(usize, f64)>], theta: &[f64]) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
+fn linear_evaluate(
+    x: &[Vec<Vec<f64>>],
+    chosen: &[Vec<(usize, f64)>],
+    theta: &[f64],
+) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
     let k = theta.len();
     let mut ll = 0.0;
     let mut gradient = vec![0.0; k];
@@ -93,7 +103,10 @@ fn linear_evaluate(x: &[Vec<Vec<f64>>], chosen: &[Vec<(usize, f64)>], theta: &[f
         if n == 0.0 || programs.is_empty() {
             continue;
         }
-        let scores: Vec<f64> = programs.iter().map(|f| f.iter().zip(theta).map(|(a, b)| a * b).sum()).collect();
+        let scores: Vec<f64> = programs
+            .iter()
+            .map(|f| f.iter().zip(theta).map(|(a, b)| a * b).sum())
+            .collect();
         let log_z = log_sum_exp(&scores);
         let mut mean = vec![0.0; k];
         let mut second = vec![vec![0.0; k]; k];
@@ -129,13 +142,17 @@ fn fit_linear(x: &[Vec<Vec<f64>>], chosen: &[Vec<(usize, f64)>], k: usize) -> (V
     let mut theta = vec![1.0; k];
     let (mut ll, mut gradient, mut hessian) = linear_evaluate(x, chosen, &theta);
     for _ in 0..500 {
-        let free: Vec<usize> =
-            (0..k).filter(|&i| !(theta[i] <= LOWER_BOUND * (1.0 + 1e-9) && gradient[i] < 0.0)).collect();
+        let free: Vec<usize> = (0..k)
+            .filter(|&i| !(theta[i] <= LOWER_BOUND * (1.0 + 1e-9) && gradient[i] < 0.0))
+            .collect();
         if free.is_empty() {
             break;
         }
         let g: Vec<f64> = free.iter().map(|&i| gradient[i]).collect();
-        let h: Vec<Vec<f64>> = free.iter().map(|&i| free.iter().map(|&j| hessian[i][j]).collect()).collect();
+        let h: Vec<Vec<f64>> = free
+            .iter()
+            .map(|&i| free.iter().map(|&j| hessian[i][j]).collect())
+            .collect();
         let mut improved = None;
         for reduced in [newton_direction(&g, &h), g.clone()] {
             let mut direction = vec![0.0; k];
@@ -144,8 +161,11 @@ fn fit_linear(x: &[Vec<Vec<f64>>], chosen: &[Vec<(usize, f64)>], k: usize) -> (V
             }
             let mut step = 1.0;
             for _ in 0..60 {
-                let candidate: Vec<f64> =
-                    theta.iter().zip(&direction).map(|(t, d)| (t + step * d).max(LOWER_BOUND)).collect();
+                let candidate: Vec<f64> = theta
+                    .iter()
+                    .zip(&direction)
+                    .map(|(t, d)| (t + step * d).max(LOWER_BOUND))
+                    .collect();
                 let evaluation = linear_evaluate(x, chosen, &candidate);
                 if evaluation.0 > ll {
                     improved = Some((candidate, evaluation));
@@ -157,7 +177,9 @@ fn fit_linear(x: &[Vec<Vec<f64>>], chosen: &[Vec<(usize, f64)>], k: usize) -> (V
                 break;
             }
         }
-        let Some((candidate, (new_ll, new_gradient, new_hessian))) = improved else { break };
+        let Some((candidate, (new_ll, new_gradient, new_hessian))) = improved else {
+            break;
+        };
         let gain = new_ll - ll;
         theta = candidate;
         (ll, gradient, hessian) = (new_ll, new_gradient, new_hessian);
@@ -177,7 +199,10 @@ fn newton_direction(gradient: &[f64], hessian: &[Vec<f64>]) -> Vec<f64> {
             let (a, b, c, d) = (hessian[0][0], hessian[0][1], hessian[1][0], hessian[1][1]);
             let det = a * d - b * c;
             if a < -1e-12 && det > 1e-12 {
-                vec![-(d * gradient[0] - b * gradient[1]) / det, -(-c * gradient[0] + a * gradient[1]) / det]
+                vec![
+                    -(d * gradient[0] - b * gradient[1]) / det,
+                    -(-c * gradient[0] + a * gradient[1]) / det,
+                ]
             } else {
                 gradient.to_vec()
             }
@@ -249,7 +274,7 @@ pub fn score_choice_sets(
     progress: &dyn Fn(usize),
 ) -> Result<Vec<Vec<f64>>, NeuralError> {
     let vocab = lm.config().vocab;
-    let mut done = 0;
+    let mut done = 0usize;
     let mut out = Vec::with_capacity(sets.tasks.len());
     for (index, programs) in sets.tasks.iter().enumerate() {
         let mut scores = Vec::with_capacity(programs.len());
@@ -262,13 +287,16 @@ pub fn score_choice_sets(
             score_stream(lm, table, index, stream, batch_size, &mut |_, (), score| {
                 scores.push(score);
                 done += 1;
-                if done % 10_000 == 0 {
+                if done.is_multiple_of(10_000) {
                     progress(done);
                 }
             })?;
         }
-        let listed: Vec<Example> =
-            programs.listed.iter().map(|p| Example::new(&vocab, index, p)).collect::<Result<_, _>>()?;
+        let listed: Vec<Example> = programs
+            .listed
+            .iter()
+            .map(|p| Example::new(&vocab, index, p))
+            .collect::<Result<_, _>>()?;
         scores.extend(log_probs(lm, table, &listed, batch_size)?);
         done += listed.len();
         progress(done);
@@ -294,7 +322,11 @@ pub fn cross_validate(
     device: &Device,
     progress: &dyn Fn(NeuralCvProgress),
 ) -> Result<NeuralCvResult, NeuralError> {
-    let folds = folds(&sets.choice_sets.participants(), options.folds, options.seed)?;
+    let folds = folds(
+        &sets.choice_sets.participants(),
+        options.folds,
+        options.seed,
+    )?;
     let table = TaskTable::new(tasks);
     let vocab = options.model.vocab;
     let n_observations = sets.choice_sets.n_observations().max(1);
@@ -307,19 +339,37 @@ pub fn cross_validate(
         let held_out = |p: u32| fold.binary_search(&p).is_ok();
         let mut examples = Vec::new();
         for (task_index, task) in sets.choice_sets.tasks.iter().enumerate() {
-            for obs in task.observations.iter().filter(|o| !held_out(o.participant)) {
-                examples.push(Example::new(&vocab, task_index, &parse_observed(&obs.program, vocab.slots)?)?);
+            for obs in task
+                .observations
+                .iter()
+                .filter(|o| !held_out(o.participant))
+            {
+                examples.push(Example::new(
+                    &vocab,
+                    task_index,
+                    &parse_observed(&obs.program, vocab.slots)?,
+                )?);
             }
         }
         progress(NeuralCvProgress::Training { fold: fold_index });
         let mut lm = NeuralLm::new(options.model, device, options.train.seed)?;
         parameters = lm.n_parameters();
-        let report = train(&mut lm, &table, &examples, &options.train, &|event| progress(NeuralCvProgress::Train(event)))?;
+        let report = train(&mut lm, &table, &examples, &options.train, &|event| {
+            progress(NeuralCvProgress::Train(event))
+        })?;
         train_seconds += report.seconds;
         train_programs += examples.len();
         trained_passes += examples.len() * options.train.epochs;
-        let total: usize = sets.tasks.iter().filter(|t| !t.observations.is_empty()).map(TaskPrograms::len).sum();
-        progress(NeuralCvProgress::Scoring { fold: fold_index, programs: total });
+        let total: usize = sets
+            .tasks
+            .iter()
+            .filter(|t| !t.observations.is_empty())
+            .map(TaskPrograms::len)
+            .sum();
+        progress(NeuralCvProgress::Scoring {
+            fold: fold_index,
+            programs: total,
+        });
         let began = Instant::now();
         let log_p = score_choice_sets(&lm, &table, tasks, sets, options.batch_size, &|done| {
             progress(NeuralCvProgress::Scored { done })
@@ -370,7 +420,10 @@ pub fn cross_validate(
 
 /// An observation's program from its compact text.
 fn parse_observed(text: &str, slots: usize) -> Result<dsl::Program, NeuralError> {
-    let limits = dsl::Limits { subroutines: slots, ..dsl::Limits::default() };
+    let limits = dsl::Limits {
+        subroutines: slots,
+        ..dsl::Limits::default()
+    };
     dsl::compact::parse(text, &limits)
         .map(|p| p.with_slots(slots))
         .map_err(|e| NeuralError::Invalid(format!("observation `{text}` does not parse: {e}")))

@@ -23,7 +23,7 @@ pub mod tokens;
 pub mod train;
 pub mod transformer;
 
-use candle_core::Device;
+pub use candle_core::Device;
 use thiserror::Error;
 
 use crate::error::AnalysisError;
@@ -54,8 +54,14 @@ impl From<NeuralError> for AnalysisError {
 
 /// The neural models `proglab fit` knows.
 pub const NEURAL_MODELS: [NeuralModel; 2] = [
-    NeuralModel { name: "neural-tf", step: false },
-    NeuralModel { name: "neural-tf+step", step: true },
+    NeuralModel {
+        name: "neural-tf",
+        step: false,
+    },
+    NeuralModel {
+        name: "neural-tf+step",
+        step: true,
+    },
 ];
 
 /// A neural choice model: the transformer's log-probability times β, optionally minus β_step · S.
@@ -69,12 +75,19 @@ pub struct NeuralModel {
 impl NeuralModel {
     /// The model of that name, if it is a neural one.
     pub fn by_name(name: &str) -> Option<NeuralModel> {
-        NEURAL_MODELS.iter().copied().find(|m| m.name == name.trim())
+        NEURAL_MODELS
+            .iter()
+            .copied()
+            .find(|m| m.name == name.trim())
     }
 
     /// Names of the free parameters.
     pub fn param_names(&self) -> &'static [&'static str] {
-        if self.step { &["beta_neural", "beta_step"] } else { &["beta_neural"] }
+        if self.step {
+            &["beta_neural", "beta_step"]
+        } else {
+            &["beta_neural"]
+        }
     }
 
     /// Free parameters of the choice rule (the network's weights are not counted).
@@ -111,7 +124,9 @@ impl std::str::FromStr for DeviceChoice {
         match text.trim() {
             "cpu" => Ok(DeviceChoice::Cpu),
             "cuda" | "gpu" => Ok(DeviceChoice::Cuda),
-            other => Err(NeuralError::Device(format!("unknown device `{other}` (cpu or cuda)"))),
+            other => Err(NeuralError::Device(format!(
+                "unknown device `{other}` (cpu or cuda)"
+            ))),
         }
     }
 }
@@ -145,7 +160,10 @@ fn cuda_device() -> Result<Device, NeuralError> {
 /// Runs `work` on a rayon pool of `threads` threads (candle's CPU kernels use the current rayon
 /// pool). For the small models here one thread was faster than two on the CPU: candle's per-op
 /// threading costs more than it gains at these sizes (see `benches/neural.rs`).
-pub fn with_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> Result<T, NeuralError> {
+pub fn with_threads<T: Send>(
+    threads: usize,
+    work: impl FnOnce() -> T + Send,
+) -> Result<T, NeuralError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()

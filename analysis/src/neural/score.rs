@@ -33,7 +33,11 @@ pub fn log_probs(
     Ok(out)
 }
 
-fn score_batch(lm: &NeuralLm, tasks: &TaskTable, batch: &[&Example]) -> Result<Vec<f64>, NeuralError> {
+fn score_batch(
+    lm: &NeuralLm,
+    tasks: &TaskTable,
+    batch: &[&Example],
+) -> Result<Vec<f64>, NeuralError> {
     let batch = lm.batch(tasks, batch)?;
     let (_, total) = lm.model.log_probs(&batch, None)?;
     Ok(total.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
@@ -57,8 +61,11 @@ pub fn score_stream<T>(
         buffer.sort_by_key(|(_, _, e)| e.tokens.len());
         let examples: Vec<Example> = buffer.iter().map(|(_, _, e)| e.clone()).collect();
         let scores = log_probs(lm, tasks, &examples, batch_size)?;
-        let mut items: Vec<(usize, T, f64)> =
-            buffer.drain(..).zip(scores).map(|((index, item, _), score)| (index, item, score)).collect();
+        let mut items: Vec<(usize, T, f64)> = buffer
+            .drain(..)
+            .zip(scores)
+            .map(|((index, item, _), score)| (index, item, score))
+            .collect();
         items.sort_by_key(|&(index, _, _)| index);
         for (index, item, score) in items {
             visit(index, item, score);

@@ -36,10 +36,14 @@ pub struct Vocab {
 impl Vocab {
     pub fn new(slots: usize, max_tokens: usize) -> Result<Vocab, NeuralError> {
         if !(1..=9).contains(&slots) {
-            return Err(NeuralError::Invalid(format!("{slots} subroutine slots: the vocabulary supports 1 to 9")));
+            return Err(NeuralError::Invalid(format!(
+                "{slots} subroutine slots: the vocabulary supports 1 to 9"
+            )));
         }
         if max_tokens < 2 {
-            return Err(NeuralError::Invalid(format!("max_tokens must be at least 2, not {max_tokens}")));
+            return Err(NeuralError::Invalid(format!(
+                "max_tokens must be at least 2, not {max_tokens}"
+            )));
         }
         Ok(Vocab { slots, max_tokens })
     }
@@ -61,7 +65,9 @@ impl Vocab {
                 let index = Action::ALL.iter().position(|&a| a == action).unwrap_or(0);
                 Ok(FIRST_ACTION + index as u32)
             }
-            Instr::Call(slot) if slot >= 1 && (slot as usize) <= self.slots => Ok(FIRST_CALL + slot as u32 - 1),
+            Instr::Call(slot) if slot >= 1 && (slot as usize) <= self.slots => {
+                Ok(FIRST_CALL + slot as u32 - 1)
+            }
             Instr::Call(slot) => Err(NeuralError::Invalid(format!(
                 "a call to slot {slot} is outside the model's {} slots",
                 self.slots
@@ -79,7 +85,11 @@ impl Vocab {
                 self.slots
             )));
         }
-        let used = program.routines.iter().rposition(|r| !r.is_empty()).map_or(1, |last| last + 1);
+        let used = program
+            .routines
+            .iter()
+            .rposition(|r| !r.is_empty())
+            .map_or(1, |last| last + 1);
         let mut tokens = vec![BOS];
         for (index, routine) in program.routines[..used].iter().enumerate() {
             if index > 0 {
@@ -104,7 +114,10 @@ impl Vocab {
     /// The program of a `BOS ... EOS` sequence, with `slots` slots.
     pub fn decode(&self, tokens: &[u32]) -> Result<Program, NeuralError> {
         let bad = || NeuralError::Invalid(format!("{tokens:?} is not a program sequence"));
-        let inner = tokens.strip_prefix(&[BOS]).and_then(|t| t.strip_suffix(&[EOS])).ok_or_else(bad)?;
+        let inner = tokens
+            .strip_prefix(&[BOS])
+            .and_then(|t| t.strip_suffix(&[EOS]))
+            .ok_or_else(bad)?;
         let mut program = Program::empty(self.slots);
         let mut routine = 0;
         for &token in inner {
@@ -116,7 +129,8 @@ impl Vocab {
                     }
                 }
                 t if (FIRST_ACTION..FIRST_CALL).contains(&t) => {
-                    program.routines[routine].push(Instr::Act(Action::ALL[(t - FIRST_ACTION) as usize]));
+                    program.routines[routine]
+                        .push(Instr::Act(Action::ALL[(t - FIRST_ACTION) as usize]));
                 }
                 t if t >= FIRST_CALL && ((t - FIRST_CALL) as usize) < self.slots => {
                     program.routines[routine].push(Instr::Call((t - FIRST_CALL + 1) as u8));

@@ -32,7 +32,9 @@ pub struct TaskTable {
 
 impl TaskTable {
     pub fn new(tasks: &[&Task]) -> TaskTable {
-        TaskTable { features: tasks.iter().map(|t| task_features(t)).collect() }
+        TaskTable {
+            features: tasks.iter().map(|t| task_features(t)).collect(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -57,7 +59,10 @@ pub struct Example {
 
 impl Example {
     pub fn new(vocab: &Vocab, task: usize, program: &Program) -> Result<Example, NeuralError> {
-        Ok(Example { task, tokens: vocab.encode(program)? })
+        Ok(Example {
+            task,
+            tokens: vocab.encode(program)?,
+        })
     }
 }
 
@@ -79,12 +84,20 @@ struct Sidecar {
 
 impl NeuralLm {
     /// A new model with seeded initial weights.
-    pub fn new(config: TransformerConfig, device: &Device, seed: u64) -> Result<NeuralLm, NeuralError> {
+    pub fn new(
+        config: TransformerConfig,
+        device: &Device,
+        seed: u64,
+    ) -> Result<NeuralLm, NeuralError> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = ProgramTransformer::new(config, vb)?;
         seeded_init(&varmap, config.layers, seed)?;
-        Ok(NeuralLm { model, varmap, device: device.clone() })
+        Ok(NeuralLm {
+            model,
+            varmap,
+            device: device.clone(),
+        })
     }
 
     pub fn config(&self) -> &TransformerConfig {
@@ -100,21 +113,31 @@ impl NeuralLm {
     /// `json`.
     pub fn save(&self, path: &Path) -> Result<(), NeuralError> {
         self.varmap.save(path)?;
-        let sidecar = Sidecar { format: FORMAT.into(), config: self.model.config };
-        let json = serde_json::to_string_pretty(&sidecar)
-            .map_err(|e| NeuralError::Invalid(format!("cannot write the model configuration: {e}")))?;
+        let sidecar = Sidecar {
+            format: FORMAT.into(),
+            config: self.model.config,
+        };
+        let json = serde_json::to_string_pretty(&sidecar).map_err(|e| {
+            NeuralError::Invalid(format!("cannot write the model configuration: {e}"))
+        })?;
         let config_path = sidecar_path(path);
-        std::fs::write(&config_path, json)
-            .map_err(|e| NeuralError::Io { path: config_path.display().to_string(), message: e.to_string() })
+        std::fs::write(&config_path, json).map_err(|e| NeuralError::Io {
+            path: config_path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// Loads a model saved by [`NeuralLm::save`].
     pub fn load(path: &Path, device: &Device) -> Result<NeuralLm, NeuralError> {
         let config_path = sidecar_path(path);
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| NeuralError::Io { path: config_path.display().to_string(), message: e.to_string() })?;
-        let sidecar: Sidecar = serde_json::from_str(&text)
-            .map_err(|e| NeuralError::Io { path: config_path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&config_path).map_err(|e| NeuralError::Io {
+            path: config_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let sidecar: Sidecar = serde_json::from_str(&text).map_err(|e| NeuralError::Io {
+            path: config_path.display().to_string(),
+            message: e.to_string(),
+        })?;
         if sidecar.format != FORMAT {
             return Err(NeuralError::Invalid(format!(
                 "{}: format `{}`, expected `{FORMAT}`",
@@ -143,7 +166,10 @@ fn sidecar_path(path: &Path) -> PathBuf {
 /// scale at initialisation).
 fn seeded_init(varmap: &VarMap, layers: usize, seed: u64) -> Result<(), NeuralError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let data = varmap.data().lock().map_err(|_| NeuralError::Invalid("variable map lock poisoned".into()))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| NeuralError::Invalid("variable map lock poisoned".into()))?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     for name in names {
@@ -161,7 +187,11 @@ fn seeded_init(varmap: &VarMap, layers: usize, seed: u64) -> Result<(), NeuralEr
         } else {
             let fan_in = shape.dims().last().copied().unwrap_or(1).max(1) as f32;
             let residual = name.ends_with("proj.weight") || name.ends_with("out.weight");
-            let scale = if residual { (2.0 * layers as f32).sqrt() } else { 1.0 };
+            let scale = if residual {
+                (2.0 * layers as f32).sqrt()
+            } else {
+                1.0
+            };
             let std = 1.0 / fan_in.sqrt() / scale;
             (0..n).map(|_| std * normal(&mut rng)).collect()
         };
@@ -187,7 +217,11 @@ pub fn make_batch(
     if examples.is_empty() {
         return Err(NeuralError::Invalid("an empty batch".into()));
     }
-    let len = examples.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1);
+    let len = examples
+        .iter()
+        .map(|e| e.tokens.len() - 1)
+        .max()
+        .unwrap_or(1);
     let b = examples.len();
     let mut inputs = Vec::with_capacity(b);
     let mut targets = vec![PAD; b * len];
@@ -196,17 +230,24 @@ pub fn make_batch(
     let mut task_index = Vec::with_capacity(b);
     for (row, example) in examples.iter().enumerate() {
         if example.task >= tasks.len() {
-            return Err(NeuralError::Invalid(format!("task {} is not in the task table", example.task)));
+            return Err(NeuralError::Invalid(format!(
+                "task {} is not in the task table",
+                example.task
+            )));
         }
         if example.tokens.len() < 2 || example.tokens.last() != Some(&EOS) {
-            return Err(NeuralError::Invalid("an example is not a BOS ... EOS sequence".into()));
+            return Err(NeuralError::Invalid(
+                "an example is not a BOS ... EOS sequence".into(),
+            ));
         }
         let n = example.tokens.len() - 1;
         let mut input = example.tokens[..n].to_vec();
         input.resize(len, PAD);
         inputs.push(input);
         targets[row * len..row * len + n].copy_from_slice(&example.tokens[1..]);
-        target_mask[row * len..row * len + n].iter_mut().for_each(|m| *m = 1.0);
+        target_mask[row * len..row * len + n]
+            .iter_mut()
+            .for_each(|m| *m = 1.0);
         let index = match distinct.iter().position(|&t| t == example.task) {
             Some(index) => index,
             None => {
@@ -222,8 +263,11 @@ pub fn make_batch(
     let mut cell_mask = vec![0f32; distinct.len() * cells];
     for (i, &task) in distinct.iter().enumerate() {
         let features = &tasks.features[task];
-        cell_values[i * cells * CELL_FEATURES..i * cells * CELL_FEATURES + features.len()].copy_from_slice(features);
-        cell_mask[i * cells..i * cells + tasks.cells(task)].iter_mut().for_each(|m| *m = 1.0);
+        cell_values[i * cells * CELL_FEATURES..i * cells * CELL_FEATURES + features.len()]
+            .copy_from_slice(features);
+        cell_mask[i * cells..i * cells + tasks.cells(task)]
+            .iter_mut()
+            .for_each(|m| *m = 1.0);
     }
     let flat: Vec<u32> = inputs.into_iter().flatten().collect();
     Ok(Batch {
@@ -250,7 +294,13 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> TrainConfig {
-        TrainConfig { epochs: 40, batch_size: 32, learning_rate: 3e-3, weight_decay: 0.05, seed: 0 }
+        TrainConfig {
+            epochs: 40,
+            batch_size: 32,
+            learning_rate: 3e-3,
+            weight_decay: 0.05,
+            seed: 0,
+        }
     }
 }
 
@@ -320,10 +370,14 @@ pub fn train(
     };
     let mut optimiser = candle_nn::AdamW::new(lm.varmap.all_vars(), params)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut dropout =
-        Dropout { p: lm.model.config.dropout, rng: ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1)) };
+    let mut dropout = Dropout {
+        p: lm.model.config.dropout,
+        rng: ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1)),
+    };
     let steps_per_epoch = examples.len().div_ceil(config.batch_size);
-    progress(TrainProgress::Started { steps: steps_per_epoch * config.epochs });
+    progress(TrainProgress::Started {
+        steps: steps_per_epoch * config.epochs,
+    });
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut epoch_loss = Vec::with_capacity(config.epochs);
     let mut steps = 0;
@@ -334,7 +388,10 @@ pub fn train(
             let batch_examples: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
             let batch = lm.batch(tasks, &batch_examples)?;
             let (picked, _) = lm.model.log_probs(&batch, Some(&mut dropout))?;
-            let n_tokens: f64 = batch_examples.iter().map(|e| (e.tokens.len() - 1) as f64).sum();
+            let n_tokens: f64 = batch_examples
+                .iter()
+                .map(|e| (e.tokens.len() - 1) as f64)
+                .sum();
             let loss = (picked.sum_all()? * (-1.0 / n_tokens))?;
             optimiser.backward_step(&loss)?;
             let value = f64::from(loss.to_scalar::<f32>()?);
@@ -345,10 +402,16 @@ pub fn train(
         }
         let mean = total / tokens;
         if !mean.is_finite() {
-            return Err(NeuralError::Invalid(format!("training diverged in epoch {}", epoch + 1)));
+            return Err(NeuralError::Invalid(format!(
+                "training diverged in epoch {}",
+                epoch + 1
+            )));
         }
         epoch_loss.push(mean);
-        progress(TrainProgress::Epoch { epoch: epoch + 1, loss: mean });
+        progress(TrainProgress::Epoch {
+            epoch: epoch + 1,
+            loss: mean,
+        });
     }
     let seconds = began.elapsed().as_secs_f64();
     Ok(TrainReport {

@@ -44,21 +44,34 @@ pub struct TransformerConfig {
 impl TransformerConfig {
     /// The default small CPU model: width 64, 2 layers, 4 heads.
     pub fn small(vocab: Vocab) -> TransformerConfig {
-        TransformerConfig { vocab, width: 64, layers: 2, heads: 4, mlp_ratio: 4, prefix: 2, dropout: 0.1 }
+        TransformerConfig {
+            vocab,
+            width: 64,
+            layers: 2,
+            heads: 4,
+            mlp_ratio: 4,
+            prefix: 2,
+            dropout: 0.1,
+        }
     }
 
     pub fn check(&self) -> Result<(), NeuralError> {
-        if self.width == 0 || self.heads == 0 || self.width % self.heads != 0 {
+        if self.width == 0 || self.heads == 0 || !self.width.is_multiple_of(self.heads) {
             return Err(NeuralError::Invalid(format!(
                 "width {} must be a positive multiple of the {} heads",
                 self.width, self.heads
             )));
         }
         if self.layers == 0 || self.mlp_ratio == 0 || self.prefix == 0 {
-            return Err(NeuralError::Invalid("layers, mlp_ratio and prefix must be positive".into()));
+            return Err(NeuralError::Invalid(
+                "layers, mlp_ratio and prefix must be positive".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(NeuralError::Invalid(format!("dropout {} is not in [0, 1)", self.dropout)));
+            return Err(NeuralError::Invalid(format!(
+                "dropout {} is not in [0, 1)",
+                self.dropout
+            )));
         }
         Ok(())
     }
@@ -76,8 +89,15 @@ impl Dropout {
             return Ok(xs.clone());
         }
         let keep = 1.0 / (1.0 - self.p);
-        let mask: Vec<f32> =
-            (0..xs.elem_count()).map(|_| if self.rng.random::<f32>() < self.p { 0.0 } else { keep }).collect();
+        let mask: Vec<f32> = (0..xs.elem_count())
+            .map(|_| {
+                if self.rng.random::<f32>() < self.p {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
         let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?;
         Ok(xs.mul(&mask)?)
     }
@@ -101,18 +121,29 @@ impl Norm {
         const EPS: f64 = 1e-5;
         if !train {
             let xs = xs.contiguous()?;
-            return Ok(candle_nn::ops::layer_norm(&xs, &self.weight, &self.bias, EPS as f32)?);
+            return Ok(candle_nn::ops::layer_norm(
+                &xs,
+                &self.weight,
+                &self.bias,
+                EPS as f32,
+            )?);
         }
         let mean = xs.mean_keepdim(D::Minus1)?;
         let centred = xs.broadcast_sub(&mean)?;
         let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centred.broadcast_div(&(variance + EPS)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        Ok(normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
     }
 }
 
 fn softmax(xs: &Tensor, train: bool) -> Result<Tensor, NeuralError> {
-    Ok(if train { candle_nn::ops::softmax(xs, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(xs)? })
+    Ok(if train {
+        candle_nn::ops::softmax(xs, D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(xs)?
+    })
 }
 
 struct Block {
@@ -140,17 +171,27 @@ impl Block {
     }
 
     /// `xs`: `(B, L, d)`; `causal`: `(L, L)` additive mask.
-    fn forward(&self, xs: &Tensor, causal: &Tensor, dropout: &mut Option<&mut Dropout>) -> Result<Tensor, NeuralError> {
+    fn forward(
+        &self,
+        xs: &Tensor,
+        causal: &Tensor,
+        dropout: &mut Option<&mut Dropout>,
+    ) -> Result<Tensor, NeuralError> {
         let train = dropout.is_some();
         let (b, l, d) = xs.dims3()?;
         let h = self.heads;
         let dh = d / h;
         let normed = self.ln1.forward(xs, train)?;
-        let qkv = self.qkv.forward(&normed)?.reshape((b, l, 3, h, dh))?.permute((2, 0, 3, 1, 4))?;
+        let qkv = self
+            .qkv
+            .forward(&normed)?
+            .reshape((b, l, 3, h, dh))?
+            .permute((2, 0, 3, 1, 4))?;
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?.broadcast_add(causal)?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?
+            .broadcast_add(causal)?;
         let attention = softmax(&scores, train)?;
         let mixed = attention.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
         let mut attended = self.proj.forward(&mixed)?;
@@ -199,7 +240,10 @@ pub struct Batch {
 }
 
 impl ProgramTransformer {
-    pub fn new(config: TransformerConfig, vb: VarBuilder<'_>) -> Result<ProgramTransformer, NeuralError> {
+    pub fn new(
+        config: TransformerConfig,
+        vb: VarBuilder<'_>,
+    ) -> Result<ProgramTransformer, NeuralError> {
         config.check()?;
         let d = config.width;
         let encoder = vb.pp("map");
@@ -211,7 +255,11 @@ impl ProgramTransformer {
             cell_hidden: linear(d, d, encoder.pp("cell_hidden"))?,
             pool_out: linear(2 * d, config.prefix * d, encoder.pp("pool_out"))?,
             tokens: embedding(config.vocab.size(), d, vb.pp("tokens"))?,
-            positions: embedding(config.prefix + config.vocab.max_len(), d, vb.pp("positions"))?,
+            positions: embedding(
+                config.prefix + config.vocab.max_len(),
+                d,
+                vb.pp("positions"),
+            )?,
             blocks,
             ln_f: Norm::new(d, vb.pp("ln_f"))?,
             head: linear(d, config.vocab.size(), vb.pp("head"))?,
@@ -223,14 +271,20 @@ impl ProgramTransformer {
     pub fn encode_tasks(&self, cells: &Tensor, cell_mask: &Tensor) -> Result<Tensor, NeuralError> {
         let (n, _, _) = cells.dims3()?;
         let d = self.config.width;
-        let hidden = self.cell_hidden.forward(&self.cell_in.forward(cells)?.relu()?)?.relu()?;
+        let hidden = self
+            .cell_hidden
+            .forward(&self.cell_in.forward(cells)?.relu()?)?
+            .relu()?;
         let mask = cell_mask.unsqueeze(2)?;
         let count = mask.sum(1)?.clamp(1.0, f64::MAX)?;
         let mean = hidden.broadcast_mul(&mask)?.sum(1)?.broadcast_div(&count)?;
         // Padded cells get a large negative value so that they never win the max.
         let max = hidden.broadcast_add(&((mask - 1.0)? * 1e4)?)?.max(1)?;
         let pooled = Tensor::cat(&[mean, max], 1)?;
-        Ok(self.pool_out.forward(&pooled)?.reshape((n, self.config.prefix, d))?)
+        Ok(self
+            .pool_out
+            .forward(&pooled)?
+            .reshape((n, self.config.prefix, d))?)
     }
 
     /// Logits `(B, T, V)` for inputs `(B, T)` given each program's prefix `(B, P, d)`, with the
@@ -269,11 +323,19 @@ impl ProgramTransformer {
 
     /// Log-probabilities `(B, T)` of each target token (0 at padding), and their sum per program
     /// `(B,)`: log P(program | task).
-    pub fn log_probs(&self, batch: &Batch, dropout: Option<&mut Dropout>) -> Result<(Tensor, Tensor), NeuralError> {
-        let prefix = self.encode_tasks(&batch.cells, &batch.cell_mask)?.index_select(&batch.task_index, 0)?;
+    pub fn log_probs(
+        &self,
+        batch: &Batch,
+        dropout: Option<&mut Dropout>,
+    ) -> Result<(Tensor, Tensor), NeuralError> {
+        let prefix = self
+            .encode_tasks(&batch.cells, &batch.cell_mask)?
+            .index_select(&batch.task_index, 0)?;
         let logits = self.logits_with_prefix(&batch.inputs, &prefix, &batch.grammar, dropout)?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let picked = log_probs.gather(&batch.targets.unsqueeze(2)?, 2)?.squeeze(2)?;
+        let picked = log_probs
+            .gather(&batch.targets.unsqueeze(2)?, 2)?
+            .squeeze(2)?;
         let picked = picked.mul(&batch.target_mask)?;
         let total = picked.sum(1)?;
         Ok((picked, total))
@@ -282,7 +344,8 @@ impl ProgramTransformer {
 
 /// The `(L, L)` additive causal mask: position i sees positions up to i.
 fn causal_mask(len: usize, device: &Device) -> Result<Tensor, NeuralError> {
-    let values: Vec<f32> =
-        (0..len).flat_map(|i| (0..len).map(move |j| if j <= i { 0.0 } else { MASKED })).collect();
+    let values: Vec<f32> = (0..len)
+        .flat_map(|i| (0..len).map(move |j| if j <= i { 0.0 } else { MASKED }))
+        .collect();
     Ok(Tensor::from_vec(values, (len, len), device)?.to_dtype(DType::F32)?)
 }
