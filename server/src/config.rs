@@ -22,8 +22,8 @@ pub struct Config {
     pub listen: String,
     /// Experiment files to serve; empty means the bundled experiments.
     pub experiment_files: Vec<PathBuf>,
-    /// Folder served at `/static`.
-    pub static_dir: PathBuf,
+    /// Folder served at `/static`; `None` serves the copy built into the binary.
+    pub static_dir: Option<PathBuf>,
     /// Largest request body accepted; larger requests get 413.
     pub body_limit: usize,
     /// Requests taking longer are answered with 408.
@@ -38,7 +38,7 @@ impl Default for Config {
             database_url: SecretString::from(DEFAULT_DATABASE_URL),
             listen: DEFAULT_LISTEN.into(),
             experiment_files: Vec::new(),
-            static_dir: PathBuf::from("static"),
+            static_dir: None,
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             secure_cookies: false,

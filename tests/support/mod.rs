@@ -184,7 +184,7 @@ pub fn test_config(db: &TestDb) -> Config {
     Config {
         database_url: db.url.clone().into(),
         listen: "127.0.0.1:0".into(),
-        static_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../static"),
+        static_dir: None,
         ..Config::default()
     }
 }

@@ -25,9 +25,10 @@ pub struct ServeArgs {
     /// Experiment definition (TOML); repeat to serve several. Default: the bundled experiments.
     #[arg(long = "experiment", value_name = "FILE")]
     pub experiments: Vec<PathBuf>,
-    /// Folder served at /static.
-    #[arg(long, env = "PROGLAB_STATIC_DIR", default_value = "static")]
-    pub static_dir: PathBuf,
+    /// Folder served at /static instead of the browser code built into the binary (for
+    /// working on the browser code without rebuilding).
+    #[arg(long, env = "PROGLAB_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
     /// Largest request body in bytes; larger requests get 413.
     #[arg(long, env = "PROGLAB_BODY_LIMIT", default_value_t = config::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,

@@ -6,10 +6,12 @@
 //! timeout, and the request body limit (413).
 
 pub mod app;
+pub mod assets;
 pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod participant;
+pub mod researcher;
 
 use axum::Router;
 use axum::body::Body;
@@ -32,12 +34,16 @@ use crate::http::error::{AppError, InternalCause};
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
-    let static_dir = state.config.static_dir.clone();
+    let static_files = match &state.config.static_dir {
+        Some(dir) => Router::new().nest_service("/static", ServeDir::new(dir)),
+        None => assets::router(),
+    };
     Router::new()
         .merge(participant::router())
         .merge(pages::router())
         .merge(app::router())
-        .nest_service("/static", ServeDir::new(static_dir))
+        .merge(researcher::router(state.clone()))
+        .merge(static_files)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
