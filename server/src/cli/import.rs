@@ -1,0 +1,52 @@
+//! `proglab import`: load a published programs.csv into an experiment.
+
+use std::path::PathBuf;
+
+use crate::researcher;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  proglab import --experiment correa2025 --programs analysis/data/programs-dev.csv
+      every participant of the file becomes a completed session, so the dashboard, the replay and
+      the exports show the published data")]
+pub struct ImportArgs {
+    /// The experiment: a bundled slug or an experiment file (TOML).
+    #[arg(long, default_value = "correa2025")]
+    pub experiment: String,
+    /// A programs.csv-format file (SPEC §3.2).
+    #[arg(long)]
+    pub programs: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+}
+
+pub fn main(args: ImportArgs) -> anyhow::Result<()> {
+    let experiment = super::export::load_experiment(&args.experiment)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (_, research) = crate::store::research::connect(&args.database_url).await?;
+        let summary = researcher::import::import_programs(
+            research.as_ref(),
+            &experiment,
+            &args.programs,
+            &researcher::cli_actor(),
+            crate::study::now(),
+        )
+        .await?;
+        if args.json {
+            super::print_json(&summary)?;
+        } else {
+            eprintln!(
+                "imported {} participants and {} trials into {}",
+                summary.participants, summary.trials, experiment.slug
+            );
+        }
+        Ok(())
+    })
+}
