@@ -4,10 +4,14 @@ use clap::{Parser, Subcommand};
 
 pub mod check_data;
 pub mod enumerate;
+pub mod export;
 pub mod fit;
+pub mod import;
+pub mod researcher;
 pub mod run;
 pub mod serve;
 pub mod train_neural;
+pub mod withdraw;
 
 /// proglab: run online program-induction experiments and analyse them.
 #[derive(Debug, Parser)]
@@ -31,6 +35,14 @@ pub enum Command {
     Fit(fit::FitArgs),
     /// Train the neural program model, or cross-validate it beside the symbolic models (--cv).
     TrainNeural(train_neural::TrainNeuralArgs),
+    /// Write a dataset of one experiment (programs.csv, trials, events, questionnaire, bonus, Psych-DS).
+    Export(export::ExportArgs),
+    /// Load a published programs.csv into an experiment as participants and trials.
+    Import(import::ImportArgs),
+    /// Delete one participant's data, by recruiter ID or pseudonym.
+    Withdraw(withdraw::WithdrawArgs),
+    /// Add, remove or list researcher accounts.
+    Researcher(researcher::ResearcherArgs),
 }
 
 /// The task list (index = `mdp_idx`) of an experiment given as a bundled slug.
@@ -71,6 +83,10 @@ impl Cli {
             Command::Enumerate(args) => enumerate::main(args),
             Command::Fit(args) => fit::main(args),
             Command::TrainNeural(args) => train_neural::main(args),
+            Command::Export(args) => export::main(args),
+            Command::Import(args) => import::main(args),
+            Command::Withdraw(args) => withdraw::main(args),
+            Command::Researcher(args) => researcher::main(args),
         }
     }
 }

@@ -12,7 +12,6 @@ pub mod extract;
 pub mod pages;
 pub mod participant;
 pub mod researcher;
-pub mod researcher;
 
 use axum::Router;
 use axum::body::Body;
@@ -43,7 +42,6 @@ pub fn router(state: AppState) -> Router {
         .merge(participant::router())
         .merge(pages::router())
         .merge(app::router())
-        .merge(researcher::router(state.clone()))
         .merge(researcher::router(state.clone()))
         .merge(static_files)
         .fallback(not_found)

@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use time::OffsetDateTime;
 
@@ -60,7 +60,11 @@ pub fn hash_password(password: &str) -> Result<String, ResearcherError> {
 /// Whether `password` matches the stored PHC string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -120,10 +124,21 @@ pub async fn sign_in(
         .await
         .map_err(ResearcherError::from)?;
     if failures >= MAX_FAILURES {
-        audit(research, name, "sign_in_throttled", None, "refused without checking the password", now).await?;
+        audit(
+            research,
+            name,
+            "sign_in_throttled",
+            None,
+            "refused without checking the password",
+            now,
+        )
+        .await?;
         return Err(SignInError::Throttled);
     }
-    let stored = research.password_hash(name).await.map_err(ResearcherError::from)?;
+    let stored = research
+        .password_hash(name)
+        .await
+        .map_err(ResearcherError::from)?;
     let valid = match &stored {
         Some(phc) => verify_password(password, phc),
         None => {
@@ -136,10 +151,21 @@ pub async fn sign_in(
             .record_sign_in_failure(name, now)
             .await
             .map_err(ResearcherError::from)?;
-        audit(research, name, "sign_in_failed", None, format!("failure {} of {MAX_FAILURES}", failures + 1), now).await?;
+        audit(
+            research,
+            name,
+            "sign_in_failed",
+            None,
+            format!("failure {} of {MAX_FAILURES}", failures + 1),
+            now,
+        )
+        .await?;
         return Err(SignInError::Invalid);
     }
-    research.clear_sign_in_failures(name).await.map_err(ResearcherError::from)?;
+    research
+        .clear_sign_in_failures(name)
+        .await
+        .map_err(ResearcherError::from)?;
     let token = SessionToken::generate();
     let session = ResearcherSession {
         token_hash: token.hash().0,

@@ -78,7 +78,12 @@ pub async fn experiment_cards(
     let mut cards = Vec::new();
     for experiment in experiments {
         let sessions = store.sessions_of(experiment.slug.as_str()).await?;
-        let count = |status: &str| sessions.iter().filter(|s| s.status.as_str() == status).count();
+        let count = |status: &str| {
+            sessions
+                .iter()
+                .filter(|s| s.status.as_str() == status)
+                .count()
+        };
         cards.push(ExperimentCard {
             slug: experiment.slug.to_string(),
             title: experiment.title.clone(),
@@ -140,20 +145,32 @@ fn participant_row(
     now: OffsetDateTime,
 ) -> ParticipantRow {
     let timeline = experiment.timeline(&session.task_order);
-    let step = usize::try_from(session.step).ok().and_then(|i| timeline.get(i)).copied();
+    let step = usize::try_from(session.step)
+        .ok()
+        .and_then(|i| timeline.get(i))
+        .copied();
     let (phase, task) = match step {
         Some(Step::Task { phase, task, index }) => (
             phase.as_str().to_owned(),
             experiment
                 .task_entry(phase, task)
-                .map_or(String::new(), |e| format!("{} ({} of phase)", e.label, index + 1)),
+                .map_or(String::new(), |e| {
+                    format!("{} ({} of phase)", e.label, index + 1)
+                }),
         ),
         Some(other) => (other.phase().as_str().to_owned(), String::new()),
         None => (Phase::Complete.as_str().to_owned(), String::new()),
     };
-    let from_activity = last_activity_ms.map(|ms| session.created_at + time::Duration::milliseconds(ms));
+    let from_activity =
+        last_activity_ms.map(|ms| session.created_at + time::Duration::milliseconds(ms));
     let last_seen = from_activity.map_or(session.updated_at, |at| at.max(session.updated_at));
-    let end = session.completed_at.unwrap_or(if session.status.as_str() == "active" { now } else { session.updated_at });
+    let end = session
+        .completed_at
+        .unwrap_or(if session.status.as_str() == "active" {
+            now
+        } else {
+            session.updated_at
+        });
     ParticipantRow {
         pseudonym: pseudonyms.of_session(session),
         session_id: session.id.clone(),
@@ -172,7 +189,11 @@ fn participant_row(
 fn clock(span: time::Duration) -> String {
     let total = span.whole_seconds().max(0);
     let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
-    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 fn ago(span: time::Duration) -> String {
@@ -198,11 +219,22 @@ pub fn task_summaries(experiment: &Experiment, trials: &[Trial]) -> Vec<TaskSumm
     let mut accs: Vec<Acc> = experiment
         .tasks
         .iter()
-        .map(|_| Acc { submitted: 0, skipped: 0, solved: 0, lengths: Vec::new(), steps: Vec::new(), subroutines: 0 })
+        .map(|_| Acc {
+            submitted: 0,
+            skipped: 0,
+            solved: 0,
+            lengths: Vec::new(),
+            steps: Vec::new(),
+            subroutines: 0,
+        })
         .collect();
     for trial in trials.iter().filter(|t| t.phase == "tasks") {
-        let Some(index) = usize::try_from(trial.task_index).ok() else { continue };
-        let (Some(acc), Some(entry)) = (accs.get_mut(index), experiment.tasks.get(index)) else { continue };
+        let Some(index) = usize::try_from(trial.task_index).ok() else {
+            continue;
+        };
+        let (Some(acc), Some(entry)) = (accs.get_mut(index), experiment.tasks.get(index)) else {
+            continue;
+        };
         match trial.outcome {
             Some(TrialOutcome::Skipped) => acc.skipped += 1,
             Some(TrialOutcome::Submitted) => {
@@ -214,8 +246,12 @@ pub fn task_summaries(experiment: &Experiment, trials: &[Trial]) -> Vec<TaskSumm
                 else {
                     continue;
                 };
-                acc.lengths.push(f64::from(views::instruction_count(&program)));
-                if program.routines[0].iter().any(|i| matches!(i, dsl::Instr::Call(_))) {
+                acc.lengths
+                    .push(f64::from(views::instruction_count(&program)));
+                if program.routines[0]
+                    .iter()
+                    .any(|i| matches!(i, dsl::Instr::Call(_)))
+                {
                     acc.subroutines += 1;
                 }
                 let outcome = dsl::run(&entry.task, &program, &dsl::RunOptions::default());
@@ -249,7 +285,10 @@ pub fn task_summaries(experiment: &Experiment, trials: &[Trial]) -> Vec<TaskSumm
                 share_subroutines: if acc.submitted == 0 {
                     "–".into()
                 } else {
-                    format!("{:.0}%", 100.0 * acc.subroutines as f64 / acc.submitted as f64)
+                    format!(
+                        "{:.0}%",
+                        100.0 * acc.subroutines as f64 / acc.submitted as f64
+                    )
                 },
                 bar_solved: width(acc.solved),
                 bar_unsolved: width(acc.submitted - acc.solved),
@@ -304,7 +343,9 @@ pub async fn replay(
     let mut trials = Vec::new();
     for trial in &record.trials {
         let phase = Phase::parse(&trial.phase);
-        let entry = phase.and_then(|p| experiment.task_entry(p, usize::try_from(trial.task_index).unwrap_or(usize::MAX)));
+        let entry = phase.and_then(|p| {
+            experiment.task_entry(p, usize::try_from(trial.task_index).unwrap_or(usize::MAX))
+        });
         let mut timeline = vec![TimelineEntry {
             t_ms: 0,
             kind: "start".into(),
@@ -312,11 +353,30 @@ pub async fn replay(
             solved: None,
             detail: "the task was served".into(),
         }];
-        for event in record.events.iter().filter(|e| e.step == Some(trial.step) && e.kind == "edit") {
-            let program = event.data.get("program").and_then(|p| p.as_str()).unwrap_or("").to_owned();
-            let op = event.data.get("op").and_then(|p| p.as_str()).unwrap_or("edit");
+        for event in record
+            .events
+            .iter()
+            .filter(|e| e.step == Some(trial.step) && e.kind == "edit")
+        {
+            let program = event
+                .data
+                .get("program")
+                .and_then(|p| p.as_str())
+                .unwrap_or("")
+                .to_owned();
+            let op = event
+                .data
+                .get("op")
+                .and_then(|p| p.as_str())
+                .unwrap_or("edit");
             let t_ms = event.client_ms.unwrap_or(event.session_ms) - trial.started_ms;
-            timeline.push(TimelineEntry { t_ms, kind: "edit".into(), program, solved: None, detail: op.to_owned() });
+            timeline.push(TimelineEntry {
+                t_ms,
+                kind: "edit".into(),
+                program,
+                solved: None,
+                detail: op.to_owned(),
+            });
         }
         for run in record.runs.iter().filter(|r| r.step == trial.step) {
             timeline.push(TimelineEntry {
@@ -349,9 +409,9 @@ pub async fn replay(
             label: trial.label.clone(),
             outcome: trial.outcome.map(|o| o.as_str().to_owned()),
             program: trial.program.clone(),
-            duration: trial
-                .ended_ms
-                .map_or(String::new(), |end| clock(time::Duration::milliseconds(end - trial.started_ms))),
+            duration: trial.ended_ms.map_or(String::new(), |end| {
+                clock(time::Duration::milliseconds(end - trial.started_ms))
+            }),
             map: entry.map(|e| views::map(&e.task)),
             timeline,
         });
@@ -380,9 +440,9 @@ pub fn run_program(
 ) -> Result<ResearcherRun, ResearcherError> {
     let phase = Phase::parse(phase)
         .ok_or_else(|| ResearcherError::Invalid(format!("`{phase}` is not a phase")))?;
-    let entry = experiment
-        .task_entry(phase, task_index)
-        .ok_or_else(|| ResearcherError::NotFound(format!("no task {task_index} in phase {}", phase.as_str())))?;
+    let entry = experiment.task_entry(phase, task_index).ok_or_else(|| {
+        ResearcherError::NotFound(format!("no task {task_index} in phase {}", phase.as_str()))
+    })?;
     let parsed = dsl::parse_program(program, None, &experiment.limits)
         .map_err(|e| ResearcherError::Invalid(format!("the program does not parse: {e}")))?;
     let outcome = views::execute(experiment, &entry.task, &parsed);

@@ -111,44 +111,134 @@ pub const RECRUITER_ID: Column = column(
 );
 
 pub const PROGRAMS_COLUMNS: &[Column] = &[
-    column("participant_idx", "Index of the participant among the experiment's completed sessions, from 0, in the order they started"),
-    column("mdp_idx", "Index of the task in the experiment's task list (for correa2025 the study order, SPEC §2.3)"),
-    column("skipped", "True if the participant skipped the task, else False"),
-    column("elapsed_minutes", "Minutes from when the server served the task to submit or skip"),
-    column("program_evaluations", "Number of times the participant ran a program on this task"),
-    column("program", "The submitted program in compact form (main|p1|p2|p3|p4); empty if skipped"),
-    column("preprocessed_program", "The submitted program canonicalised (SPEC §3.3, analysis semantics); empty if skipped"),
-    column("programming_exp", "Answer to: How much experience do you have with computer programming?"),
-    column("programming_game_exp", "Answer to: Have you played Lightbot or another similar programming game before?"),
-    column("order_position", "Position (from 0) at which this participant saw the task"),
-    column("participant", "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment"),
+    column(
+        "participant_idx",
+        "Index of the participant among the experiment's completed sessions, from 0, in the order they started",
+    ),
+    column(
+        "mdp_idx",
+        "Index of the task in the experiment's task list (for correa2025 the study order, SPEC §2.3)",
+    ),
+    column(
+        "skipped",
+        "True if the participant skipped the task, else False",
+    ),
+    column(
+        "elapsed_minutes",
+        "Minutes from when the server served the task to submit or skip",
+    ),
+    column(
+        "program_evaluations",
+        "Number of times the participant ran a program on this task",
+    ),
+    column(
+        "program",
+        "The submitted program in compact form (main|p1|p2|p3|p4); empty if skipped",
+    ),
+    column(
+        "preprocessed_program",
+        "The submitted program canonicalised (SPEC §3.3, analysis semantics); empty if skipped",
+    ),
+    column(
+        "programming_exp",
+        "Answer to: How much experience do you have with computer programming?",
+    ),
+    column(
+        "programming_game_exp",
+        "Answer to: Have you played Lightbot or another similar programming game before?",
+    ),
+    column(
+        "order_position",
+        "Position (from 0) at which this participant saw the task",
+    ),
+    column(
+        "participant",
+        "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment",
+    ),
 ];
 
 pub const TRIALS_COLUMNS: &[Column] = &[
-    column("participant", "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment"),
-    column("participant_idx", "Index of the participant among the experiment's completed sessions, from 0, in the order they started"),
-    column("session_status", "Status of the session: active, declined or completed"),
+    column(
+        "participant",
+        "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment",
+    ),
+    column(
+        "participant_idx",
+        "Index of the participant among the experiment's completed sessions, from 0, in the order they started",
+    ),
+    column(
+        "session_status",
+        "Status of the session: active, declined or completed",
+    ),
     column("phase", "Part of the study: tutorial, practice or tasks"),
-    column("position", "Position (from 0) of the trial within its phase, in the order this participant saw it"),
-    column("task_index", "Index of the task in its phase's list; for the phase tasks it is the mdp_idx"),
+    column(
+        "position",
+        "Position (from 0) of the trial within its phase, in the order this participant saw it",
+    ),
+    column(
+        "task_index",
+        "Index of the task in its phase's list; for the phase tasks it is the mdp_idx",
+    ),
     column("label", "The task's label in the experiment definition"),
-    column("started_at", "When the server first served the task (UTC, RFC 3339)"),
-    column("ended_at", "When the trial ended by submit or skip (UTC, RFC 3339); empty if it did not end"),
-    column("started_ms", "Milliseconds from the session's start to started_at"),
-    column("ended_ms", "Milliseconds from the session's start to ended_at"),
-    column("elapsed_minutes", "Minutes from when the server served the task to submit or skip"),
-    column("outcome", "submitted, skipped, or empty if the trial did not end"),
-    column("program", "The submitted program in compact form; empty if skipped"),
-    column("preprocessed_program", "The submitted program canonicalised (SPEC §3.3); empty if skipped or not solving under the analysis semantics"),
-    column("instruction_count", "Number of instructions in the submitted program over all routines"),
-    column("solved", "Whether the submitted program solves the task under the analysis semantics (idempotent light)"),
-    column("program_evaluations", "Number of times the participant ran a program on this task"),
+    column(
+        "started_at",
+        "When the server first served the task (UTC, RFC 3339)",
+    ),
+    column(
+        "ended_at",
+        "When the trial ended by submit or skip (UTC, RFC 3339); empty if it did not end",
+    ),
+    column(
+        "started_ms",
+        "Milliseconds from the session's start to started_at",
+    ),
+    column(
+        "ended_ms",
+        "Milliseconds from the session's start to ended_at",
+    ),
+    column(
+        "elapsed_minutes",
+        "Minutes from when the server served the task to submit or skip",
+    ),
+    column(
+        "outcome",
+        "submitted, skipped, or empty if the trial did not end",
+    ),
+    column(
+        "program",
+        "The submitted program in compact form; empty if skipped",
+    ),
+    column(
+        "preprocessed_program",
+        "The submitted program canonicalised (SPEC §3.3); empty if skipped or not solving under the analysis semantics",
+    ),
+    column(
+        "instruction_count",
+        "Number of instructions in the submitted program over all routines",
+    ),
+    column(
+        "solved",
+        "Whether the submitted program solves the task under the analysis semantics (idempotent light)",
+    ),
+    column(
+        "program_evaluations",
+        "Number of times the participant ran a program on this task",
+    ),
 ];
 
 pub const QUESTIONNAIRE_COLUMNS: &[Column] = &[
-    column("participant", "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment"),
-    column("participant_idx", "Index of the participant among the experiment's completed sessions, from 0, in the order they started"),
-    column("item", "The questionnaire item's id in the experiment definition"),
+    column(
+        "participant",
+        "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment",
+    ),
+    column(
+        "participant_idx",
+        "Index of the participant among the experiment's completed sessions, from 0, in the order they started",
+    ),
+    column(
+        "item",
+        "The questionnaire item's id in the experiment definition",
+    ),
     column("answer", "The answer, verbatim"),
     column("answered_at", "When the answer was stored (UTC, RFC 3339)"),
 ];
@@ -181,7 +271,10 @@ impl Sink {
         match self {
             Sink::Writer(writer) => writer.write_all(&chunk)?,
             Sink::Channel(sender) => sender.send(Ok(Bytes::from(chunk))).await.map_err(|_| {
-                ResearcherError::Io(io::Error::new(io::ErrorKind::BrokenPipe, "the download was cancelled"))
+                ResearcherError::Io(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the download was cancelled",
+                ))
             })?,
         }
         Ok(())
@@ -207,7 +300,10 @@ impl SharedBuf {
 
 impl Write for SharedBuf {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -308,7 +404,11 @@ impl Exporter {
     }
 
     /// Writes one export (every format but `psych-ds`, which is a folder: [`Exporter::write_psych_ds`]).
-    pub async fn write(&self, format: Format, sink: &mut Sink) -> Result<ExportSummary, ResearcherError> {
+    pub async fn write(
+        &self,
+        format: Format,
+        sink: &mut Sink,
+    ) -> Result<ExportSummary, ResearcherError> {
         let summary = match format {
             Format::ProgramsCsv => self.programs_csv(sink).await?,
             Format::TrialsCsv => self.trials_csv(sink).await?,
@@ -331,7 +431,9 @@ impl Exporter {
         csv.write_record(self.columns(Format::ProgramsCsv).iter().map(|c| c.name))?;
         let mut summary = ExportSummary::default();
         for participant in self.participants().await? {
-            let Some(idx) = participant.participant_idx else { continue };
+            let Some(idx) = participant.participant_idx else {
+                continue;
+            };
             let mut trials: Vec<Trial> = self
                 .research
                 .session_trials(&participant.session.id)
@@ -383,12 +485,17 @@ impl Exporter {
         csv.write_record(self.columns(Format::TrialsCsv).iter().map(|c| c.name))?;
         let mut summary = ExportSummary::default();
         for participant in self.participants().await? {
-            let trials = self.research.session_trials(&participant.session.id).await?;
+            let trials = self
+                .research
+                .session_trials(&participant.session.id)
+                .await?;
             for trial in &trials {
                 let facts = self.trial_facts(trial);
                 let mut record = vec![
                     participant.pseudonym.clone(),
-                    participant.participant_idx.map_or(String::new(), |i| i.to_string()),
+                    participant
+                        .participant_idx
+                        .map_or(String::new(), |i| i.to_string()),
                     participant.session.status.as_str().to_owned(),
                     trial.phase.clone(),
                     trial.position.to_string(),
@@ -402,7 +509,9 @@ impl Exporter {
                     trial.outcome.map_or("", TrialOutcome::as_str).to_owned(),
                     facts.program.clone(),
                     facts.canonical.clone(),
-                    facts.instruction_count.map_or(String::new(), |n| n.to_string()),
+                    facts
+                        .instruction_count
+                        .map_or(String::new(), |n| n.to_string()),
                     facts.solved.map_or(String::new(), |s| s.to_string()),
                     trial.runs.to_string(),
                 ];
@@ -422,14 +531,20 @@ impl Exporter {
     async fn questionnaire_csv(&self, sink: &mut Sink) -> Result<ExportSummary, ResearcherError> {
         let buf = SharedBuf::default();
         let mut csv = csv::Writer::from_writer(buf.clone());
-        csv.write_record(self.columns(Format::QuestionnaireCsv).iter().map(|c| c.name))?;
+        csv.write_record(
+            self.columns(Format::QuestionnaireCsv)
+                .iter()
+                .map(|c| c.name),
+        )?;
         let mut summary = ExportSummary::default();
         for participant in self.participants().await? {
             let answers = self.store.answers(&participant.session.id).await?;
             for answer in &answers {
                 let mut record = vec![
                     participant.pseudonym.clone(),
-                    participant.participant_idx.map_or(String::new(), |i| i.to_string()),
+                    participant
+                        .participant_idx
+                        .map_or(String::new(), |i| i.to_string()),
                     answer.item.clone(),
                     answer.answer.clone(),
                     rfc3339(answer.answered_at),
@@ -520,24 +635,38 @@ impl Exporter {
                     self.experiment.slug
                 )));
             }
-            BonusRule::LengthRelativeToShortest { per_task, target_mean_total } => (per_task, target_mean_total),
+            BonusRule::LengthRelativeToShortest {
+                per_task,
+                target_mean_total,
+            } => (per_task, target_mean_total),
         };
         let mut people: Vec<(String, Vec<(usize, Option<u32>)>)> = Vec::new();
         for participant in self.participants().await? {
             if participant.participant_idx.is_none() {
                 continue;
             }
-            let Some(recruiter_id) = participant.session.recruiter_id.clone() else { continue };
-            let trials = self.research.session_trials(&participant.session.id).await?;
+            let Some(recruiter_id) = participant.session.recruiter_id.clone() else {
+                continue;
+            };
+            let trials = self
+                .research
+                .session_trials(&participant.session.id)
+                .await?;
             let lengths = trials
                 .iter()
                 .filter(|t| t.phase == "tasks")
-                .map(|t| (t.task_index.max(0) as usize, self.trial_facts(t).instruction_count))
+                .map(|t| {
+                    (
+                        t.task_index.max(0) as usize,
+                        self.trial_facts(t).instruction_count,
+                    )
+                })
                 .collect();
             people.push((recruiter_id, lengths));
         }
         let n_tasks = self.experiment.tasks.len();
-        let lengths: Vec<Vec<(usize, Option<u32>)>> = people.iter().map(|(_, l)| l.clone()).collect();
+        let lengths: Vec<Vec<(usize, Option<u32>)>> =
+            people.iter().map(|(_, l)| l.clone()).collect();
         let amounts = length_bonuses(&lengths, n_tasks, per_task, target);
         let mut chunk = Vec::new();
         let mut summary = ExportSummary::default();
@@ -546,7 +675,11 @@ impl Exporter {
             if amount < 0.005 {
                 continue;
             }
-            writeln!(chunk, "{},{amount:.2}", recruiter_id.replace([',', '\n', '\r'], ""))?;
+            writeln!(
+                chunk,
+                "{},{amount:.2}",
+                recruiter_id.replace([',', '\n', '\r'], "")
+            )?;
             summary.rows += 1;
         }
         sink.send(chunk).await?;
@@ -607,10 +740,22 @@ impl Exporter {
             Some(end) => ((end - trial.started_ms) as f64 / 60_000.0).to_string(),
             None => String::new(),
         };
-        let program = if skipped { String::new() } else { trial.program.clone().unwrap_or_default() };
+        let program = if skipped {
+            String::new()
+        } else {
+            trial.program.clone().unwrap_or_default()
+        };
         let task = match trial.phase.as_str() {
-            "tasks" => self.experiment.tasks.get(trial.task_index.max(0) as usize).map(|e| &e.task),
-            "practice" => self.experiment.practice.get(trial.task_index.max(0) as usize).map(|e| &e.task),
+            "tasks" => self
+                .experiment
+                .tasks
+                .get(trial.task_index.max(0) as usize)
+                .map(|e| &e.task),
+            "practice" => self
+                .experiment
+                .practice
+                .get(trial.task_index.max(0) as usize)
+                .map(|e| &e.task),
             _ => self
                 .experiment
                 .tutorial
@@ -624,15 +769,31 @@ impl Exporter {
         let (canonical, solved, instruction_count) = match (&parsed, task) {
             (Some(parsed), Some(task)) => {
                 let solved = dsl::run(task, parsed, &dsl::RunOptions::default()).solved;
-                let canonical = dsl::canon::canonicalise(task, parsed, &dsl::canon::CanonOptions::default())
-                    .map(|p| p.to_compact())
-                    .unwrap_or_default();
-                (canonical, Some(solved), Some(crate::study::views::instruction_count(parsed)))
+                let canonical =
+                    dsl::canon::canonicalise(task, parsed, &dsl::canon::CanonOptions::default())
+                        .map(|p| p.to_compact())
+                        .unwrap_or_default();
+                (
+                    canonical,
+                    Some(solved),
+                    Some(crate::study::views::instruction_count(parsed)),
+                )
             }
-            (Some(parsed), None) => (String::new(), None, Some(crate::study::views::instruction_count(parsed))),
+            (Some(parsed), None) => (
+                String::new(),
+                None,
+                Some(crate::study::views::instruction_count(parsed)),
+            ),
             _ => (String::new(), None, None),
         };
-        TrialFacts { skipped, elapsed_minutes, program, canonical, solved, instruction_count }
+        TrialFacts {
+            skipped,
+            elapsed_minutes,
+            program,
+            canonical,
+            solved,
+            instruction_count,
+        }
     }
 }
 
@@ -720,12 +881,18 @@ mod tests {
     fn bonuses_pay_the_shortest_in_full_and_scale_to_the_target_mean() {
         // Two tasks; person 0 has the shortest program on both, person 1 is 4 longer on task 0
         // and skipped task 1.
-        let people = vec![vec![(0, Some(6)), (1, Some(8))], vec![(0, Some(10)), (1, None)]];
+        let people = vec![
+            vec![(0, Some(6)), (1, Some(8))],
+            vec![(0, Some(10)), (1, None)],
+        ];
         let full = length_bonuses(&people, 2, 0.40, None);
         assert_eq!(full, vec![0.80, 0.40]);
         // Mean 0.70 needs person 1's task-0 bonus at 0.20: 0.40 - c * 4 = 0.20, c = 0.05.
         let scaled = length_bonuses(&people, 2, 0.40, Some(0.70));
-        assert!((scaled[0] - 0.80).abs() < 1e-9 && (scaled[1] - 0.20).abs() < 1e-9, "{scaled:?}");
+        assert!(
+            (scaled[0] - 0.80).abs() < 1e-9 && (scaled[1] - 0.20).abs() < 1e-9,
+            "{scaled:?}"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use time::{Duration, OffsetDateTime};
 use crate::domain::{Phase, SessionToken, TrialOutcome};
 use crate::experiment::{Experiment, Step};
 use crate::researcher::{ResearcherError, audit};
-use crate::store::research::{ImportedSession, ResearchStore};
 use crate::store::Trial;
+use crate::store::research::{ImportedSession, ResearchStore};
 
 /// What an import stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -79,14 +79,18 @@ pub async fn import_programs(
     let task_order: Vec<usize> = (0..experiment.tasks.len()).collect();
     let timeline = experiment.timeline(&task_order);
     let step_of = |task: usize| {
-        timeline.iter().position(|step| {
-            matches!(step, Step::Task { phase: Phase::Tasks, task: t, .. } if *t == task)
-        })
+        timeline.iter().position(
+            |step| matches!(step, Step::Task { phase: Phase::Tasks, task: t, .. } if *t == task),
+        )
     };
-    let final_step = timeline.iter().position(|s| *s == Step::Complete).unwrap_or(timeline.len()) as i64;
-    let source = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let final_step = timeline
+        .iter()
+        .position(|s| *s == Step::Complete)
+        .unwrap_or(timeline.len()) as i64;
+    let source = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut sessions = Vec::with_capacity(people.len());
     let mut n_trials = 0;
     for (participant_idx, rows) in &people {
@@ -104,7 +108,9 @@ pub async fn import_programs(
             let ended_ms = started_ms + elapsed_ms;
             clock_ms = ended_ms;
             let step = step_of(mdp_idx).ok_or_else(|| {
-                ResearcherError::Invalid(format!("task {mdp_idx} is not in the experiment's timeline"))
+                ResearcherError::Invalid(format!(
+                    "task {mdp_idx} is not in the experiment's timeline"
+                ))
             })? as i64;
             trials.push(Trial {
                 session_id: String::new(),
@@ -117,7 +123,11 @@ pub async fn import_programs(
                 started_ms,
                 ended_at: Some(created_at + Duration::milliseconds(ended_ms)),
                 ended_ms: Some(ended_ms),
-                outcome: Some(if row.skipped { TrialOutcome::Skipped } else { TrialOutcome::Submitted }),
+                outcome: Some(if row.skipped {
+                    TrialOutcome::Skipped
+                } else {
+                    TrialOutcome::Submitted
+                }),
                 program: (!row.skipped).then(|| row.program.trim().to_owned()),
                 runs: i64::from(row.program_evaluations.unwrap_or(0)),
             });
@@ -126,7 +136,9 @@ pub async fn import_programs(
                 ("programming_game_exp", &row.programming_game_exp),
             ] {
                 if !answer.trim().is_empty() {
-                    answers.entry(item.to_owned()).or_insert_with(|| answer.clone());
+                    answers
+                        .entry(item.to_owned())
+                        .or_insert_with(|| answer.clone());
                 }
             }
         }
@@ -153,13 +165,19 @@ pub async fn import_programs(
         });
     }
     research.import_sessions(&sessions).await?;
-    let summary = ImportSummary { participants: sessions.len(), trials: n_trials };
+    let summary = ImportSummary {
+        participants: sessions.len(),
+        trials: n_trials,
+    };
     audit(
         research,
         actor,
         "import",
         Some(experiment.slug.as_str()),
-        format!("{source}: {} participants, {} trials", summary.participants, summary.trials),
+        format!(
+            "{source}: {} participants, {} trials",
+            summary.participants, summary.trials
+        ),
         now,
     )
     .await?;

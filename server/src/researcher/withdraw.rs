@@ -31,15 +31,26 @@ pub async fn withdraw(
 ) -> Result<Withdrawn, ResearcherError> {
     let who = who.trim();
     if who.is_empty() {
-        return Err(ResearcherError::Invalid("name a recruiter ID or a pseudonym".into()));
+        return Err(ResearcherError::Invalid(
+            "name a recruiter ID or a pseudonym".into(),
+        ));
     }
     let slug = experiment.slug.to_string();
-    let exporter = Exporter::new(store, research.clone(), experiment, ExportOptions::default()).await?;
+    let exporter = Exporter::new(
+        store,
+        research.clone(),
+        experiment,
+        ExportOptions::default(),
+    )
+    .await?;
     let mut targets: Vec<(String, String)> = Vec::new();
     for participant in exporter.participants().await? {
         let by_id = participant.session.recruiter_id.as_deref() == Some(who);
         if by_id || participant.pseudonym == who {
-            targets.push((participant.session.id.clone(), participant.pseudonym.clone()));
+            targets.push((
+                participant.session.id.clone(),
+                participant.pseudonym.clone(),
+            ));
         }
     }
     if targets.is_empty() {
@@ -47,7 +58,11 @@ pub async fn withdraw(
             "no participant of `{slug}` has the recruiter ID or pseudonym `{who}`"
         )));
     }
-    let mut withdrawn = Withdrawn { pseudonyms: Vec::new(), sessions: 0, rows: 0 };
+    let mut withdrawn = Withdrawn {
+        pseudonyms: Vec::new(),
+        sessions: 0,
+        rows: 0,
+    };
     for (session_id, pseudonym) in targets {
         withdrawn.rows += research.withdraw_session(&session_id).await?;
         withdrawn.sessions += 1;

@@ -15,9 +15,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::store::{
-    Answer, PostgresStore, SqliteStore, Store, StoreError, StoreResult, Trial,
-};
+use crate::store::{Answer, PostgresStore, SqliteStore, Store, StoreError, StoreResult, Trial};
 
 /// A researcher account (the password hash stays in the database).
 #[derive(Debug, Clone, PartialEq, Serialize)]
