@@ -22,3 +22,11 @@ mod restart;
 // The API documents cannot drift: docs/api.md's curl exchanges run against a live server, the
 // OpenAPI document lists exactly the served routes; and the HTML front door.
 mod api_docs;
+
+// The researcher side over HTTP: the route table behind sign-in, throttling, CSRF, expiry, the
+// dashboard, the replay and downloads.
+mod researcher;
+
+// Exports and imports: the published data round trip, shuffled orders, Psych-DS, pseudonyms and
+// withdrawal.
+mod export;
