@@ -11,6 +11,7 @@
 
 mod cutoff;
 mod full_study;
+mod researcher;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
