@@ -82,9 +82,82 @@ pub struct TrainNeuralArgs {
     /// the scoring throughput (0 = every candidate).
     #[arg(long)]
     pub score_candidates: Option<u64>,
+    /// With --cv: write the comparison figures (SVG and PNG, held-out log-likelihood of every
+    /// model included) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Whether a comma-separated model list names a neural model (`neural-...`).
+pub fn lists_neural(models: &str) -> bool {
+    models
+        .split(',')
+        .any(|name| name.trim().starts_with("neural-"))
+}
+
+/// What `proglab fit` passes on when its model list names neural models.
+#[derive(Debug, Clone)]
+pub struct FitNeural {
+    pub programs: PathBuf,
+    pub experiment: String,
+    pub models: String,
+    pub cv: Option<usize>,
+    pub restarts: usize,
+    pub seed: u64,
+    pub canonicalise: bool,
+    pub plots: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl TrainNeuralArgs {
+    /// The defaults of `train-neural --cv` with the fit's file, experiment, models, folds,
+    /// restarts, seed, plot folder and output form.
+    pub fn for_fit(fit: FitNeural) -> TrainNeuralArgs {
+        TrainNeuralArgs {
+            data: fit.programs,
+            experiment: fit.experiment,
+            device: "cpu".into(),
+            out: None,
+            cv: fit.cv,
+            models: fit.models,
+            top_n: None,
+            rank_model: "gi+step".into(),
+            random_starts: fit.restarts,
+            seed: fit.seed,
+            width: 64,
+            layers: 2,
+            heads: 4,
+            dropout: 0.1,
+            epochs: 20,
+            batch_size: 32,
+            score_batch: 128,
+            learning_rate: 3e-3,
+            weight_decay: 0.05,
+            max_tokens: 64,
+            threads: 1,
+            score_candidates: None,
+            plots: fit.plots,
+            json: fit.json,
+        }
+    }
+}
+
+/// `proglab fit` with neural models in its list: the symbolic models are fitted and
+/// cross-validated on the same choice sets as the neural ones (on the CPU, the reduced sets), and
+/// every model appears in one held-out table, JSON object and set of figures.
+pub fn fit_with_neural(fit: FitNeural) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        fit.cv.is_some(),
+        "neural models are compared on held-out participants only: add --cv K"
+    );
+    anyhow::ensure!(
+        fit.canonicalise,
+        "neural models use canonical programs: drop --no-canonicalise"
+    );
+    main(TrainNeuralArgs::for_fit(fit))
 }
 
 #[cfg(not(feature = "neural"))]
@@ -107,6 +180,7 @@ mod enabled {
     use analysis::choice::{
         ChoiceSets, ObserveOptions, ObservedProgram, TaskCandidates, observed_programs,
     };
+    use analysis::compare::{CompareOptions, Comparison, Progress, compare};
     use analysis::cv::{CvOptions, CvResult, cross_validate};
     use analysis::data::read_programs;
     use analysis::enumerate::enumerate_task_with_progress;
@@ -308,6 +382,8 @@ mod enabled {
     /// The held-out comparison of symbolic and neural models.
     #[derive(Debug, Serialize)]
     pub struct NeuralTable {
+        /// The symbolic models fitted to all participants on the same choice sets.
+        pub comparison: Option<Comparison>,
         /// Symbolic and neural rows, on the same folds and choice sets.
         pub cv: CvResult,
         pub n_observations: usize,
@@ -322,6 +398,8 @@ mod enabled {
         pub candidates_per_second: f64,
         pub scored_programs: usize,
         pub device: String,
+        /// Figures written (with --plots).
+        pub plots: Vec<String>,
     }
 
     impl NeuralTable {
@@ -339,6 +417,19 @@ mod enabled {
                     approximation.rank_model,
                     params.join(", ")
                 ));
+            }
+            if let Some(comparison) = &self.comparison {
+                out.push_str("symbolic models fitted to all participants on these sets\n");
+                out.push_str(&format!(
+                    "{:<16} {:>3} {:>12} {:>12}\n",
+                    "model", "k", "log-lik", "BIC"
+                ));
+                for model in &comparison.models {
+                    out.push_str(&format!(
+                        "{:<16} {:>3} {:>12.2} {:>12.2}\n",
+                        model.name, model.k, model.log_likelihood, model.bic
+                    ));
+                }
             }
             out.push_str(&format!(
                 "held-out log-likelihood, {} participant folds (seed {}), {} observations\n",
@@ -377,6 +468,9 @@ mod enabled {
                     "transformer", self.device, self.network_parameters, self.train_programs_per_second,
                     self.candidates_per_second, self.scored_programs
                 ));
+            }
+            for path in &self.plots {
+                out.push_str(&format!("wrote {path}\n"));
             }
             out
         }
@@ -461,8 +555,35 @@ mod enabled {
             .iter()
             .map(|m| (m.name.to_owned(), m.k()))
             .collect();
+        let comparison = if symbolic.is_empty() {
+            None
+        } else {
+            let options = CompareOptions {
+                fit: fit_options,
+                intervals: false,
+            };
+            let fits = bar(
+                symbolic.len() as u64,
+                "symbolic fits on all participants [{bar:30}] {pos}/{len} ({elapsed})",
+            );
+            let comparison = compare(
+                &sets.choice_sets,
+                &features,
+                &symbolic,
+                &options,
+                &|event| {
+                    if let Progress::ModelDone { .. } = event {
+                        fits.inc(1);
+                    }
+                },
+            )?;
+            fits.finish_and_clear();
+            Some(comparison)
+        };
 
         let mut table = NeuralTable {
+            comparison,
+            plots: Vec::new(),
             n_observations: sets.choice_sets.n_observations(),
             approximation: sets.approximation.clone(),
             neural_fits: Vec::new(),
@@ -494,6 +615,17 @@ mod enabled {
             table.train_programs_per_second = result.train_programs_per_second;
             table.candidates_per_second = result.candidates_per_second;
             table.scored_programs = result.scored_programs;
+        }
+        if let Some(dir) = &args.plots {
+            match &table.comparison {
+                Some(comparison) => {
+                    table.plots = analysis::plots::write_plots(dir, comparison, Some(&cv))?
+                        .into_iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                }
+                None => eprintln!("no figures: they need at least one symbolic model"),
+            }
         }
         table.cv = cv;
         table.k = k;
