@@ -38,7 +38,8 @@ fn proglab(args: &[&str]) -> String {
 }
 
 fn read(path: &Path) -> analysis::data::ProgramsFile {
-    analysis::data::read_programs(std::fs::File::open(path).expect("open")).expect("a programs file")
+    analysis::data::read_programs(std::fs::File::open(path).expect("open"))
+        .expect("a programs file")
 }
 
 /// Log-likelihoods of two cheap models, fitted on choice sets made of the participants' own
@@ -85,10 +86,28 @@ async fn import_then_export_gives_the_same_check_data_and_fit_figures() {
     let url = format!("sqlite://{}", dir.path().join("proglab.db").display());
     let source = published();
     let out = dir.path().join("programs.csv");
-    proglab(&["import", "--experiment", "correa2025", "--programs", source.to_str().unwrap(), "--database-url", &url]);
+    proglab(&[
+        "import",
+        "--experiment",
+        "correa2025",
+        "--programs",
+        source.to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
 
     // Act
-    proglab(&["export", "--experiment", "correa2025", "--format", "programs-csv", "--out", out.to_str().unwrap(), "--database-url", &url]);
+    proglab(&[
+        "export",
+        "--experiment",
+        "correa2025",
+        "--format",
+        "programs-csv",
+        "--out",
+        out.to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
 
     // Assert: same rows, same check-data report, same fitted log-likelihoods and parameters.
     let (original, exported) = (read(&source), read(&out));
@@ -110,14 +129,21 @@ async fn import_then_export_gives_the_same_check_data_and_fit_figures() {
     assert!(a.summary.canonical_matches > 1000, "{:?}", a.summary);
     let (fa, fb) = (fit_figures(&original), fit_figures(&exported));
     for ((name, ll_a, params_a), (_, ll_b, params_b)) in fa.iter().zip(&fb) {
-        eprintln!("{name}: log-likelihood {ll_a:.6} (published) vs {ll_b:.6} (round trip); params {params_a:?} vs {params_b:?}");
+        eprintln!(
+            "{name}: log-likelihood {ll_a:.6} (published) vs {ll_b:.6} (round trip); params {params_a:?} vs {params_b:?}"
+        );
         assert!((ll_a - ll_b).abs() < 1e-6, "{name}: {ll_a} vs {ll_b}");
         for (x, y) in params_a.iter().zip(params_b) {
             assert!((x - y).abs() < 1e-6, "{name}: {params_a:?} vs {params_b:?}");
         }
     }
     // The published columns come first, in the published order, then order_position.
-    let header = std::fs::read_to_string(&out).unwrap().lines().next().unwrap().to_owned();
+    let header = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(header.starts_with(
         "participant_idx,mdp_idx,skipped,elapsed_minutes,program_evaluations,program,preprocessed_program,programming_exp,programming_game_exp,order_position"
     ), "{header}");
@@ -130,7 +156,9 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
     let mut orders = Vec::new();
     for i in 0..n {
         let seed = 1000 + i as u64;
-        let task_order = experiment.order.task_order(experiment.tasks.len(), None, seed);
+        let task_order = experiment
+            .order
+            .task_order(experiment.tasks.len(), None, seed);
         let at = server::study::now();
         let session = store
             .create_session(NewSession {
@@ -142,17 +170,26 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
                 unique_recruiter: true,
                 params: [("PROLIFIC_PID".to_owned(), format!("PID{i:03}"))].into(),
                 seed: seed as i64,
-                assignment: Assignment::Given { task_order: task_order.clone() },
+                assignment: Assignment::Given {
+                    task_order: task_order.clone(),
+                },
                 at,
             })
             .await
             .expect("session");
-        store.record_consent(&session.id, true, at).await.expect("consent");
+        store
+            .record_consent(&session.id, true, at)
+            .await
+            .expect("consent");
         let timeline = experiment.timeline(&task_order);
         let mut step = 1i64;
         while (step as usize) < timeline.len() {
             match timeline[step as usize] {
-                server::experiment::Step::Task { phase: server::domain::Phase::Tasks, index, task } => {
+                server::experiment::Step::Task {
+                    phase: server::domain::Phase::Tasks,
+                    index,
+                    task,
+                } => {
                     store
                         .serve_trial(NewTrial {
                             session_id: session.id.clone(),
@@ -180,12 +217,23 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
                 }
                 server::experiment::Step::Questionnaire => {
                     store
-                        .save_answers(&session.id, step, &[("programming_exp".into(), "None".into()), ("programming_game_exp".into(), "No".into())], at)
+                        .save_answers(
+                            &session.id,
+                            step,
+                            &[
+                                ("programming_exp".into(), "None".into()),
+                                ("programming_game_exp".into(), "No".into()),
+                            ],
+                            at,
+                        )
                         .await
                         .expect("answers");
                 }
                 server::experiment::Step::Complete => {
-                    store.complete_session(&session.id, step, "CODE", at).await.expect("complete");
+                    store
+                        .complete_session(&session.id, step, "CODE", at)
+                        .await
+                        .expect("complete");
                     break;
                 }
                 _ => {
@@ -232,7 +280,9 @@ impl std::io::Write for SharedFile {
 }
 
 async fn open(db: &TestDb) -> (Arc<dyn Store>, Arc<dyn ResearchStore>) {
-    server::store::research::connect(&db.url).await.expect("open the database")
+    server::store::research::connect(&db.url)
+        .await
+        .expect("open the database")
 }
 
 fn shuffled_experiment() -> Arc<Experiment> {
@@ -246,10 +296,20 @@ async fn shuffled_orders_export_the_task_index_and_the_position_seen() {
     let (store, research) = open(&db).await;
     let experiment = shuffled_experiment();
     let orders = simulate(store.as_ref(), &experiment, 4).await;
-    assert!(orders.iter().any(|o| *o != (0..10).collect::<Vec<_>>()), "some order is shuffled");
+    assert!(
+        orders.iter().any(|o| *o != (0..10).collect::<Vec<_>>()),
+        "some order is shuffled"
+    );
 
     // Act
-    let exporter = Exporter::new(store, research, experiment.clone(), ExportOptions::default()).await.unwrap();
+    let exporter = Exporter::new(
+        store,
+        research,
+        experiment.clone(),
+        ExportOptions::default(),
+    )
+    .await
+    .unwrap();
     let text = export_text(&exporter, Format::ProgramsCsv).await;
 
     // Assert: row by row, mdp_idx names the task whose program was submitted, and order_position
@@ -264,7 +324,10 @@ async fn shuffled_orders_export_the_task_index_and_the_position_seen() {
         let participant: usize = record[col("participant_idx")].parse().unwrap();
         let mdp: usize = record[col("mdp_idx")].parse().unwrap();
         let position: usize = record[col("order_position")].parse().unwrap();
-        assert_eq!(orders[participant][position], mdp, "participant {participant}");
+        assert_eq!(
+            orders[participant][position], mdp,
+            "participant {participant}"
+        );
         assert_eq!(record[col("program")], solutions.tasks[mdp]);
         assert!(!record[col("preprocessed_program")].is_empty());
         assert!(record[col("participant")].starts_with("p-"));
@@ -280,13 +343,17 @@ async fn the_psych_ds_folder_describes_every_column_it_contains() {
     let (store, research) = open(&db).await;
     let experiment = shuffled_experiment();
     simulate(store.as_ref(), &experiment, 2).await;
-    let exporter = Exporter::new(store, research, experiment, ExportOptions::default()).await.unwrap();
+    let exporter = Exporter::new(store, research, experiment, ExportOptions::default())
+        .await
+        .unwrap();
     let dir = TempDir::new();
 
     exporter.write_psych_ds(dir.path()).await.expect("psych-ds");
 
-    let description: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dataset_description.json")).unwrap()).unwrap();
+    let description: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dataset_description.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(description["@type"], "Dataset");
     let described: Vec<&str> = description["variableMeasured"]
         .as_array()
@@ -298,10 +365,16 @@ async fn the_psych_ds_folder_describes_every_column_it_contains() {
     for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.ends_with("_data.csv") && name.starts_with("study-"), "{name}");
+        assert!(
+            name.ends_with("_data.csv") && name.starts_with("study-"),
+            "{name}"
+        );
         let mut reader = csv::Reader::from_path(&path).unwrap();
         for column in reader.headers().unwrap() {
-            assert!(described.contains(&column), "{name}: column {column} is not described");
+            assert!(
+                described.contains(&column),
+                "{name}: column {column} is not described"
+            );
         }
         assert!(reader.records().count() > 0, "{name} has rows");
         files += 1;
@@ -316,7 +389,14 @@ async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audite
     let (store, research) = open(&db).await;
     let experiment = shuffled_experiment();
     simulate(store.as_ref(), &experiment, 3).await;
-    let exporter = Exporter::new(store.clone(), research.clone(), experiment.clone(), ExportOptions::default()).await.unwrap();
+    let exporter = Exporter::new(
+        store.clone(),
+        research.clone(),
+        experiment.clone(),
+        ExportOptions::default(),
+    )
+    .await
+    .unwrap();
     let pseudonym = exporter
         .participants()
         .await
@@ -327,25 +407,73 @@ async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audite
         .pseudonym;
     let trials = export_text(&exporter, Format::TrialsCsv).await;
     assert!(trials.contains(&pseudonym) && !trials.contains("PID001"));
-    let raw = Exporter::new(store.clone(), research.clone(), experiment.clone(), ExportOptions { raw_ids: true }).await.unwrap();
-    assert!(export_text(&raw, Format::QuestionnaireCsv).await.contains("PID001"));
+    let raw = Exporter::new(
+        store.clone(),
+        research.clone(),
+        experiment.clone(),
+        ExportOptions { raw_ids: true },
+    )
+    .await
+    .unwrap();
+    assert!(
+        export_text(&raw, Format::QuestionnaireCsv)
+            .await
+            .contains("PID001")
+    );
     let bonus = export_text(&raw, Format::BonusCsv).await;
     assert_eq!(bonus.lines().count(), 3, "{bonus}");
-    assert!(bonus.lines().all(|l| l.starts_with("PID") && l.ends_with(",4.00")), "{bonus}");
-    assert!(exporter.write(Format::BonusCsv, &mut Sink::Writer(Box::new(std::io::sink()))).await.is_err());
+    assert!(
+        bonus
+            .lines()
+            .all(|l| l.starts_with("PID") && l.ends_with(",4.00")),
+        "{bonus}"
+    );
+    assert!(
+        exporter
+            .write(
+                Format::BonusCsv,
+                &mut Sink::Writer(Box::new(std::io::sink()))
+            )
+            .await
+            .is_err()
+    );
 
     // Act
-    let withdrawn = server::researcher::withdraw::withdraw(store.clone(), research.clone(), experiment.clone(), &pseudonym, "tester", server::study::now())
-        .await
-        .expect("withdraw");
+    let withdrawn = server::researcher::withdraw::withdraw(
+        store.clone(),
+        research.clone(),
+        experiment.clone(),
+        &pseudonym,
+        "tester",
+        server::study::now(),
+    )
+    .await
+    .expect("withdraw");
 
     // Assert
     assert_eq!(withdrawn.sessions, 1);
     let left = export_text(&exporter, Format::TrialsCsv).await;
     assert!(!left.contains(&pseudonym));
-    assert_eq!(store.sessions_of(experiment.slug.as_str()).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .sessions_of(experiment.slug.as_str())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let log = research.audit_log(10).await.unwrap();
-    assert!(log.iter().any(|e| e.action == "withdraw" && e.detail.contains(&pseudonym) && !e.detail.contains("PID001")));
-    let again = server::researcher::withdraw::withdraw(store, research, experiment, "PID001", "tester", server::study::now()).await;
+    assert!(log.iter().any(|e| e.action == "withdraw"
+        && e.detail.contains(&pseudonym)
+        && !e.detail.contains("PID001")));
+    let again = server::researcher::withdraw::withdraw(
+        store,
+        research,
+        experiment,
+        "PID001",
+        "tester",
+        server::study::now(),
+    )
+    .await;
     assert!(again.is_err(), "nothing left to withdraw");
 }

@@ -20,13 +20,22 @@ fn client() -> reqwest::Client {
 }
 
 async fn research(app: &TestApp) -> std::sync::Arc<dyn ResearchStore> {
-    server::store::research::connect(&app.db.url).await.unwrap().1
+    server::store::research::connect(&app.db.url)
+        .await
+        .unwrap()
+        .1
 }
 
 async fn add_researcher(app: &TestApp, name: &str) {
-    auth::add_researcher(research(app).await.as_ref(), name, PASSWORD, "test", server::study::now())
-        .await
-        .expect("add a researcher");
+    auth::add_researcher(
+        research(app).await.as_ref(),
+        name,
+        PASSWORD,
+        "test",
+        server::study::now(),
+    )
+    .await
+    .expect("add a researcher");
 }
 
 fn cookie_from(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -35,12 +44,19 @@ fn cookie_from(response: &reqwest::Response, name: &str) -> Option<String> {
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_owned()))
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
 }
 
 /// Opens the sign-in form: its CSRF cookie and the same token for the form.
 async fn sign_in_form(app: &TestApp) -> String {
-    let response = client().get(app.url("/researcher/sign-in")).send().await.unwrap();
+    let response = client()
+        .get(app.url("/researcher/sign-in"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     cookie_from(&response, "proglab_sign_in_csrf").expect("a CSRF cookie")
 }
@@ -67,7 +83,12 @@ async fn sign_in(app: &TestApp, name: &str) -> SignedIn {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let token = cookie_from(&response, "proglab_researcher").expect("a session cookie");
     let cookie = format!("proglab_researcher={token}");
-    let page = client().get(app.url("/researcher")).header(COOKIE, &cookie).send().await.unwrap();
+    let page = client()
+        .get(app.url("/researcher"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     let csrf = html
@@ -91,8 +112,15 @@ async fn no_researcher_route_answers_without_a_session() {
             .replace("{session}", "00000000-0000-0000-0000-000000000000");
         let response = client()
             .request(route.method.clone(), app.url(&path))
-            .header(COOKIE, "proglab_researcher=0123456789abcdef0123456789abcdef")
-            .form(&[("csrf", "x"), ("format", "programs-csv"), ("participant", "x")])
+            .header(
+                COOKIE,
+                "proglab_researcher=0123456789abcdef0123456789abcdef",
+            )
+            .form(&[
+                ("csrf", "x"),
+                ("format", "programs-csv"),
+                ("participant", "x"),
+            ])
             .send()
             .await
             .unwrap();
@@ -113,19 +141,40 @@ async fn sign_in_is_throttled_after_repeated_failures() {
     add_researcher(&app, "grace").await;
     for attempt in 0..auth::MAX_FAILURES {
         let response = try_sign_in(&app, "ada", "wrong password!").await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
     }
     // Even the right password is refused now, and the refusal says why.
     let response = try_sign_in(&app, "ada", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(response.text().await.unwrap().contains("too many failed sign-ins"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("too many failed sign-ins")
+    );
     // Throttling is per name: another researcher still signs in.
-    assert_eq!(try_sign_in(&app, "grace", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        try_sign_in(&app, "grace", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
     // The failures are in the database and in the audit log.
     let log = research(&app).await.audit_log(50).await.unwrap();
-    assert_eq!(log.iter().filter(|e| e.action == "sign_in_failed" && e.actor == "ada").count(), auth::MAX_FAILURES);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "sign_in_failed" && e.actor == "ada")
+            .count(),
+        auth::MAX_FAILURES
+    );
     assert!(log.iter().any(|e| e.action == "sign_in_throttled"));
-    assert!(log.iter().any(|e| e.action == "sign_in" && e.actor == "grace"));
+    assert!(
+        log.iter()
+            .any(|e| e.action == "sign_in" && e.actor == "grace")
+    );
 }
 
 #[tokio::test]
@@ -135,20 +184,39 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
     // The sign-in form itself needs its double-submit token.
     let response = client()
         .post(app.url("/researcher/sign-in"))
-        .form(&[("username", "ada"), ("password", PASSWORD), ("csrf", "0123")])
+        .form(&[
+            ("username", "ada"),
+            ("password", PASSWORD),
+            ("csrf", "0123"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let who = sign_in(&app, "ada").await;
     let withdraw = app.url("/researcher/experiments/correa2025/withdraw");
-    for form in [vec![("participant", "PID1")], vec![("participant", "PID1"), ("csrf", "0000")]] {
-        let response = client().post(&withdraw).header(COOKIE, &who.cookie).form(&form).send().await.unwrap();
+    for form in [
+        vec![("participant", "PID1")],
+        vec![("participant", "PID1"), ("csrf", "0000")],
+    ] {
+        let response = client()
+            .post(&withdraw)
+            .header(COOKIE, &who.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{form:?}");
     }
     let run = app.url("/researcher/experiments/correa2025/run");
     let body = serde_json::json!({ "task": 2, "program": "1LJL1RJR1|WWWS|||" });
-    let refused = client().post(&run).header(COOKIE, &who.cookie).json(&body).send().await.unwrap();
+    let refused = client()
+        .post(&run)
+        .header(COOKIE, &who.cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     // With the token the same requests go through.
     let response = client()
@@ -158,8 +226,19 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND, "no such participant, but the form was accepted");
-    let ran = client().post(&run).header(COOKIE, &who.cookie).header("x-csrf-token", &who.csrf).json(&body).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "no such participant, but the form was accepted"
+    );
+    let ran = client()
+        .post(&run)
+        .header(COOKIE, &who.cookie)
+        .header("x-csrf-token", &who.csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ran.status(), StatusCode::OK);
     let ran: serde_json::Value = ran.json().await.unwrap();
     assert_eq!(ran["solved"], true);
@@ -190,7 +269,14 @@ async fn expired_sessions_are_refused_and_signing_out_ends_a_session() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(store.researcher_session(&expired.hash().0).await.unwrap().is_none(), "an expired session is deleted when seen");
+    assert!(
+        store
+            .researcher_session(&expired.hash().0)
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired session is deleted when seen"
+    );
     // A fresh session works until signed out.
     let who = sign_in(&app, "ada").await;
     let out = client()
@@ -201,7 +287,12 @@ async fn expired_sessions_are_refused_and_signing_out_ends_a_session() {
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let after = client().get(app.url("/researcher")).header(COOKIE, &who.cookie).send().await.unwrap();
+    let after = client()
+        .get(app.url("/researcher"))
+        .header(COOKIE, &who.cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
 }
 
@@ -223,8 +314,14 @@ async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export() 
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
-    assert!(html.contains("task-summaries") && html.contains("<svg"), "per-task summaries with charts");
-    assert!(!html.contains("PIDX"), "the dashboard shows pseudonyms, not recruiter IDs");
+    assert!(
+        html.contains("task-summaries") && html.contains("<svg"),
+        "per-task summaries with charts"
+    );
+    assert!(
+        !html.contains("PIDX"),
+        "the dashboard shows pseudonyms, not recruiter IDs"
+    );
     let live: serde_json::Value = client()
         .get(app.url("/researcher/experiments/correa2025/participants.json"))
         .header(COOKIE, &who.cookie)
@@ -239,7 +336,9 @@ async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export() 
     assert_eq!(row["phase"], "tutorial");
     let session_id = row["session_id"].as_str().unwrap();
     let replay = client()
-        .get(app.url(&format!("/researcher/experiments/correa2025/sessions/{session_id}")))
+        .get(app.url(&format!(
+            "/researcher/experiments/correa2025/sessions/{session_id}"
+        )))
         .header(COOKIE, &who.cookie)
         .send()
         .await
@@ -254,7 +353,12 @@ async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export() 
         .await
         .unwrap();
     assert_eq!(download.status(), StatusCode::OK);
-    assert!(download.headers()["content-disposition"].to_str().unwrap().contains("correa2025-trials.csv"));
+    assert!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("correa2025-trials.csv")
+    );
     let text = download.text().await.unwrap();
     assert!(text.starts_with("participant,participant_idx,"), "{text}");
     let log = research(&app).await.audit_log(20).await.unwrap();

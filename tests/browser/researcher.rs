@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::{Browser, Scratch, Server, browser_or_skip, free_port, workspace_root, write_experiment};
+use super::{
+    Browser, Scratch, Server, browser_or_skip, free_port, workspace_root, write_experiment,
+};
 use crate::support::{Participant, solutions};
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -22,11 +24,19 @@ fn proglab(args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
         .stderr(Stdio::piped())
         .spawn()?;
     if let Some(text) = stdin {
-        child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(text.as_bytes())?;
     }
     drop(child.stdin.take());
     let output = child.wait_with_output()?;
-    ensure!(output.status.success(), "proglab {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    ensure!(
+        output.status.success(),
+        "proglab {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(())
 }
 
@@ -59,8 +69,13 @@ async fn live_participant(server: &Server) -> anyhow::Result<()> {
                 let trial = participant.last["current"]["trial"].clone();
                 let program = match trial["phase"].as_str().unwrap_or("") {
                     "tutorial" => {
-                        let before = participant.last["progress"]["phase_step"].as_i64().unwrap_or(0);
-                        let index = [1, 6, 8, 11].iter().position(|&i| i == before).context("tutorial level")?;
+                        let before = participant.last["progress"]["phase_step"]
+                            .as_i64()
+                            .unwrap_or(0);
+                        let index = [1, 6, 8, 11]
+                            .iter()
+                            .position(|&i| i == before)
+                            .context("tutorial level")?;
                         solutions.tutorial[index].to_owned()
                     }
                     "practice" => solutions.practice.to_owned(),
@@ -91,36 +106,72 @@ async fn live_participant(server: &Server) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyhow::Result<()> {
-    let Some(binaries) = browser_or_skip("a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay") else {
+    let Some(binaries) =
+        browser_or_skip("a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay")
+    else {
         return Ok(());
     };
     // Arrange: an account, the published development data imported, one live participant.
     let scratch = Scratch::new("researcher")?;
     let url = format!("sqlite://{}", scratch.path().join("proglab.db").display());
     let experiment = write_experiment(scratch.path(), |_| {})?;
-    proglab(&["researcher", "add", "ada", "--password-stdin", "--database-url", &url], Some(&format!("{PASSWORD}\n")))?;
+    proglab(
+        &[
+            "researcher",
+            "add",
+            "ada",
+            "--password-stdin",
+            "--database-url",
+            &url,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )?;
     let published = workspace_root().join("analysis/data/programs-dev.csv");
-    proglab(&["import", "--experiment", experiment.to_str().context("path")?, "--programs", published.to_str().context("path")?, "--database-url", &url], None)?;
+    proglab(
+        &[
+            "import",
+            "--experiment",
+            experiment.to_str().context("path")?,
+            "--programs",
+            published.to_str().context("path")?,
+            "--database-url",
+            &url,
+        ],
+        None,
+    )?;
     let server = Server::start(&url, &experiment, free_port()?)?;
     live_participant(&server).await?;
     let browser = Browser::start(&binaries, 1400, 1000).await?;
 
     // Sign in.
     browser.goto(&server.url("/researcher")).await?;
-    browser.wait_for("document.getElementById('username')", "the sign-in form").await?;
+    browser
+        .wait_for("document.getElementById('username')", "the sign-in form")
+        .await?;
     browser.screenshot("researcher-0-sign-in").await?;
     browser.type_into("#username", "ada").await?;
     browser.type_into("#password", PASSWORD).await?;
     browser.click("#sign-in").await?;
-    browser.wait_for("document.getElementById('experiments')", "the experiment list").await?;
+    browser
+        .wait_for(
+            "document.getElementById('experiments')",
+            "the experiment list",
+        )
+        .await?;
     browser.screenshot("researcher-1-experiments").await?;
 
     // The dashboard: 121 participants (120 imported, 1 live), per-task charts.
     browser.click("#experiments a").await?;
-    browser.wait_for("document.getElementById('task-summaries')", "the dashboard").await?;
-    let rows = browser.js("return document.querySelectorAll('#participants tbody tr').length").await?;
+    browser
+        .wait_for("document.getElementById('task-summaries')", "the dashboard")
+        .await?;
+    let rows = browser
+        .js("return document.querySelectorAll('#participants tbody tr').length")
+        .await?;
     ensure!(rows == json!(121), "participant rows: {rows}");
-    let bars = browser.js("return document.querySelectorAll('#task-summaries svg').length").await?;
+    let bars = browser
+        .js("return document.querySelectorAll('#task-summaries svg').length")
+        .await?;
     ensure!(bars == json!(20), "charts: {bars}");
     browser.screenshot("researcher-2-dashboard").await?;
 
@@ -134,40 +185,83 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
         .js("return [...document.querySelectorAll('#timeline .timeline-entry')].map(b => b.className.match(/kind-(\\w+)/)[1])")
         .await?;
     let kinds: Vec<String> = serde_json::from_value(kinds)?;
-    ensure!(kinds.iter().filter(|k| *k == "edit").count() == 3, "{kinds:?}");
-    ensure!(kinds.iter().filter(|k| *k == "run").count() == 2, "{kinds:?}");
-    ensure!(kinds.last().map(String::as_str) == Some("submit"), "{kinds:?}");
+    ensure!(
+        kinds.iter().filter(|k| *k == "edit").count() == 3,
+        "{kinds:?}"
+    );
+    ensure!(
+        kinds.iter().filter(|k| *k == "run").count() == 2,
+        "{kinds:?}"
+    );
+    ensure!(
+        kinds.last().map(String::as_str) == Some("submit"),
+        "{kinds:?}"
+    );
     browser.screenshot("researcher-3-replay").await?;
 
     // Play the submitted program: the server's trace animated on the participant app's board.
     browser.click("#play").await?;
     browser
-        .wait_for("document.querySelector('#routines .token.current')", "an instruction highlighted")
+        .wait_for(
+            "document.querySelector('#routines .token.current')",
+            "an instruction highlighted",
+        )
         .await?;
     browser.screenshot("researcher-4-replay-playing").await?;
     browser
-        .wait_for_within("document.getElementById('replay').dataset.played === '1'", "the replay to finish", Duration::from_secs(90))
+        .wait_for_within(
+            "document.getElementById('replay').dataset.played === '1'",
+            "the replay to finish",
+            Duration::from_secs(90),
+        )
         .await?;
-    let solved = browser.js("return document.getElementById('board').dataset.allLit").await?;
-    ensure!(solved == json!("true"), "every light is on after the replay: {solved}");
+    let solved = browser
+        .js("return document.getElementById('board').dataset.allLit")
+        .await?;
+    ensure!(
+        solved == json!("true"),
+        "every light is on after the replay: {solved}"
+    );
     browser.screenshot("researcher-5-replay-played").await?;
 
     // An earlier version (the first run) can be played too: it does not solve the task.
     browser.click("#timeline .kind-run").await?;
     browser.click("#play").await?;
     browser
-        .wait_for_within("document.getElementById('replay').dataset.played === '2'", "the second replay", Duration::from_secs(60))
+        .wait_for_within(
+            "document.getElementById('replay').dataset.played === '2'",
+            "the second replay",
+            Duration::from_secs(60),
+        )
         .await?;
-    ensure!(browser.js("return document.getElementById('replay').dataset.lastSolved").await? == json!("false"));
+    ensure!(
+        browser
+            .js("return document.getElementById('replay').dataset.lastSolved")
+            .await?
+            == json!("false")
+    );
 
     // Paste a program and run it on another task.
-    browser.js("document.getElementById('try-task').value = '2'").await?;
-    browser.type_into("#try-program", "1LJL1RJR1|WWWS|||").await?;
+    browser
+        .js("document.getElementById('try-task').value = '2'")
+        .await?;
+    browser
+        .type_into("#try-program", "1LJL1RJR1|WWWS|||")
+        .await?;
     browser.click("#try-run").await?;
     browser
-        .wait_for_within("document.getElementById('replay').dataset.played === '3'", "the pasted program", Duration::from_secs(90))
+        .wait_for_within(
+            "document.getElementById('replay').dataset.played === '3'",
+            "the pasted program",
+            Duration::from_secs(90),
+        )
         .await?;
-    ensure!(browser.js("return document.getElementById('replay').dataset.lastSolved").await? == json!("true"));
+    ensure!(
+        browser
+            .js("return document.getElementById('replay').dataset.lastSolved")
+            .await?
+            == json!("true")
+    );
     browser.screenshot("researcher-6-pasted-program").await?;
     browser.close().await;
     Ok(())

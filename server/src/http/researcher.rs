@@ -228,12 +228,10 @@ fn researcher_error(error: ResearcherError) -> Response {
     }
 }
 
-fn experiment_of(state: &AppState, slug: &str) -> Result<Arc<Experiment>, Response> {
-    state
-        .experiments
-        .get(slug)
-        .cloned()
-        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no experiment `{slug}`")).into_response())
+fn experiment_of(state: &AppState, slug: &str) -> Result<Arc<Experiment>, Box<Response>> {
+    state.experiments.get(slug).cloned().ok_or_else(|| {
+        Box::new((StatusCode::NOT_FOUND, format!("no experiment `{slug}`")).into_response())
+    })
 }
 
 fn cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
@@ -469,7 +467,7 @@ async fn experiment_page(
 ) -> Response {
     let experiment = match experiment_of(&state, &slug) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     render_experiment(&state, who, &experiment, None, StatusCode::OK).await
 }
@@ -508,7 +506,7 @@ async fn render_experiment(
 async fn participants_json(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
     let experiment = match experiment_of(&state, &slug) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match dashboard_of(&state, &experiment).await {
         Ok(dashboard) => Json::<Vec<ParticipantRow>>(dashboard.participants).into_response(),
@@ -533,7 +531,7 @@ async fn export(
 ) -> Response {
     let experiment = match experiment_of(&state, &slug) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let format = match Format::parse(&form.format) {
         Ok(Format::PsychDs) => {
@@ -617,7 +615,7 @@ async fn withdraw_participant(
 ) -> Response {
     let experiment = match experiment_of(&state, &slug) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = withdraw::withdraw(
         state.store.clone(),
@@ -673,7 +671,7 @@ async fn run_program(
 ) -> Response {
     let experiment = match experiment_of(&state, &slug) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match dashboard::run_program(&experiment, &request.phase, request.task, &request.program) {
         Ok(run) => Json(run).into_response(),
@@ -704,7 +702,7 @@ async fn replay_page(
 ) -> Response {
     let experiment = match experiment_of(&state, &slug) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let session = match state.store.session(&session_id).await {
         Ok(session) if session.experiment == slug => session,

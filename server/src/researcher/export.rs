@@ -640,7 +640,7 @@ impl Exporter {
                 target_mean_total,
             } => (per_task, target_mean_total),
         };
-        let mut people: Vec<(String, Vec<(usize, Option<u32>)>)> = Vec::new();
+        let mut people: Vec<(String, TaskLengths)> = Vec::new();
         for participant in self.participants().await? {
             if participant.participant_idx.is_none() {
                 continue;
@@ -796,6 +796,9 @@ impl Exporter {
         }
     }
 }
+
+/// A person's submitted lengths: `(task, Some(length))`, `None` for a skipped task.
+type TaskLengths = Vec<(usize, Option<u32>)>;
 
 struct TrialFacts {
     skipped: bool,

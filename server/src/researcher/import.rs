@@ -5,7 +5,7 @@
 //! The file does not say in which order participants saw the tasks; the published study used one
 //! fixed order, so each imported participant gets the experiment's task list order
 //! (`order_position` = `mdp_idx`). Times are rebuilt from `elapsed_minutes`: trials follow one
-//! another from the import time. Imported sessions have no recruiter ID; their pseudonyms are
+//! another from a day before the import. Imported sessions have no recruiter ID; their pseudonyms are
 //! keyed hashes of their session IDs.
 
 use std::collections::BTreeMap;
@@ -94,8 +94,10 @@ pub async fn import_programs(
     let mut sessions = Vec::with_capacity(people.len());
     let mut n_trials = 0;
     for (participant_idx, rows) in &people {
-        // A millisecond apart, so the sessions' start order is the file's participant order.
-        let created_at = now + Duration::milliseconds(i64::from(*participant_idx));
+        // A day before the import (so every rebuilt time is in the past) and a millisecond
+        // apart, so the sessions' start order is the file's participant order.
+        let created_at =
+            now - Duration::days(1) + Duration::milliseconds(i64::from(*participant_idx));
         let mut clock_ms: i64 = 0;
         let mut trials = Vec::new();
         let mut answers: BTreeMap<String, String> = BTreeMap::new();
