@@ -330,6 +330,42 @@ fn reduced_sets_hold_the_top_programs_and_every_observation() {
     );
 }
 
+#[test]
+fn full_sets_stream_every_candidate_and_add_the_missing_observations() {
+    let observed = observations(Some(&[0]));
+    let sets = build(
+        &all_tasks(),
+        &labels(),
+        &observed,
+        &ChoiceMode::Full,
+        &|_, _| {},
+    )
+    .unwrap();
+    assert!(sets.approximation.is_none());
+    let (task, set) = (&sets.tasks[0], &sets.choice_sets.tasks[0]);
+    assert!(task.streamed);
+    assert_eq!(set.enumerated, 39_650);
+    assert_eq!(task.len() as u64, 39_650 + set.added);
+    assert_eq!(task.listed.len() as u64, set.added);
+    // Observations in the enumeration point into the stream, the others at the listed programs.
+    let candidates: Vec<Program> = analysis::enumerate::candidates(all_tasks()[0])
+        .unwrap()
+        .map(|(p, _)| p)
+        .collect();
+    for (obs, &(_, index)) in set.observations.iter().zip(&task.observations) {
+        assert_eq!(obs.in_enumeration, index < 39_650, "{}", obs.program);
+        let program = if index < 39_650 {
+            &candidates[index]
+        } else {
+            &task.listed[index - 39_650]
+        };
+        assert_eq!(
+            analysis::enumerate::normal_form(program),
+            analysis::enumerate::normal_form(&parse(&obs.program))
+        );
+    }
+}
+
 /// Held-out mean log P per program of fold 0 of the symbolic folds.
 fn fold_split(observed: &[ObservedProgram], vocab: &Vocab) -> (Vec<Example>, Vec<Example>) {
     let participants: Vec<u32> = observed.iter().map(|o| o.participant).collect();
