@@ -890,8 +890,8 @@ mod tests {
         ];
         let full = length_bonuses(&people, 2, 0.40, None);
         assert_eq!(full, vec![0.80, 0.40]);
-        // Mean 0.70 needs person 1's task-0 bonus at 0.20: 0.40 - c * 4 = 0.20, c = 0.05.
-        let scaled = length_bonuses(&people, 2, 0.40, Some(0.70));
+        // A mean total of 0.50 needs person 1's task-0 bonus at 0.20: 0.40 - c * 4 = 0.20, c = 0.05.
+        let scaled = length_bonuses(&people, 2, 0.40, Some(0.50));
         assert!(
             (scaled[0] - 0.80).abs() < 1e-9 && (scaled[1] - 0.20).abs() < 1e-9,
             "{scaled:?}"
