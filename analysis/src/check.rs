@@ -143,17 +143,15 @@ pub fn check(file: &ProgramsFile, tasks: &[NamedTask], limits: &Limits) -> Check
             (Some(computed), Ok(expected)) => computed == expected,
             _ => false,
         };
-        if raw_figures.solved && !matches {
-            if examples.len() < MAX_EXAMPLES {
-                examples.push(Mismatch {
-                    line,
-                    participant_idx: row.participant_idx,
-                    task: named.label.clone(),
-                    program: row.program.clone(),
-                    expected: row.preprocessed_program.clone(),
-                    computed: computed.map_or_else(|| "(unsolved)".to_owned(), |p| p.to_compact()),
-                });
-            }
+        if raw_figures.solved && !matches && examples.len() < MAX_EXAMPLES {
+            examples.push(Mismatch {
+                line,
+                participant_idx: row.participant_idx,
+                task: named.label.clone(),
+                program: row.program.clone(),
+                expected: row.preprocessed_program.clone(),
+                computed: computed.map_or_else(|| "(unsolved)".to_owned(), |p| p.to_compact()),
+            });
         }
         for acc in [&mut total, &mut *task_acc] {
             acc.summary.parsed += 1;
