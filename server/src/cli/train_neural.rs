@@ -650,10 +650,10 @@ mod enabled {
                         }
                     }
                     NeuralCvProgress::Train(event) => {
-                        if let Ok(current) = fold_bar.lock() {
-                            if let Some(progress) = current.as_ref() {
-                                progress(event);
-                            }
+                        if let Ok(current) = fold_bar.lock()
+                            && let Some(progress) = current.as_ref()
+                        {
+                            progress(event);
                         }
                     }
                     NeuralCvProgress::Scoring { fold, programs } => {
