@@ -176,7 +176,10 @@ fn draw<DB: DrawingBackend>(
         high += 1.0;
     }
     let pad = 0.08 * (high - low);
-    (low, high) = (if low < 0.0 { low - pad } else { low }, high + pad);
+    // One group: each bar is labelled underneath. Several: a legend, with headroom for it.
+    let single = chart.groups.len() == 1;
+    let headroom = if single { pad } else { 0.35 * (high - low) };
+    (low, high) = (if low < 0.0 { low - pad } else { low }, high + headroom);
     let groups = chart.groups.len().max(1) as f64;
     let mut plot = ChartBuilder::on(root)
         .caption(chart.title, (FONT_NAME, 22))
@@ -211,22 +214,33 @@ fn draw<DB: DrawingBackend>(
         .label(name.clone())
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled()));
     }
-    plot.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FONT_NAME, 14))
-        .draw()
-        .map_err(error)?;
+    if !single {
+        plot.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font((FONT_NAME, 14))
+            .draw()
+            .map_err(error)?;
+    }
     let style =
         TextStyle::from((FONT_NAME, 15).into_font()).pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Center,
             plotters::style::text_anchor::VPos::Top,
         ));
-    for (g, group) in chart.groups.iter().enumerate() {
-        let (x, y) = plot.backend_coord(&(g as f64 + 0.5, low));
-        root.draw(&Text::new(group.clone(), (x, y + 8), style.clone()))
-            .map_err(error)?;
+    if single {
+        for (series, (name, _)) in chart.series.iter().enumerate() {
+            let centre = 0.1 + (series as f64 + 0.46) * bar;
+            let (x, y) = plot.backend_coord(&(centre, low));
+            root.draw(&Text::new(name.clone(), (x, y + 8), style.clone()))
+                .map_err(error)?;
+        }
+    } else {
+        for (g, group) in chart.groups.iter().enumerate() {
+            let (x, y) = plot.backend_coord(&(g as f64 + 0.5, low));
+            root.draw(&Text::new(group.clone(), (x, y + 8), style.clone()))
+                .map_err(error)?;
+        }
     }
     Ok(())
 }
