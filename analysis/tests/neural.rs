@@ -447,8 +447,8 @@ fn saved_weights_load_to_the_same_scores() {
         .collect();
     let before = log_probs(&lm, &table, &examples, 8).unwrap();
     let dir = std::env::temp_dir().join(format!("proglab-neural-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("model.safetensors");
+    // Missing folders are created.
+    let path = dir.join("nested").join("model.safetensors");
     lm.save(&path).unwrap();
     let loaded = NeuralLm::load(&path, &Device::Cpu).unwrap();
     assert_eq!(loaded.config(), lm.config());

@@ -112,7 +112,14 @@ impl NeuralLm {
     /// Saves the weights to `path` (safetensors) and the configuration to `path` with extension
     /// `json`.
     pub fn save(&self, path: &Path) -> Result<(), NeuralError> {
-        self.varmap.save(path)?;
+        let io = |e: &dyn std::fmt::Display| NeuralError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| io(&e))?;
+        }
+        self.varmap.save(path).map_err(|e| io(&e))?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             config: self.model.config,
