@@ -25,7 +25,7 @@ pub const SLOTS: u8 = 4;
 /// buffer also holds a new body during a rewrite.
 pub(crate) const CAP: usize = 160;
 
-/// Longest trace the compression accepts (see [`CAP`]).
+/// Longest trace the compression accepts: every program it builds must fit a fixed 160-byte buffer.
 pub const MAX_TRACE: usize = 64;
 
 /// A program in compact bytes (see the module docs).

@@ -29,7 +29,7 @@ use crate::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, TrainProgr
 use crate::neural::transformer::TransformerConfig;
 use crate::neural::{NeuralError, NeuralModel};
 
-/// Σ_t Σ_(k, n) n · [scores_t[k] − log Σ_j exp scores_t[j]]: the log-likelihood of the choices
+/// `Σ_t Σ_(k, n) n · [scores_t[k] − log Σ_j exp scores_t[j]]`: the log-likelihood of the choices
 /// `chosen[t]` = (program index, count) under per-program scores.
 pub fn choice_log_likelihood(scores: &[Vec<f64>], chosen: &[Vec<(usize, f64)>]) -> f64 {
     scores

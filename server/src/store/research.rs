@@ -5,7 +5,7 @@
 //! [`ResearchStore`] is a second trait, implemented for the same [`SqliteStore`] and
 //! [`PostgresStore`] values as [`Store`], so both share one connection pool; [`connect`] opens a
 //! database and hands out both views of it. As in `sql.rs`, the SQL is written once (in
-//! [`impl_research!`]) and instantiated per backend. Timestamps are compared in Rust, not in SQL,
+//! `impl_research!`) and instantiated per backend. Timestamps are compared in Rust, not in SQL,
 //! because SQLite stores them as text.
 
 use std::collections::BTreeMap;
