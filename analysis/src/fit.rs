@@ -477,7 +477,7 @@ impl ProfileJob<'_> {
                 0.5 * (a + b)
             };
             let (f, rest) = profile(x, &warm)?;
-            if f.abs() < 1e-6 || (b - a).abs() < 1e-9 {
+            if f.abs() < 1e-4 || (b - a).abs() < 1e-7 {
                 return Ok(param.from_unbounded(x));
             }
             if f > 0.0 {
@@ -632,11 +632,26 @@ impl<'a> Objective<'a> {
     }
 }
 
+/// Beyond this unconstrained coordinate a parameter is at its bound for every practical purpose
+/// (within e^-30 of it, or above e^30 for a β or alpha); an optimiser run that goes there is
+/// stopped, since crawling on towards the clamp costs many evaluations and changes nothing.
+/// The best point seen is kept, and [`maximise`] decides whether the bound is a real optimum.
+const RUNAWAY: f64 = 30.0;
+
+fn runaway(free: &[f64]) -> Result<(), ArgminError> {
+    if free.iter().any(|u| u.abs() > RUNAWAY) {
+        return Err(ArgminError::msg("a parameter ran to its bound"));
+    }
+    Ok(())
+}
+
 impl CostFunction for &Objective<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, free: &Vec<f64>) -> Result<f64, ArgminError> {
-        Ok(self.cost_and_gradient(free).0)
+        let cost = self.cost_and_gradient(free).0;
+        runaway(free)?;
+        Ok(cost)
     }
 }
 
@@ -644,7 +659,21 @@ impl Gradient for &Objective<'_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, free: &Vec<f64>) -> Result<Vec<f64>, ArgminError> {
-        Ok(self.cost_and_gradient(free).1)
+        let gradient = self.cost_and_gradient(free).1;
+        runaway(free)?;
+        Ok(gradient)
+    }
+}
+
+/// The objective without the runaway stop, for argmin's Nelder-Mead, which panics on a cost error
+/// (the coordinates are clamped, so it stays finite anyway).
+struct Unguarded<'a, 'b>(&'b Objective<'a>);
+
+impl CostFunction for Unguarded<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, free: &Vec<f64>) -> Result<f64, ArgminError> {
+        Ok(self.0.cost_and_gradient(free).0)
     }
 }
 
@@ -763,7 +792,7 @@ fn maximise_once(objective: &Objective<'_>, start: Vec<f64>, max_iters: u64) -> 
         simplex.push(vertex);
     }
     if let Ok(solver) = NelderMead::new(simplex).with_sd_tolerance(1e-12) {
-        let _ = Executor::new(&problem, solver)
+        let _ = Executor::new(Unguarded(&problem), solver)
             .configure(|state| state.max_iters(max_iters))
             .run();
     }

@@ -108,15 +108,19 @@ fn gi_step_parameters_are_recovered_on_the_real_choice_sets() {
         let weights = simulate(features, &model, &truth, &choices, &mut rng);
         assert_eq!(weights.total(), 1668.0);
         // Act
+        let fit_began = Instant::now();
         let mut fitted = fit(features, &weights, &model, &options, &|| {}).expect("fit");
+        let fit_seconds = fit_began.elapsed().as_secs_f64();
         let intervals = profile_intervals(features, &weights, &mut fitted, &options);
         for (i, interval) in intervals.iter().enumerate() {
             covered[i] +=
                 usize::from(interval.lower <= truth_values[i] && truth_values[i] <= interval.upper);
         }
         eprintln!(
-            "simulation {simulation}: {:?} LL {:.2} {intervals:?}",
-            fitted.params, fitted.log_likelihood
+            "simulation {simulation}: {:?} LL {:.2} {intervals:?} (fit {fit_seconds:.1} s, total {:.1} s)",
+            fitted.params,
+            fitted.log_likelihood,
+            fit_began.elapsed().as_secs_f64()
         );
     }
     eprintln!(
