@@ -97,7 +97,7 @@ fn gi_step_parameters_are_recovered_on_the_real_choice_sets() {
         .map(|t| 1668 / 10 + usize::from(t < 1668 % 10))
         .collect();
     let options = FitOptions {
-        random_starts: 10,
+        random_starts: 5,
         seed: 5,
         ..FitOptions::default()
     };
