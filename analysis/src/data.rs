@@ -44,7 +44,10 @@ pub struct ProgramsFile {
 /// file or header is an error.
 pub fn read_programs(reader: impl Read) -> Result<ProgramsFile, AnalysisError> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers = csv.headers().map_err(|e| AnalysisError::Csv(e.to_string()))?.clone();
+    let headers = csv
+        .headers()
+        .map_err(|e| AnalysisError::Csv(e.to_string()))?
+        .clone();
     for required in ["participant_idx", "mdp_idx", "skipped", "program"] {
         if !headers.iter().any(|h| h == required) {
             return Err(AnalysisError::Csv(format!("missing column `{required}`")));
@@ -56,14 +59,20 @@ pub fn read_programs(reader: impl Read) -> Result<ProgramsFile, AnalysisError> {
             Ok(record) => record,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                file.errors.push(RowError { line, message: e.to_string() });
+                file.errors.push(RowError {
+                    line,
+                    message: e.to_string(),
+                });
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line());
         match record.deserialize::<ProgramRow>(Some(&headers)) {
             Ok(row) => file.rows.push((line, row)),
-            Err(e) => file.errors.push(RowError { line, message: e.to_string() }),
+            Err(e) => file.errors.push(RowError {
+                line,
+                message: e.to_string(),
+            }),
         }
     }
     Ok(file)
@@ -74,7 +83,9 @@ fn python_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool
     match text.trim() {
         "True" | "true" | "1" => Ok(true),
         "False" | "false" | "0" | "" => Ok(false),
-        other => Err(serde::de::Error::custom(format!("`{other}` is not True or False"))),
+        other => Err(serde::de::Error::custom(format!(
+            "`{other}` is not True or False"
+        ))),
     }
 }
 
