@@ -181,3 +181,61 @@ fn check_data_reports_malformed_rows_and_goes_on() {
     assert!(!missing.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn fit_prints_the_comparison_of_the_named_models_as_json() {
+    let dir = std::env::temp_dir().join(format!("proglab-fit-{}", std::process::id()));
+    let report = json(&proglab(&[
+        "fit",
+        "--programs",
+        PROGRAMS_DEV,
+        "--models",
+        "null,mdl,step",
+        "--restarts",
+        "2",
+        "--no-intervals",
+        "--plots",
+        dir.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(report["n_observations"], 1162);
+    let models = report["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["null", "mdl", "step"]);
+    let ll = |i: usize| models[i]["log_likelihood"].as_f64().unwrap();
+    // The paper's order: step cost beats MDL, and both beat random choice.
+    assert!(
+        ll(2) > ll(1) && ll(1) > ll(0),
+        "{} {} {}",
+        ll(0),
+        ll(1),
+        ll(2)
+    );
+    assert_eq!(models[1]["k"], 1);
+    assert!(models[1]["params"]["beta_mdl"].as_f64().unwrap() > 0.0);
+    assert!(models[2]["params"]["beta_step"].as_f64().unwrap() > 0.0);
+    // null is nested in both one-parameter models.
+    let lrt = report["lrt"].as_array().unwrap();
+    assert!(
+        lrt.iter()
+            .any(|t| t["null_model"] == "null" && t["model"] == "step" && t["df"] == 1)
+    );
+    let coverage = report["coverage"].as_array().unwrap();
+    assert_eq!(coverage.len(), 10);
+    assert!(report["per_task"].is_array() || report["per_task"].is_object());
+    let figures: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        figures
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "svg"))
+    );
+    assert!(
+        figures
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "png"))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
