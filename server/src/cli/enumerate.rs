@@ -3,7 +3,6 @@
 //! Prints, per task, the number of candidate traces, their length range, the number of unique
 //! programs and of distinct sufficient-statistic keys, and the time taken. Progress goes to stderr.
 
-use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -25,7 +24,7 @@ pub struct EnumerateArgs {
     /// The experiment whose tasks are meant (a bundled task set for now).
     #[arg(long, default_value = "correa2025")]
     pub experiment: String,
-    /// Print one JSON object per task (one per line) instead of a summary.
+    /// Print one JSON object: the task's figures, or with `--all` every task's under `tasks`.
     #[arg(long)]
     pub json: bool,
 }
@@ -46,15 +45,12 @@ struct Report {
 pub fn main(args: EnumerateArgs) -> anyhow::Result<()> {
     let tasks = resolve(&args)?;
     let started = Instant::now();
-    let mut total_programs = 0u64;
+    let mut reports = Vec::with_capacity(tasks.len());
     for (address, named) in &tasks {
         let report = enumerate(address, named)?;
-        total_programs += report.programs;
-        let line = if args.json {
-            serde_json::to_string(&report)?
-        } else {
-            format!(
-                "{}: {} traces (lengths {}-{}), {} programs, {} keys, {:.2} s",
+        if !args.json {
+            super::print_stdout(&format!(
+                "{}: {} traces (lengths {}-{}), {} programs, {} keys, {:.2} s\n",
                 report.task,
                 report.traces,
                 report.min_trace_length,
@@ -62,20 +58,25 @@ pub fn main(args: EnumerateArgs) -> anyhow::Result<()> {
                 report.programs,
                 report.keys,
                 report.seconds
-            )
-        };
-        if !print_line(&line)? {
-            return Ok(());
+            ))?;
         }
+        reports.push(report);
     }
-    if tasks.len() > 1 && !args.json {
-        print_line(&format!(
-            "total: {} tasks, {total_programs} programs, {:.2} s",
-            tasks.len(),
-            started.elapsed().as_secs_f64()
-        ))?;
+    let total_programs: u64 = reports.iter().map(|r| r.programs).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    match (args.json, reports.len()) {
+        // One task: its object. Several: one object holding them all, as `--json` promises.
+        (true, 1) => super::print_json(&reports[0]),
+        (true, _) => super::print_json(&serde_json::json!({
+            "tasks": reports,
+            "programs": total_programs,
+            "seconds": seconds,
+        })),
+        (false, 1) => Ok(()),
+        (false, n) => super::print_stdout(&format!(
+            "total: {n} tasks, {total_programs} programs, {seconds:.2} s\n"
+        )),
     }
-    Ok(())
 }
 
 /// The tasks named by the arguments, with their addresses.
@@ -160,15 +161,6 @@ fn enumerate(address: &str, named: &NamedTask) -> anyhow::Result<Report> {
 }
 
 /// Prints one line to stdout; returns false when stdout was closed (`proglab ... | head`).
-fn print_line(line: &str) -> anyhow::Result<bool> {
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).context("writing to stdout"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
