@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use server::http::participant::ROUTES;
+use server::http::participant_api::ROUTES;
 
 use crate::support::{Backend, TestApp, into_parts, spawn_app};
 

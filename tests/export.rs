@@ -159,7 +159,7 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
         let task_order = experiment
             .order
             .task_order(experiment.tasks.len(), None, seed);
-        let at = server::study::now();
+        let at = server::clock::now();
         let session = store
             .create_session(NewSession {
                 id: uuid::Uuid::new_v4().to_string(),
@@ -194,7 +194,7 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
                         .serve_trial(NewTrial {
                             session_id: session.id.clone(),
                             step,
-                            phase: "tasks".into(),
+                            phase: server::domain::Phase::Tasks,
                             position: index as i64,
                             task_index: task as i64,
                             label: experiment.tasks[task].label.clone(),
@@ -280,9 +280,10 @@ impl std::io::Write for SharedFile {
 }
 
 async fn open(db: &TestDb) -> (Arc<dyn Store>, Arc<dyn ResearchStore>) {
-    server::store::research::connect(&db.url)
+    let database = server::store::connect(&db.url)
         .await
-        .expect("open the database")
+        .expect("open the database");
+    (database.store, database.research)
 }
 
 fn shuffled_experiment() -> Arc<Experiment> {
@@ -445,7 +446,7 @@ async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audite
         experiment.clone(),
         &pseudonym,
         "tester",
-        server::study::now(),
+        server::clock::now(),
     )
     .await
     .expect("withdraw");
@@ -472,7 +473,7 @@ async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audite
         experiment,
         "PID001",
         "tester",
-        server::study::now(),
+        server::clock::now(),
     )
     .await;
     assert!(again.is_err(), "nothing left to withdraw");

@@ -187,7 +187,7 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(
         "4 tutorial levels, the practice problem, 10 tasks"
     );
     for (trial, (phase, step, program)) in record.trials.iter().zip(&expected_trials) {
-        assert_eq!((&trial.phase, trial.step), (phase, *step));
+        assert_eq!((trial.phase.as_str(), trial.step), (phase.as_str(), *step));
         assert_eq!(trial.outcome, Some(TrialOutcome::Submitted));
         assert_eq!(trial.program.as_deref(), Some(program.as_str()));
         assert_eq!(trial.runs, 2);

@@ -20,10 +20,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn research(app: &TestApp) -> std::sync::Arc<dyn ResearchStore> {
-    server::store::research::connect(&app.db.url)
-        .await
-        .unwrap()
-        .1
+    server::store::connect(&app.db.url).await.unwrap().research
 }
 
 async fn add_researcher(app: &TestApp, name: &str) {
@@ -32,7 +29,7 @@ async fn add_researcher(app: &TestApp, name: &str) {
         name,
         PASSWORD,
         "test",
-        server::study::now(),
+        server::clock::now(),
     )
     .await
     .expect("add a researcher");
@@ -250,7 +247,7 @@ async fn expired_sessions_are_refused_and_signing_out_ends_a_session() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     add_researcher(&app, "ada").await;
     let store = research(&app).await;
-    let now = server::study::now();
+    let now = server::clock::now();
     let expired = server::domain::SessionToken::generate();
     store
         .create_researcher_session(&ResearcherSession {

@@ -192,7 +192,7 @@ async fn a_server_killed_mid_session_loses_nothing_it_acknowledged(#[case] backe
     // Assert: a new server on the same database has everything that was acknowledged, and the
     // participant carries on from the same step.
     let restarted = ServerProcess::start(&db.url);
-    let store = server::store::connect(&db.url).await.unwrap();
+    let store = server::store::connect(&db.url).await.unwrap().store;
     let record = store.session_record(&session_id).await.unwrap();
     let stored_events: Vec<i64> = record.events.iter().map(|e| e.seq).collect();
     for seq in &acknowledged_events {

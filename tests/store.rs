@@ -17,7 +17,8 @@ async fn open(backend: Backend) -> Option<(TestDb, Arc<dyn Store>)> {
     let db = TestDb::new(backend).await?;
     let store = server::store::connect(&db.url)
         .await
-        .expect("the store opens");
+        .expect("the store opens")
+        .store;
     Some((db, store))
 }
 
@@ -50,7 +51,7 @@ fn trial(session_id: &str, step: i64, at_seconds: i64) -> NewTrial {
     NewTrial {
         session_id: session_id.to_owned(),
         step,
-        phase: "tasks".into(),
+        phase: server::domain::Phase::Tasks,
         position: 0,
         task_index: 3,
         label: "d".into(),
@@ -454,7 +455,7 @@ async fn migrations_run_once_and_reopening_keeps_the_data(#[case] backend: Backe
         .await
         .unwrap();
     store.close().await;
-    let reopened = server::store::connect(&db.url).await.unwrap();
+    let reopened = server::store::connect(&db.url).await.unwrap().store;
     assert_eq!(reopened.session(&session.id).await.unwrap(), session);
     assert_eq!(
         reopened.backend(),

@@ -119,6 +119,15 @@ impl Program {
         self.routines.len() - 1
     }
 
+    /// Instruction Count, the figure participants see: tokens over all routines, calls included
+    /// (the metric T of `docs/modelling.md` §4.5).
+    pub fn instruction_count(&self) -> u32 {
+        self.routines
+            .iter()
+            .map(|routine| routine.len() as u32)
+            .sum()
+    }
+
     /// Checks the program against `limits`: slot count, routine lengths and call targets.
     pub fn check(&self, limits: &Limits) -> Result<(), ProgramError> {
         if self.routines.is_empty() || self.n_subroutines() > limits.subroutines {

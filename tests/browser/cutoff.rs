@@ -43,7 +43,7 @@ async fn the_page_reconnects_after_the_server_is_cut_off_and_loses_nothing() {
 
     // Everything the participant did is stored: each event once, the run made while the server
     // was away, and the submitted program.
-    let store = server::store::connect(&database_url).await.unwrap();
+    let store = server::store::connect(&database_url).await.unwrap().store;
     let record = store.session_record(&session_id).await.unwrap();
     let seqs: Vec<i64> = record.events.iter().map(|e| e.seq).collect();
     let unique: BTreeSet<i64> = seqs.iter().copied().collect();

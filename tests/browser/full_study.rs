@@ -598,7 +598,7 @@ async fn check_database(
     experiment: &server::experiment::Experiment,
     done: &Done,
 ) -> anyhow::Result<()> {
-    let store = server::store::connect(database_url).await?;
+    let store = server::store::connect(database_url).await?.store;
     let sessions = store.sessions_of("correa2025").await?;
     let session = sessions
         .iter()

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::App;
 use server::config::Config;
 use server::experiment::Experiment;
+use server::startup::App;
 use server::store::Store;
 use sqlx::Connection;
 

@@ -28,9 +28,8 @@ pub struct ExportArgs {
     /// Include recruiter IDs instead of only pseudonyms.
     #[arg(long)]
     pub raw_ids: bool,
-    /// Database: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: super::DatabaseArgs,
 }
 
 /// The experiment named by a slug (bundled) or a file.
@@ -52,7 +51,7 @@ pub fn main(args: ExportArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (store, research) = crate::store::research::connect(&args.database_url).await?;
+        let crate::store::Database { store, research } = args.database.connect().await?;
         let options = ExportOptions {
             raw_ids: args.raw_ids,
         };
@@ -81,7 +80,7 @@ pub fn main(args: ExportArgs) -> anyhow::Result<()> {
                 args.out.display(),
                 summary.rows
             ),
-            crate::study::now(),
+            crate::clock::now(),
         )
         .await?;
         eprintln!(

@@ -19,9 +19,8 @@ pub struct ImportArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Database: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: super::DatabaseArgs,
 }
 
 pub fn main(args: ImportArgs) -> anyhow::Result<()> {
@@ -30,13 +29,13 @@ pub fn main(args: ImportArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (_, research) = crate::store::research::connect(&args.database_url).await?;
+        let research = args.database.connect().await?.research;
         let summary = researcher::import::import_programs(
             research.as_ref(),
             &experiment,
             &args.programs,
             &researcher::cli_actor(),
-            crate::study::now(),
+            crate::clock::now(),
         )
         .await?;
         if args.json {

@@ -1,6 +1,7 @@
 //! The `proglab` command line: one subcommand per file.
 
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 
 pub mod check_data;
 pub mod enumerate;
@@ -43,6 +44,33 @@ pub enum Command {
     Withdraw(withdraw::WithdrawArgs),
     /// Add, remove or list researcher accounts.
     Researcher(researcher::ResearcherArgs),
+}
+
+/// The database a subcommand opens; one definition shared by every subcommand, and secret: its
+/// value (which may hold a password) is never printed, not even in `--help`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = crate::config::DEFAULT_DATABASE_URL,
+        hide_env_values = true,
+        global = true,
+        value_parser = parse_secret
+    )]
+    pub database_url: SecretString,
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
+impl DatabaseArgs {
+    /// Opens the database and brings its schema up to date.
+    pub async fn connect(&self) -> anyhow::Result<crate::store::Database> {
+        crate::store::connect(self.database_url.expose_secret()).await
+    }
 }
 
 /// The task list (index = `mdp_idx`) of an experiment given as a bundled slug.

@@ -13,9 +13,8 @@ use crate::researcher::{self, auth};
 pub struct ResearcherArgs {
     #[command(subcommand)]
     pub command: ResearcherCommand,
-    /// Database: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL, hide_env_values = true, global = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: super::DatabaseArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -42,9 +41,9 @@ pub fn main(args: ResearcherArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (_, research) = crate::store::research::connect(&args.database_url).await?;
+        let research = args.database.connect().await?.research;
         let actor = researcher::cli_actor();
-        let now = crate::study::now();
+        let now = crate::clock::now();
         match args.command {
             ResearcherCommand::Add {
                 username,
@@ -84,10 +83,7 @@ pub fn main(args: ResearcherArgs) -> anyhow::Result<()> {
                 } else {
                     let mut text = String::new();
                     for account in &accounts {
-                        let created = account
-                            .created_at
-                            .format(&time::format_description::well_known::Rfc3339)
-                            .unwrap_or_default();
+                        let created = crate::clock::rfc3339(account.created_at);
                         text.push_str(&format!("{}\t{created}\n", account.username));
                     }
                     super::print_stdout(&text)?;

@@ -3,10 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::SecretString;
-
-use crate::app::{App, shutdown_signal};
 use crate::config::{self, Config};
+use crate::startup::{App, shutdown_signal};
 
 /// Arguments of `proglab serve`.
 #[derive(Debug, clap::Args)]
@@ -16,9 +14,8 @@ use crate::config::{self, Config};
   proglab serve --experiment my-study.toml --listen 0.0.0.0:8080
   proglab serve --database-url postgres://user@localhost/proglab --experiment a.toml --experiment b.toml")]
 pub struct ServeArgs {
-    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: super::DatabaseArgs,
     /// Address to listen on (HOST:PORT).
     #[arg(long, env = "PROGLAB_LISTEN", default_value = config::DEFAULT_LISTEN)]
     pub listen: String,
@@ -43,7 +40,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     pub fn into_config(self) -> Config {
         Config {
-            database_url: SecretString::from(self.database_url),
+            database_url: self.database.database_url,
             listen: self.listen,
             experiment_files: self.experiments,
             static_dir: self.static_dir,

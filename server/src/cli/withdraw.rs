@@ -15,9 +15,8 @@ pub struct WithdrawArgs {
     /// The participant's recruiter ID or pseudonym.
     #[arg(long)]
     pub participant: String,
-    /// Database: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: super::DatabaseArgs,
 }
 
 pub fn main(args: WithdrawArgs) -> anyhow::Result<()> {
@@ -26,14 +25,14 @@ pub fn main(args: WithdrawArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (store, research) = crate::store::research::connect(&args.database_url).await?;
+        let crate::store::Database { store, research } = args.database.connect().await?;
         let withdrawn = researcher::withdraw::withdraw(
             store,
             research,
             experiment,
             &args.participant,
             &researcher::cli_actor(),
-            crate::study::now(),
+            crate::clock::now(),
         )
         .await?;
         eprintln!(

@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{ErrorBody, ErrorDetail};
+use crate::researcher::ResearcherError;
 use crate::store::StoreError;
+use crate::study::StudyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -124,6 +126,43 @@ impl From<StoreError> for AppError {
             },
             StoreError::Other(cause) => AppError::Internal(cause),
         }
+    }
+}
+
+impl From<StudyError> for AppError {
+    fn from(error: StudyError) -> AppError {
+        match error {
+            StudyError::Invalid(message) => AppError::bad_request(message),
+            StudyError::InvalidProgram(e) => AppError::InvalidProgram(e),
+            StudyError::NotFound(message) => AppError::NotFound(message),
+            StudyError::WrongState { code, message } => AppError::Conflict { code, message },
+            StudyError::Refused { code, message } => AppError::Unprocessable { code, message },
+            StudyError::Store(e) => e.into(),
+            StudyError::Internal(cause) => AppError::Internal(cause),
+        }
+    }
+}
+
+/// The researcher side answers people in a browser: a plain-text reason with the status, and
+/// for a server fault the same generic body (and logged cause) as the API.
+impl IntoResponse for ResearcherError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ResearcherError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ResearcherError::NotFound(_) | ResearcherError::Store(StoreError::NotFound) => {
+                StatusCode::NOT_FOUND
+            }
+            ResearcherError::SignInRequired => StatusCode::UNAUTHORIZED,
+            ResearcherError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ResearcherError::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ResearcherError::Store(_)
+            | ResearcherError::Io(_)
+            | ResearcherError::Csv(_)
+            | ResearcherError::Other(_) => {
+                return AppError::Internal(anyhow::Error::from(self)).into_response();
+            }
+        };
+        (status, self.to_string()).into_response()
     }
 }
 

@@ -5,29 +5,17 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::domain::SessionToken;
 use crate::experiment::Experiment;
+use crate::http::cookie;
 use crate::http::error::AppError;
+use crate::startup::AppState;
 use crate::store::{Session, StoreError};
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "proglab_session";
-
-/// The `Set-Cookie` value that hands a browser its session token: HttpOnly (no script can read
-/// it) and SameSite=Strict (no other site can send it).
-pub fn session_cookie(token: &SessionToken, secure: bool) -> String {
-    format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000{}",
-        token.expose(),
-        if secure { "; Secure" } else { "" }
-    )
-}
 
 /// The token sent with a request: `Authorization: Bearer <token>` first, then the cookie.
 /// `Err` if one was sent but cannot be a token.
@@ -42,17 +30,10 @@ fn token_from(headers: &HeaderMap) -> Result<Option<SessionToken>, AppError> {
             .map(Some)
             .ok_or(AppError::Unauthorized);
     }
-    for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some((name, token)) = pair.trim().split_once('=')
-                && name == SESSION_COOKIE
-            {
-                return SessionToken::parse(token.trim())
-                    .map(Some)
-                    .ok_or(AppError::Unauthorized);
-            }
-        }
+    if let Some(token) = cookie::read(headers, cookie::PARTICIPANT_SESSION) {
+        return SessionToken::parse(&token)
+            .map(Some)
+            .ok_or(AppError::Unauthorized);
     }
     Ok(None)
 }
@@ -182,7 +163,7 @@ mod tests {
             ("authorization", &format!("Bearer {}", a.expose())),
             (
                 "cookie",
-                &format!("other=1; {SESSION_COOKIE}={}", b.expose()),
+                &format!("other=1; {}={}", cookie::PARTICIPANT_SESSION, b.expose()),
             ),
         ]);
         assert_eq!(token_from(&map).unwrap(), Some(a));
@@ -193,7 +174,11 @@ mod tests {
         let token = SessionToken::generate();
         let map = headers(&[(
             "cookie",
-            &format!("a=b; {SESSION_COOKIE}={}; c=d", token.expose()),
+            &format!(
+                "a=b; {}={}; c=d",
+                cookie::PARTICIPANT_SESSION,
+                token.expose()
+            ),
         )]);
         assert_eq!(token_from(&map).unwrap(), Some(token));
     }
@@ -207,12 +192,12 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_and_same_site() {
-        let cookie = session_cookie(&SessionToken::generate(), false);
+        let cookie = cookie::participant_session(&SessionToken::generate(), false);
         assert!(
             cookie.contains("HttpOnly")
                 && cookie.contains("SameSite=Strict")
                 && !cookie.contains("Secure")
         );
-        assert!(session_cookie(&SessionToken::generate(), true).ends_with("; Secure"));
+        assert!(cookie::participant_session(&SessionToken::generate(), true).ends_with("; Secure"));
     }
 }

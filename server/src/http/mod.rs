@@ -5,13 +5,14 @@
 //! (logs 5xx causes once and gives bare error responses the API's JSON format), the request
 //! timeout, and the request body limit (413).
 
-pub mod app;
 pub mod assets;
+pub mod cookie;
 pub mod error;
 pub mod extract;
-pub mod pages;
-pub mod participant;
+pub mod front_door;
+pub mod participant_api;
 pub mod researcher;
+pub mod study_pages;
 
 use axum::Router;
 use axum::body::Body;
@@ -27,8 +28,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::app::AppState;
 use crate::http::error::{AppError, InternalCause};
+use crate::startup::AppState;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -39,9 +40,9 @@ pub fn router(state: AppState) -> Router {
         None => assets::router(),
     };
     Router::new()
-        .merge(participant::router())
-        .merge(pages::router())
-        .merge(app::router())
+        .merge(participant_api::router())
+        .merge(front_door::router())
+        .merge(study_pages::router())
         .merge(researcher::router(state.clone()))
         .merge(static_files)
         .fallback(not_found)

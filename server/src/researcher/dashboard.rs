@@ -177,9 +177,7 @@ fn participant_row(
         status: session.status.as_str().to_owned(),
         phase,
         task,
-        last_seen: last_seen
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        last_seen: crate::clock::rfc3339(last_seen),
         last_seen_ago: ago(now - last_seen),
         elapsed: clock(end - session.created_at),
         evaluations,
@@ -228,7 +226,7 @@ pub fn task_summaries(experiment: &Experiment, trials: &[Trial]) -> Vec<TaskSumm
             subroutines: 0,
         })
         .collect();
-    for trial in trials.iter().filter(|t| t.phase == "tasks") {
+    for trial in trials.iter().filter(|t| t.phase == Phase::Tasks) {
         let Some(index) = usize::try_from(trial.task_index).ok() else {
             continue;
         };
@@ -342,10 +340,10 @@ pub async fn replay(
     }
     let mut trials = Vec::new();
     for trial in &record.trials {
-        let phase = Phase::parse(&trial.phase);
-        let entry = phase.and_then(|p| {
-            experiment.task_entry(p, usize::try_from(trial.task_index).unwrap_or(usize::MAX))
-        });
+        let entry = experiment.task_entry(
+            trial.phase,
+            usize::try_from(trial.task_index).unwrap_or(usize::MAX),
+        );
         let mut timeline = vec![TimelineEntry {
             t_ms: 0,
             kind: "start".into(),
@@ -403,7 +401,7 @@ pub async fn replay(
         timeline.sort_by_key(|e| e.t_ms);
         trials.push(ReplayTrial {
             step: trial.step,
-            phase: trial.phase.clone(),
+            phase: trial.phase.as_str().to_owned(),
             position: trial.position,
             task_index: trial.task_index,
             label: trial.label.clone(),

@@ -338,7 +338,7 @@ impl Exporter {
         options: ExportOptions,
     ) -> Result<Exporter, ResearcherError> {
         let key = research
-            .pseudonym_key(experiment.slug.as_str(), &fresh_key(), crate::study::now())
+            .pseudonym_key(experiment.slug.as_str(), &fresh_key(), crate::clock::now())
             .await?;
         Ok(Exporter {
             store,
@@ -497,7 +497,7 @@ impl Exporter {
                         .participant_idx
                         .map_or(String::new(), |i| i.to_string()),
                     participant.session.status.as_str().to_owned(),
-                    trial.phase.clone(),
+                    trial.phase.to_string(),
                     trial.position.to_string(),
                     trial.task_index.to_string(),
                     trial.label.clone(),

@@ -117,7 +117,7 @@ pub async fn import_programs(
             trials.push(Trial {
                 session_id: String::new(),
                 step,
-                phase: "tasks".into(),
+                phase: Phase::Tasks,
                 position: mdp_idx as i64,
                 task_index: mdp_idx as i64,
                 label: experiment.tasks[mdp_idx].label.clone(),

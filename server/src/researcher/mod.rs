@@ -25,6 +25,15 @@ pub enum ResearcherError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// No researcher is signed in.
+    #[error("sign in first")]
+    SignInRequired,
+    /// Signed in (or signing in), but the request may not do this: a missing or wrong CSRF token.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A form too large to check for its CSRF token.
+    #[error("the form is too large")]
+    FormTooLarge,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write the export: {0}")]

@@ -7,6 +7,7 @@
 
 mod postgres;
 pub mod research;
+mod rows;
 mod sql;
 mod sqlite;
 
@@ -17,7 +18,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::domain::{SessionStatus, TokenHash, TrialOutcome};
+use crate::domain::{Phase, SessionStatus, TokenHash, TrialOutcome};
+use crate::store::research::ResearchStore;
 
 pub use crate::store::postgres::PostgresStore;
 pub use crate::store::sqlite::SqliteStore;
@@ -37,13 +39,28 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Both views of one database, sharing one connection pool: the participant side's [`Store`]
+/// and the researcher side's [`ResearchStore`].
+#[derive(Clone)]
+pub struct Database {
+    pub store: Arc<dyn Store>,
+    pub research: Arc<dyn ResearchStore>,
+}
+
 /// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating a SQLite
 /// file if it does not exist, and brings its schema up to date.
-pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn connect(url: &str) -> anyhow::Result<Database> {
+    fn both<S: Store + ResearchStore + 'static>(store: S) -> Database {
+        let store = Arc::new(store);
+        Database {
+            store: store.clone(),
+            research: store,
+        }
+    }
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(both(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
+        Ok(both(PostgresStore::connect(url).await?))
     } else {
         anyhow::bail!("unsupported database URL: it must start with sqlite: or postgres://")
     }
@@ -116,8 +133,8 @@ pub struct NewSession {
 pub struct Trial {
     pub session_id: String,
     pub step: i64,
-    /// `tutorial`, `practice` or `tasks`.
-    pub phase: String,
+    /// `Tutorial`, `Practice` or `Tasks`: the phases that have tasks.
+    pub phase: Phase,
     /// Position within the phase: for main tasks, where this participant saw the task.
     pub position: i64,
     /// Index in the phase's task list: for main tasks the `mdp_idx`.
@@ -140,7 +157,7 @@ pub struct Trial {
 pub struct NewTrial {
     pub session_id: String,
     pub step: i64,
-    pub phase: String,
+    pub phase: Phase,
     pub position: i64,
     pub task_index: i64,
     pub label: String,

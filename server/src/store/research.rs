@@ -9,13 +9,12 @@
 //! because SQLite stores them as text.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::store::{Answer, PostgresStore, SqliteStore, Store, StoreError, StoreResult, Trial};
+use crate::store::{Answer, PostgresStore, SqliteStore, StoreError, StoreResult, Trial};
 
 /// A researcher account (the password hash stays in the database).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,22 +168,8 @@ pub trait ResearchStore: Send + Sync + 'static {
     async fn withdraw_session(&self, session_id: &str) -> StoreResult<u64>;
 }
 
-/// Opens the database named by `url` (as [`crate::store::connect`]) and returns both views of it,
-/// sharing one connection pool.
-pub async fn connect(url: &str) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn ResearchStore>)> {
-    if url.starts_with("sqlite:") {
-        let store = Arc::new(SqliteStore::connect(url).await?);
-        Ok((store.clone(), store))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = Arc::new(PostgresStore::connect(url).await?);
-        Ok((store.clone(), store))
-    } else {
-        anyhow::bail!("unsupported database URL: it must start with sqlite: or postgres://")
-    }
-}
-
 #[derive(sqlx::FromRow)]
-struct SessionRowR {
+struct ResearcherSessionRow {
     token_hash: String,
     username: String,
     csrf_token: String,
@@ -203,7 +188,7 @@ struct AuditRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct AnswerRowR {
+struct ResearchAnswerRow {
     session_id: String,
     item: String,
     answer: String,
@@ -212,7 +197,7 @@ struct AnswerRowR {
 
 /// The trial columns, qualified with the table alias `t`.
 fn trial_columns_t() -> String {
-    crate::store::sql::TRIAL_COLUMNS
+    crate::store::rows::TRIAL_COLUMNS
         .split(',')
         .map(|c| format!("t.{}", c.trim()))
         .collect::<Vec<_>>()
@@ -232,7 +217,7 @@ macro_rules! impl_research {
                     .await;
                 match inserted {
                     Ok(_) => Ok(()),
-                    Err(e) if crate::store::sql::is_unique_violation(&e) => {
+                    Err(e) if crate::store::rows::is_unique_violation(&e) => {
                         Err(StoreError::Conflict(format!("a researcher named `{username}` already exists")))
                     }
                     Err(e) => Err(e.into()),
@@ -301,7 +286,7 @@ macro_rules! impl_research {
             }
 
             async fn researcher_session(&self, token_hash: &str) -> StoreResult<Option<ResearcherSession>> {
-                let row: Option<SessionRowR> = sqlx::query_as(
+                let row: Option<ResearcherSessionRow> = sqlx::query_as(
                     "SELECT token_hash, username, csrf_token, created_at, expires_at FROM researcher_sessions WHERE token_hash = $1",
                 )
                 .bind(token_hash)
@@ -364,8 +349,8 @@ macro_rules! impl_research {
             }
 
             async fn session_trials(&self, session_id: &str) -> StoreResult<Vec<Trial>> {
-                let sql = format!("SELECT {} FROM trials WHERE session_id = $1 ORDER BY step", crate::store::sql::TRIAL_COLUMNS);
-                let rows: Vec<crate::store::sql::TrialRow> = sqlx::query_as(&sql).bind(session_id).fetch_all(&self.pool).await?;
+                let sql = format!("SELECT {} FROM trials WHERE session_id = $1 ORDER BY step", crate::store::rows::TRIAL_COLUMNS);
+                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql).bind(session_id).fetch_all(&self.pool).await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
@@ -375,12 +360,12 @@ macro_rules! impl_research {
                      ORDER BY s.created_at, s.id, t.step",
                     trial_columns_t()
                 );
-                let rows: Vec<crate::store::sql::TrialRow> = sqlx::query_as(&sql).bind(experiment).fetch_all(&self.pool).await?;
+                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql).bind(experiment).fetch_all(&self.pool).await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn experiment_answers(&self, experiment: &str) -> StoreResult<Vec<(String, Answer)>> {
-                let rows: Vec<AnswerRowR> = sqlx::query_as(
+                let rows: Vec<ResearchAnswerRow> = sqlx::query_as(
                     "SELECT a.session_id, a.item, a.answer, a.answered_at FROM answers a JOIN sessions s ON s.id = a.session_id \
                      WHERE s.experiment = $1 ORDER BY s.created_at, s.id, a.item",
                 )
@@ -454,7 +439,7 @@ macro_rules! impl_research {
                         )
                         .bind(&imported.session_id)
                         .bind(trial.step)
-                        .bind(&trial.phase)
+                        .bind(trial.phase.as_str())
                         .bind(trial.position)
                         .bind(trial.task_index)
                         .bind(&trial.label)

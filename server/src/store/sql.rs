@@ -1,731 +1,608 @@
-//! The SQL both backends share, and the row structs it reads.
+//! The SQL both backends share.
 //!
 //! The queries are identical for SQLite and Postgres (sqlx binds `$1` placeholders on both), so
 //! they are written once, in [`impl_store!`], and instantiated for each backend with its database
 //! type and the two things that differ: how a write transaction starts (`begin_write`, defined by
 //! each backend) and the row-lock suffix of the counterbalancing query (`FOR UPDATE` on Postgres;
-//! SQLite's `BEGIN IMMEDIATE` already holds the only write lock).
-
-use std::collections::BTreeMap;
-
-use sqlx::types::Json;
-use time::OffsetDateTime;
-
-use crate::domain::{SessionStatus, TrialOutcome};
-use crate::store::{Answer, Run, Session, StoreError, StoredEvent, Trial};
-
-pub(crate) const SESSION_COLUMNS: &str = "id, experiment, experiment_version, recruiter_id, condition, seed, \
-     task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code";
-
-pub(crate) const TRIAL_COLUMNS: &str = "session_id, step, phase, position, task_index, label, started_at, \
-     started_ms, ended_at, ended_ms, outcome, program, runs";
-
-pub(crate) const RUN_COLUMNS: &str =
-    "session_id, seq, step, program, mode, solved, steps, created_at, session_ms";
-
-pub(crate) const EVENT_COLUMNS: &str = "seq, kind, step, client_ms, data, received_at, session_ms";
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
-    id: String,
-    experiment: String,
-    experiment_version: String,
-    recruiter_id: Option<String>,
-    condition: Option<i64>,
-    seed: i64,
-    task_order: String,
-    status: String,
-    step: i64,
-    consent: Option<bool>,
-    consent_at: Option<OffsetDateTime>,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-    completed_at: Option<OffsetDateTime>,
-    completion_code: Option<String>,
-}
-
-impl TryFrom<SessionRow> for Session {
-    type Error = StoreError;
-
-    fn try_from(row: SessionRow) -> Result<Session, StoreError> {
-        let task_order: Vec<usize> = serde_json::from_str(&row.task_order).map_err(|e| {
-            anyhow::anyhow!(
-                "session {}: bad task_order {:?}: {e}",
-                row.id,
-                row.task_order
-            )
-        })?;
-        let status = SessionStatus::parse(&row.status).ok_or_else(|| {
-            anyhow::anyhow!("session {}: unknown status {:?}", row.id, row.status)
-        })?;
-        Ok(Session {
-            id: row.id,
-            experiment: row.experiment,
-            experiment_version: row.experiment_version,
-            recruiter_id: row.recruiter_id,
-            condition: row.condition,
-            seed: row.seed,
-            task_order,
-            status,
-            step: row.step,
-            consent: row.consent,
-            consent_at: row.consent_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            completed_at: row.completed_at,
-            completion_code: row.completion_code,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct TrialRow {
-    session_id: String,
-    step: i64,
-    phase: String,
-    position: i64,
-    task_index: i64,
-    label: String,
-    started_at: OffsetDateTime,
-    started_ms: i64,
-    ended_at: Option<OffsetDateTime>,
-    ended_ms: Option<i64>,
-    outcome: Option<String>,
-    program: Option<String>,
-    runs: i64,
-}
-
-impl TryFrom<TrialRow> for Trial {
-    type Error = StoreError;
-
-    fn try_from(row: TrialRow) -> Result<Trial, StoreError> {
-        let outcome = match &row.outcome {
-            None => None,
-            Some(text) => Some(TrialOutcome::parse(text).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "trial {}/{}: unknown outcome {text:?}",
-                    row.session_id,
-                    row.step
-                )
-            })?),
-        };
-        Ok(Trial {
-            session_id: row.session_id,
-            step: row.step,
-            phase: row.phase,
-            position: row.position,
-            task_index: row.task_index,
-            label: row.label,
-            started_at: row.started_at,
-            started_ms: row.started_ms,
-            ended_at: row.ended_at,
-            ended_ms: row.ended_ms,
-            outcome,
-            program: row.program,
-            runs: row.runs,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct RunRow {
-    session_id: String,
-    seq: i64,
-    step: i64,
-    program: String,
-    mode: String,
-    solved: bool,
-    steps: i64,
-    created_at: OffsetDateTime,
-    session_ms: i64,
-}
-
-impl From<RunRow> for Run {
-    fn from(row: RunRow) -> Run {
-        Run {
-            session_id: row.session_id,
-            seq: row.seq,
-            step: row.step,
-            program: row.program,
-            mode: row.mode,
-            solved: row.solved,
-            steps: row.steps,
-            created_at: row.created_at,
-            session_ms: row.session_ms,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct EventRow {
-    seq: i64,
-    kind: String,
-    step: Option<i64>,
-    client_ms: Option<i64>,
-    data: Json<serde_json::Value>,
-    received_at: OffsetDateTime,
-    session_ms: i64,
-}
-
-impl From<EventRow> for StoredEvent {
-    fn from(row: EventRow) -> StoredEvent {
-        StoredEvent {
-            seq: row.seq,
-            kind: row.kind,
-            step: row.step,
-            client_ms: row.client_ms,
-            data: row.data.0,
-            received_at: row.received_at,
-            session_ms: row.session_ms,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct AnswerRow {
-    item: String,
-    answer: String,
-    answered_at: OffsetDateTime,
-}
-
-impl From<AnswerRow> for Answer {
-    fn from(row: AnswerRow) -> Answer {
-        Answer {
-            item: row.item,
-            answer: row.answer,
-            answered_at: row.answered_at,
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> StoreError {
-        StoreError::Other(error.into())
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(error: sqlx::migrate::MigrateError) -> StoreError {
-        StoreError::Other(error.into())
-    }
-}
-
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
-}
-
-pub(crate) fn params_map(rows: Vec<(String, String)>) -> BTreeMap<String, String> {
-    rows.into_iter().collect()
-}
-
-/// The least-used condition among `0..n` (lowest index on ties), given `(condition, assigned)`
-/// rows.
-pub(crate) fn least_used(rows: &[(i64, i64)], n: usize) -> usize {
-    (0..n)
-        .min_by_key(|&c| {
-            let assigned = rows
-                .iter()
-                .find(|(condition, _)| *condition == c as i64)
-                .map_or(0, |(_, a)| *a);
-            (assigned, c)
-        })
-        .unwrap_or(0)
-}
+//! SQLite's `BEGIN IMMEDIATE` already holds the only write lock). The rows the queries read are in
+//! [`crate::store::rows`].
 
 /// Implements [`crate::store::Store`] for `$store`, whose `pool` field is a `Pool<$db>` and which
 /// has `async fn begin_write(&self) -> StoreResult<Transaction<'static, $db>>`.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $lock_suffix:literal) => {
-        impl $store {
-            async fn fetch_session<'e, E>(executor: E, id: &str) -> $crate::store::StoreResult<$crate::store::Session>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                let sql = format!("SELECT {} FROM sessions WHERE id = $1", $crate::store::sql::SESSION_COLUMNS);
-                let row: Option<$crate::store::sql::SessionRow> =
-                    sqlx::query_as(&sql).bind(id).fetch_optional(executor).await?;
-                row.ok_or($crate::store::StoreError::NotFound)?.try_into()
+        // An anonymous constant gives the expansion a scope of its own, so the queries can
+        // import what they use instead of spelling out `$crate::store::` at every name.
+        const _: () = {
+            use $crate::domain::TokenHash;
+            use $crate::store::rows::{
+                self, AnswerRow, EVENT_COLUMNS, EventRow, RUN_COLUMNS, RunRow, SESSION_COLUMNS,
+                SessionRow, TRIAL_COLUMNS, TrialRow,
+            };
+            use $crate::store::{
+                Answer, Assignment, EventsStored, FinishTrial, NewEvent, NewSession, NewTrial, Run,
+                RunRecorded, Session, SessionRecord, Store, StoreError, StoreResult, TableCounts,
+                Trial,
+            };
+
+            impl $store {
+                async fn fetch_session<'e, E>(executor: E, id: &str) -> StoreResult<Session>
+                where
+                    E: sqlx::Executor<'e, Database = $db>,
+                {
+                    let sql = format!("SELECT {} FROM sessions WHERE id = $1", SESSION_COLUMNS);
+                    let row: Option<SessionRow> = sqlx::query_as(&sql)
+                        .bind(id)
+                        .fetch_optional(executor)
+                        .await?;
+                    row.ok_or(StoreError::NotFound)?.try_into()
+                }
+
+                async fn fetch_trial<'e, E>(
+                    executor: E,
+                    session_id: &str,
+                    step: i64,
+                ) -> StoreResult<Trial>
+                where
+                    E: sqlx::Executor<'e, Database = $db>,
+                {
+                    let sql = format!(
+                        "SELECT {} FROM trials WHERE session_id = $1 AND step = $2",
+                        TRIAL_COLUMNS
+                    );
+                    let row: Option<TrialRow> = sqlx::query_as(&sql)
+                        .bind(session_id)
+                        .bind(step)
+                        .fetch_optional(executor)
+                        .await?;
+                    row.ok_or(StoreError::NotFound)?.try_into()
+                }
+
+                async fn fetch_run<'e, E>(
+                    executor: E,
+                    session_id: &str,
+                    seq: i64,
+                ) -> StoreResult<Option<Run>>
+                where
+                    E: sqlx::Executor<'e, Database = $db>,
+                {
+                    let sql = format!(
+                        "SELECT {} FROM runs WHERE session_id = $1 AND seq = $2",
+                        RUN_COLUMNS
+                    );
+                    let row: Option<RunRow> = sqlx::query_as(&sql)
+                        .bind(session_id)
+                        .bind(seq)
+                        .fetch_optional(executor)
+                        .await?;
+                    Ok(row.map(Into::into))
+                }
             }
 
-            async fn fetch_trial<'e, E>(executor: E, session_id: &str, step: i64) -> $crate::store::StoreResult<$crate::store::Trial>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                let sql = format!(
-                    "SELECT {} FROM trials WHERE session_id = $1 AND step = $2",
-                    $crate::store::sql::TRIAL_COLUMNS
-                );
-                let row: Option<$crate::store::sql::TrialRow> =
-                    sqlx::query_as(&sql).bind(session_id).bind(step).fetch_optional(executor).await?;
-                row.ok_or($crate::store::StoreError::NotFound)?.try_into()
-            }
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
 
-            async fn fetch_run<'e, E>(executor: E, session_id: &str, seq: i64) -> $crate::store::StoreResult<Option<$crate::store::Run>>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                let sql = format!("SELECT {} FROM runs WHERE session_id = $1 AND seq = $2", $crate::store::sql::RUN_COLUMNS);
-                let row: Option<$crate::store::sql::RunRow> =
-                    sqlx::query_as(&sql).bind(session_id).bind(seq).fetch_optional(executor).await?;
-                Ok(row.map(Into::into))
-            }
-        }
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
 
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            fn backend(&self) -> &'static str {
-                $backend
-            }
-
-            async fn ping(&self) -> $crate::store::StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all, fields(experiment = %new.experiment))]
-            async fn create_session(&self, new: $crate::store::NewSession) -> $crate::store::StoreResult<$crate::store::Session> {
-                use $crate::store::{Assignment, StoreError};
-                let mut tx = self.begin_write().await?;
-                let (condition, task_order) = match &new.assignment {
-                    Assignment::Given { task_order } => (None, task_order.clone()),
-                    Assignment::Balanced { orders } => {
-                        for condition in 0..orders.len() as i64 {
+                #[tracing::instrument(skip_all, fields(experiment = %new.experiment))]
+                async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
+                    let mut tx = self.begin_write().await?;
+                    let (condition, task_order) = match &new.assignment {
+                        Assignment::Given { task_order } => (None, task_order.clone()),
+                        Assignment::Balanced { orders } => {
+                            for condition in 0..orders.len() as i64 {
+                                sqlx::query(
+                                    "INSERT INTO assignment_counters (experiment, condition, assigned) VALUES ($1, $2, 0) \
+                                     ON CONFLICT (experiment, condition) DO NOTHING",
+                                )
+                                .bind(&new.experiment)
+                                .bind(condition)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            let rows: Vec<(i64, i64)> = sqlx::query_as(concat!(
+                                "SELECT condition, assigned FROM assignment_counters WHERE experiment = $1 ORDER BY condition",
+                                $lock_suffix
+                            ))
+                            .bind(&new.experiment)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            let chosen = rows::least_used(&rows, orders.len());
                             sqlx::query(
-                                "INSERT INTO assignment_counters (experiment, condition, assigned) VALUES ($1, $2, 0) \
-                                 ON CONFLICT (experiment, condition) DO NOTHING",
+                                "UPDATE assignment_counters SET assigned = assigned + 1 WHERE experiment = $1 AND condition = $2",
                             )
                             .bind(&new.experiment)
-                            .bind(condition)
+                            .bind(chosen as i64)
                             .execute(&mut *tx)
                             .await?;
+                            (
+                                Some(chosen as i64),
+                                orders.get(chosen).cloned().unwrap_or_default(),
+                            )
                         }
-                        let rows: Vec<(i64, i64)> = sqlx::query_as(concat!(
-                            "SELECT condition, assigned FROM assignment_counters WHERE experiment = $1 ORDER BY condition",
-                            $lock_suffix
-                        ))
-                        .bind(&new.experiment)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        let chosen = $crate::store::sql::least_used(&rows, orders.len());
-                        sqlx::query(
-                            "UPDATE assignment_counters SET assigned = assigned + 1 WHERE experiment = $1 AND condition = $2",
+                    };
+                    let task_order =
+                        serde_json::to_string(&task_order).map_err(anyhow::Error::from)?;
+                    sqlx::query(
+                        "INSERT INTO sessions (id, experiment, experiment_version, token_hash, recruiter_id, condition, seed, \
+                         task_order, status, step, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', 0, $9, $9)",
+                    )
+                    .bind(&new.id)
+                    .bind(&new.experiment)
+                    .bind(&new.experiment_version)
+                    .bind(&new.token_hash.0)
+                    .bind(&new.recruiter_id)
+                    .bind(condition)
+                    .bind(new.seed)
+                    .bind(&task_order)
+                    .bind(new.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    for (name, value) in &new.params {
+                        sqlx::query("INSERT INTO session_params (session_id, name, value) VALUES ($1, $2, $3)")
+                            .bind(&new.id)
+                            .bind(name)
+                            .bind(value)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if let (true, Some(recruiter_id)) = (new.unique_recruiter, &new.recruiter_id) {
+                        let inserted = sqlx::query(
+                            "INSERT INTO participations (experiment, recruiter_id, session_id) VALUES ($1, $2, $3)",
                         )
                         .bind(&new.experiment)
-                        .bind(chosen as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                        (Some(chosen as i64), orders.get(chosen).cloned().unwrap_or_default())
-                    }
-                };
-                let task_order = serde_json::to_string(&task_order).map_err(anyhow::Error::from)?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, experiment, experiment_version, token_hash, recruiter_id, condition, seed, \
-                     task_order, status, step, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', 0, $9, $9)",
-                )
-                .bind(&new.id)
-                .bind(&new.experiment)
-                .bind(&new.experiment_version)
-                .bind(&new.token_hash.0)
-                .bind(&new.recruiter_id)
-                .bind(condition)
-                .bind(new.seed)
-                .bind(&task_order)
-                .bind(new.at)
-                .execute(&mut *tx)
-                .await?;
-                for (name, value) in &new.params {
-                    sqlx::query("INSERT INTO session_params (session_id, name, value) VALUES ($1, $2, $3)")
+                        .bind(recruiter_id)
                         .bind(&new.id)
-                        .bind(name)
-                        .bind(value)
                         .execute(&mut *tx)
-                        .await?;
+                        .await;
+                        match inserted {
+                            Ok(_) => {}
+                            Err(e) if rows::is_unique_violation(&e) => {
+                                return Err(StoreError::Conflict(
+                                    "this recruiter ID already took part".into(),
+                                ));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    let session = Self::fetch_session(&mut *tx, &new.id).await?;
+                    tx.commit().await?;
+                    Ok(session)
                 }
-                if let (true, Some(recruiter_id)) = (new.unique_recruiter, &new.recruiter_id) {
-                    let inserted = sqlx::query(
-                        "INSERT INTO participations (experiment, recruiter_id, session_id) VALUES ($1, $2, $3)",
+
+                async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Session> {
+                    let sql = format!(
+                        "SELECT {} FROM sessions WHERE token_hash = $1",
+                        SESSION_COLUMNS
+                    );
+                    let row: Option<SessionRow> = sqlx::query_as(&sql)
+                        .bind(&token_hash.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.ok_or(StoreError::NotFound)?.try_into()
+                }
+
+                async fn session(&self, session_id: &str) -> StoreResult<Session> {
+                    Self::fetch_session(&self.pool, session_id).await
+                }
+
+                async fn params(
+                    &self,
+                    session_id: &str,
+                ) -> StoreResult<std::collections::BTreeMap<String, String>> {
+                    let params: Vec<(String, String)> =
+                        sqlx::query_as("SELECT name, value FROM session_params WHERE session_id = $1 ORDER BY name")
+                            .bind(session_id)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(rows::params_map(params))
+                }
+
+                async fn run(&self, session_id: &str, seq: i64) -> StoreResult<Option<Run>> {
+                    Self::fetch_run(&self.pool, session_id, seq).await
+                }
+
+                #[tracing::instrument(skip_all, fields(session = %session_id))]
+                async fn record_consent(
+                    &self,
+                    session_id: &str,
+                    agree: bool,
+                    at: time::OffsetDateTime,
+                ) -> StoreResult<Session> {
+                    let (step, status) = if agree {
+                        (1i64, "active")
+                    } else {
+                        (0i64, "declined")
+                    };
+                    let updated = sqlx::query(
+                        "UPDATE sessions SET consent = $2, consent_at = $3, step = $4, status = $5, updated_at = $3 \
+                         WHERE id = $1 AND step = 0 AND status = 'active' AND consent IS NULL",
                     )
-                    .bind(&new.experiment)
-                    .bind(recruiter_id)
-                    .bind(&new.id)
+                    .bind(session_id)
+                    .bind(agree)
+                    .bind(at)
+                    .bind(step)
+                    .bind(status)
+                    .execute(&self.pool)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::Conflict("consent was already answered".into()));
+                    }
+                    Self::fetch_session(&self.pool, session_id).await
+                }
+
+                #[tracing::instrument(skip_all, fields(session = %session_id, step = from_step))]
+                async fn advance(
+                    &self,
+                    session_id: &str,
+                    from_step: i64,
+                    at: time::OffsetDateTime,
+                ) -> StoreResult<Session> {
+                    let updated = sqlx::query(
+                        "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
+                    )
+                    .bind(session_id)
+                    .bind(from_step)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(format!(
+                            "the session is not at step {from_step}"
+                        )));
+                    }
+                    Self::fetch_session(&self.pool, session_id).await
+                }
+
+                async fn serve_trial(&self, new: NewTrial) -> StoreResult<Trial> {
+                    sqlx::query(
+                        "INSERT INTO trials (session_id, step, phase, position, task_index, label, started_at, started_ms, runs) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (session_id, step) DO NOTHING",
+                    )
+                    .bind(&new.session_id)
+                    .bind(new.step)
+                    .bind(new.phase.as_str())
+                    .bind(new.position)
+                    .bind(new.task_index)
+                    .bind(&new.label)
+                    .bind(new.at)
+                    .bind(new.ms)
+                    .execute(&self.pool)
+                    .await?;
+                    Self::fetch_trial(&self.pool, &new.session_id, new.step).await
+                }
+
+                async fn trial(&self, session_id: &str, step: i64) -> StoreResult<Trial> {
+                    Self::fetch_trial(&self.pool, session_id, step).await
+                }
+
+                #[tracing::instrument(skip_all, fields(session = %run.session_id, seq = run.seq))]
+                async fn record_run(&self, run: Run) -> StoreResult<RunRecorded> {
+                    let same =
+                        |stored: &Run| stored.program == run.program && stored.step == run.step;
+                    let mut tx = self.begin_write().await?;
+                    if let Some(stored) =
+                        Self::fetch_run(&mut *tx, &run.session_id, run.seq).await?
+                    {
+                        return if same(&stored) {
+                            Ok(RunRecorded::Existing(stored))
+                        } else {
+                            Err(StoreError::Conflict(format!(
+                                "run {} was recorded with another program or step",
+                                run.seq
+                            )))
+                        };
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO runs (session_id, seq, step, program, mode, solved, steps, created_at, session_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&run.session_id)
+                    .bind(run.seq)
+                    .bind(run.step)
+                    .bind(&run.program)
+                    .bind(&run.mode)
+                    .bind(run.solved)
+                    .bind(run.steps)
+                    .bind(run.created_at)
+                    .bind(run.session_ms)
                     .execute(&mut *tx)
                     .await;
                     match inserted {
                         Ok(_) => {}
-                        Err(e) if $crate::store::sql::is_unique_violation(&e) => {
-                            return Err(StoreError::Conflict("this recruiter ID already took part".into()));
+                        Err(e) if rows::is_unique_violation(&e) => {
+                            // A concurrent retry stored it first (Postgres); report the stored run.
+                            drop(tx);
+                            let stored = Self::fetch_run(&self.pool, &run.session_id, run.seq)
+                                .await?
+                                .ok_or(StoreError::NotFound)?;
+                            return if same(&stored) {
+                                Ok(RunRecorded::Existing(stored))
+                            } else {
+                                Err(StoreError::Conflict(format!(
+                                    "run {} was recorded with another program or step",
+                                    run.seq
+                                )))
+                            };
                         }
                         Err(e) => return Err(e.into()),
                     }
-                }
-                let session = Self::fetch_session(&mut *tx, &new.id).await?;
-                tx.commit().await?;
-                Ok(session)
-            }
-
-            async fn session_by_token(&self, token_hash: &$crate::domain::TokenHash) -> $crate::store::StoreResult<$crate::store::Session> {
-                let sql = format!("SELECT {} FROM sessions WHERE token_hash = $1", $crate::store::sql::SESSION_COLUMNS);
-                let row: Option<$crate::store::sql::SessionRow> =
-                    sqlx::query_as(&sql).bind(&token_hash.0).fetch_optional(&self.pool).await?;
-                row.ok_or($crate::store::StoreError::NotFound)?.try_into()
-            }
-
-            async fn session(&self, session_id: &str) -> $crate::store::StoreResult<$crate::store::Session> {
-                Self::fetch_session(&self.pool, session_id).await
-            }
-
-            async fn params(&self, session_id: &str) -> $crate::store::StoreResult<std::collections::BTreeMap<String, String>> {
-                let params: Vec<(String, String)> =
-                    sqlx::query_as("SELECT name, value FROM session_params WHERE session_id = $1 ORDER BY name")
-                        .bind(session_id)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok($crate::store::sql::params_map(params))
-            }
-
-            async fn run(&self, session_id: &str, seq: i64) -> $crate::store::StoreResult<Option<$crate::store::Run>> {
-                Self::fetch_run(&self.pool, session_id, seq).await
-            }
-
-            #[tracing::instrument(skip_all, fields(session = %session_id))]
-            async fn record_consent(&self, session_id: &str, agree: bool, at: time::OffsetDateTime) -> $crate::store::StoreResult<$crate::store::Session> {
-                let (step, status) = if agree { (1i64, "active") } else { (0i64, "declined") };
-                let updated = sqlx::query(
-                    "UPDATE sessions SET consent = $2, consent_at = $3, step = $4, status = $5, updated_at = $3 \
-                     WHERE id = $1 AND step = 0 AND status = 'active' AND consent IS NULL",
-                )
-                .bind(session_id)
-                .bind(agree)
-                .bind(at)
-                .bind(step)
-                .bind(status)
-                .execute(&self.pool)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Err($crate::store::StoreError::Conflict("consent was already answered".into()));
-                }
-                Self::fetch_session(&self.pool, session_id).await
-            }
-
-            #[tracing::instrument(skip_all, fields(session = %session_id, step = from_step))]
-            async fn advance(&self, session_id: &str, from_step: i64, at: time::OffsetDateTime) -> $crate::store::StoreResult<$crate::store::Session> {
-                let updated = sqlx::query(
-                    "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
-                )
-                .bind(session_id)
-                .bind(from_step)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Err($crate::store::StoreError::Conflict(format!("the session is not at step {from_step}")));
-                }
-                Self::fetch_session(&self.pool, session_id).await
-            }
-
-            async fn serve_trial(&self, new: $crate::store::NewTrial) -> $crate::store::StoreResult<$crate::store::Trial> {
-                sqlx::query(
-                    "INSERT INTO trials (session_id, step, phase, position, task_index, label, started_at, started_ms, runs) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (session_id, step) DO NOTHING",
-                )
-                .bind(&new.session_id)
-                .bind(new.step)
-                .bind(&new.phase)
-                .bind(new.position)
-                .bind(new.task_index)
-                .bind(&new.label)
-                .bind(new.at)
-                .bind(new.ms)
-                .execute(&self.pool)
-                .await?;
-                Self::fetch_trial(&self.pool, &new.session_id, new.step).await
-            }
-
-            async fn trial(&self, session_id: &str, step: i64) -> $crate::store::StoreResult<$crate::store::Trial> {
-                Self::fetch_trial(&self.pool, session_id, step).await
-            }
-
-            #[tracing::instrument(skip_all, fields(session = %run.session_id, seq = run.seq))]
-            async fn record_run(&self, run: $crate::store::Run) -> $crate::store::StoreResult<$crate::store::RunRecorded> {
-                use $crate::store::{RunRecorded, StoreError};
-                let same = |stored: &$crate::store::Run| stored.program == run.program && stored.step == run.step;
-                let mut tx = self.begin_write().await?;
-                if let Some(stored) = Self::fetch_run(&mut *tx, &run.session_id, run.seq).await? {
-                    return if same(&stored) {
-                        Ok(RunRecorded::Existing(stored))
-                    } else {
-                        Err(StoreError::Conflict(format!("run {} was recorded with another program or step", run.seq)))
-                    };
-                }
-                let inserted = sqlx::query(
-                    "INSERT INTO runs (session_id, seq, step, program, mode, solved, steps, created_at, session_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&run.session_id)
-                .bind(run.seq)
-                .bind(run.step)
-                .bind(&run.program)
-                .bind(&run.mode)
-                .bind(run.solved)
-                .bind(run.steps)
-                .bind(run.created_at)
-                .bind(run.session_ms)
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if $crate::store::sql::is_unique_violation(&e) => {
-                        // A concurrent retry stored it first (Postgres); report the stored run.
-                        drop(tx);
-                        let stored = Self::fetch_run(&self.pool, &run.session_id, run.seq).await?.ok_or(StoreError::NotFound)?;
-                        return if same(&stored) {
-                            Ok(RunRecorded::Existing(stored))
-                        } else {
-                            Err(StoreError::Conflict(format!("run {} was recorded with another program or step", run.seq)))
-                        };
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                sqlx::query("UPDATE trials SET runs = runs + 1 WHERE session_id = $1 AND step = $2")
+                    sqlx::query(
+                        "UPDATE trials SET runs = runs + 1 WHERE session_id = $1 AND step = $2",
+                    )
                     .bind(&run.session_id)
                     .bind(run.step)
                     .execute(&mut *tx)
                     .await?;
-                let stored = Self::fetch_run(&mut *tx, &run.session_id, run.seq).await?.ok_or(StoreError::NotFound)?;
-                tx.commit().await?;
-                Ok(RunRecorded::New(stored))
-            }
-
-            #[tracing::instrument(skip_all, fields(session = %finish.session_id, step = finish.step))]
-            async fn finish_trial(&self, finish: $crate::store::FinishTrial) -> $crate::store::StoreResult<$crate::store::Session> {
-                use $crate::store::StoreError;
-                let mut tx = self.begin_write().await?;
-                let ended = sqlx::query(
-                    "UPDATE trials SET outcome = $3, program = $4, ended_at = $5, ended_ms = $6 \
-                     WHERE session_id = $1 AND step = $2 AND outcome IS NULL",
-                )
-                .bind(&finish.session_id)
-                .bind(finish.step)
-                .bind(finish.outcome.as_str())
-                .bind(&finish.program)
-                .bind(finish.at)
-                .bind(finish.ms)
-                .execute(&mut *tx)
-                .await?;
-                if ended.rows_affected() == 0 {
-                    return Err(StoreError::Conflict("the trial has already ended or was never served".into()));
+                    let stored = Self::fetch_run(&mut *tx, &run.session_id, run.seq)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    tx.commit().await?;
+                    Ok(RunRecorded::New(stored))
                 }
-                let advanced = sqlx::query(
-                    "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
-                )
-                .bind(&finish.session_id)
-                .bind(finish.step)
-                .bind(finish.at)
-                .execute(&mut *tx)
-                .await?;
-                if advanced.rows_affected() == 0 {
-                    return Err(StoreError::Conflict(format!("the session is not at step {}", finish.step)));
-                }
-                let session = Self::fetch_session(&mut *tx, &finish.session_id).await?;
-                tx.commit().await?;
-                Ok(session)
-            }
 
-            #[tracing::instrument(skip_all, fields(session = %session_id, n = events.len()))]
-            async fn store_events(
-                &self,
-                session_id: &str,
-                events: &[$crate::store::NewEvent],
-                at: time::OffsetDateTime,
-                session_ms: i64,
-            ) -> $crate::store::StoreResult<$crate::store::EventsStored> {
-                let mut tx = self.begin_write().await?;
-                let mut duplicates = Vec::new();
-                for event in events {
-                    let inserted = sqlx::query(
-                        "INSERT INTO events (session_id, seq, kind, step, client_ms, data, received_at, session_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id, seq) DO NOTHING",
+                #[tracing::instrument(skip_all, fields(session = %finish.session_id, step = finish.step))]
+                async fn finish_trial(&self, finish: FinishTrial) -> StoreResult<Session> {
+                    use StoreError;
+                    let mut tx = self.begin_write().await?;
+                    let ended = sqlx::query(
+                        "UPDATE trials SET outcome = $3, program = $4, ended_at = $5, ended_ms = $6 \
+                         WHERE session_id = $1 AND step = $2 AND outcome IS NULL",
                     )
-                    .bind(session_id)
-                    .bind(event.seq)
-                    .bind(&event.kind)
-                    .bind(event.step)
-                    .bind(event.client_ms)
-                    .bind(sqlx::types::Json(&event.data))
-                    .bind(at)
-                    .bind(session_ms)
+                    .bind(&finish.session_id)
+                    .bind(finish.step)
+                    .bind(finish.outcome.as_str())
+                    .bind(&finish.program)
+                    .bind(finish.at)
+                    .bind(finish.ms)
                     .execute(&mut *tx)
                     .await?;
-                    if inserted.rows_affected() == 0 {
-                        duplicates.push(event.seq);
+                    if ended.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(
+                            "the trial has already ended or was never served".into(),
+                        ));
                     }
+                    let advanced = sqlx::query(
+                        "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
+                    )
+                    .bind(&finish.session_id)
+                    .bind(finish.step)
+                    .bind(finish.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if advanced.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(format!(
+                            "the session is not at step {}",
+                            finish.step
+                        )));
+                    }
+                    let session = Self::fetch_session(&mut *tx, &finish.session_id).await?;
+                    tx.commit().await?;
+                    Ok(session)
                 }
-                tx.commit().await?;
-                Ok($crate::store::EventsStored { stored: events.iter().map(|e| e.seq).collect(), duplicates })
-            }
 
-            async fn missing_events(&self, session_id: &str, through: i64) -> $crate::store::StoreResult<Vec<i64>> {
-                let stored: Vec<(i64,)> =
-                    sqlx::query_as("SELECT seq FROM events WHERE session_id = $1 AND seq >= 1 AND seq <= $2 ORDER BY seq")
+                #[tracing::instrument(skip_all, fields(session = %session_id, n = events.len()))]
+                async fn store_events(
+                    &self,
+                    session_id: &str,
+                    events: &[NewEvent],
+                    at: time::OffsetDateTime,
+                    session_ms: i64,
+                ) -> StoreResult<EventsStored> {
+                    let mut tx = self.begin_write().await?;
+                    let mut duplicates = Vec::new();
+                    for event in events {
+                        let inserted = sqlx::query(
+                            "INSERT INTO events (session_id, seq, kind, step, client_ms, data, received_at, session_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id, seq) DO NOTHING",
+                        )
                         .bind(session_id)
-                        .bind(through)
-                        .fetch_all(&self.pool)
-                        .await?;
-                let stored: std::collections::HashSet<i64> = stored.into_iter().map(|(seq,)| seq).collect();
-                Ok((1..=through).filter(|seq| !stored.contains(seq)).take(100).collect())
-            }
-
-            #[tracing::instrument(skip_all, fields(session = %session_id, step))]
-            async fn save_answers(
-                &self,
-                session_id: &str,
-                step: i64,
-                answers: &[(String, String)],
-                at: time::OffsetDateTime,
-            ) -> $crate::store::StoreResult<$crate::store::Session> {
-                use $crate::store::StoreError;
-                let mut tx = self.begin_write().await?;
-                let advanced = sqlx::query(
-                    "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
-                )
-                .bind(session_id)
-                .bind(step)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                if advanced.rows_affected() == 0 {
-                    return Err(StoreError::Conflict(format!("the session is not at step {step}")));
-                }
-                for (item, answer) in answers {
-                    let inserted = sqlx::query("INSERT INTO answers (session_id, item, answer, answered_at) VALUES ($1, $2, $3, $4)")
-                        .bind(session_id)
-                        .bind(item)
-                        .bind(answer)
+                        .bind(event.seq)
+                        .bind(&event.kind)
+                        .bind(event.step)
+                        .bind(event.client_ms)
+                        .bind(sqlx::types::Json(&event.data))
                         .bind(at)
+                        .bind(session_ms)
                         .execute(&mut *tx)
-                        .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(e) if $crate::store::sql::is_unique_violation(&e) => {
-                            return Err(StoreError::Conflict(format!("`{item}` was already answered")));
+                        .await?;
+                        if inserted.rows_affected() == 0 {
+                            duplicates.push(event.seq);
                         }
-                        Err(e) => return Err(e.into()),
                     }
+                    tx.commit().await?;
+                    Ok(EventsStored {
+                        stored: events.iter().map(|e| e.seq).collect(),
+                        duplicates,
+                    })
                 }
-                let session = Self::fetch_session(&mut *tx, session_id).await?;
-                tx.commit().await?;
-                Ok(session)
-            }
 
-            async fn answers(&self, session_id: &str) -> $crate::store::StoreResult<Vec<$crate::store::Answer>> {
-                let rows: Vec<$crate::store::sql::AnswerRow> =
-                    sqlx::query_as("SELECT item, answer, answered_at FROM answers WHERE session_id = $1 ORDER BY item")
+                async fn missing_events(
+                    &self,
+                    session_id: &str,
+                    through: i64,
+                ) -> StoreResult<Vec<i64>> {
+                    let stored: Vec<(i64,)> =
+                        sqlx::query_as("SELECT seq FROM events WHERE session_id = $1 AND seq >= 1 AND seq <= $2 ORDER BY seq")
+                            .bind(session_id)
+                            .bind(through)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    let stored: std::collections::HashSet<i64> =
+                        stored.into_iter().map(|(seq,)| seq).collect();
+                    Ok((1..=through)
+                        .filter(|seq| !stored.contains(seq))
+                        .take(100)
+                        .collect())
+                }
+
+                #[tracing::instrument(skip_all, fields(session = %session_id, step))]
+                async fn save_answers(
+                    &self,
+                    session_id: &str,
+                    step: i64,
+                    answers: &[(String, String)],
+                    at: time::OffsetDateTime,
+                ) -> StoreResult<Session> {
+                    use StoreError;
+                    let mut tx = self.begin_write().await?;
+                    let advanced = sqlx::query(
+                        "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
+                    )
+                    .bind(session_id)
+                    .bind(step)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if advanced.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(format!(
+                            "the session is not at step {step}"
+                        )));
+                    }
+                    for (item, answer) in answers {
+                        let inserted = sqlx::query("INSERT INTO answers (session_id, item, answer, answered_at) VALUES ($1, $2, $3, $4)")
+                            .bind(session_id)
+                            .bind(item)
+                            .bind(answer)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await;
+                        match inserted {
+                            Ok(_) => {}
+                            Err(e) if rows::is_unique_violation(&e) => {
+                                return Err(StoreError::Conflict(format!(
+                                    "`{item}` was already answered"
+                                )));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    let session = Self::fetch_session(&mut *tx, session_id).await?;
+                    tx.commit().await?;
+                    Ok(session)
+                }
+
+                async fn answers(&self, session_id: &str) -> StoreResult<Vec<Answer>> {
+                    let rows: Vec<AnswerRow> =
+                        sqlx::query_as("SELECT item, answer, answered_at FROM answers WHERE session_id = $1 ORDER BY item")
+                            .bind(session_id)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(rows.into_iter().map(Into::into).collect())
+                }
+
+                #[tracing::instrument(skip_all, fields(session = %session_id, step))]
+                async fn complete_session(
+                    &self,
+                    session_id: &str,
+                    step: i64,
+                    code: &str,
+                    at: time::OffsetDateTime,
+                ) -> StoreResult<Session> {
+                    let updated = sqlx::query(
+                        "UPDATE sessions SET status = 'completed', completed_at = $3, completion_code = $4, updated_at = $3 \
+                         WHERE id = $1 AND step = $2 AND status = 'active'",
+                    )
+                    .bind(session_id)
+                    .bind(step)
+                    .bind(at)
+                    .bind(code)
+                    .execute(&self.pool)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(
+                            "the session cannot be completed now".into(),
+                        ));
+                    }
+                    Self::fetch_session(&self.pool, session_id).await
+                }
+
+                async fn session_record(&self, session_id: &str) -> StoreResult<SessionRecord> {
+                    let session = Self::fetch_session(&self.pool, session_id).await?;
+                    let params = self.params(session_id).await?;
+                    let sql = format!(
+                        "SELECT {} FROM trials WHERE session_id = $1 ORDER BY step",
+                        TRIAL_COLUMNS
+                    );
+                    let trials: Vec<TrialRow> = sqlx::query_as(&sql)
                         .bind(session_id)
                         .fetch_all(&self.pool)
                         .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            #[tracing::instrument(skip_all, fields(session = %session_id, step))]
-            async fn complete_session(
-                &self,
-                session_id: &str,
-                step: i64,
-                code: &str,
-                at: time::OffsetDateTime,
-            ) -> $crate::store::StoreResult<$crate::store::Session> {
-                let updated = sqlx::query(
-                    "UPDATE sessions SET status = 'completed', completed_at = $3, completion_code = $4, updated_at = $3 \
-                     WHERE id = $1 AND step = $2 AND status = 'active'",
-                )
-                .bind(session_id)
-                .bind(step)
-                .bind(at)
-                .bind(code)
-                .execute(&self.pool)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Err($crate::store::StoreError::Conflict("the session cannot be completed now".into()));
+                    let sql = format!(
+                        "SELECT {} FROM runs WHERE session_id = $1 ORDER BY seq",
+                        RUN_COLUMNS
+                    );
+                    let runs: Vec<RunRow> = sqlx::query_as(&sql)
+                        .bind(session_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let sql = format!(
+                        "SELECT {} FROM events WHERE session_id = $1 ORDER BY seq",
+                        EVENT_COLUMNS
+                    );
+                    let events: Vec<EventRow> = sqlx::query_as(&sql)
+                        .bind(session_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let answers = self.answers(session_id).await?;
+                    Ok(SessionRecord {
+                        session,
+                        params,
+                        trials: trials
+                            .into_iter()
+                            .map(TryInto::try_into)
+                            .collect::<Result<_, _>>()?,
+                        runs: runs.into_iter().map(Into::into).collect(),
+                        events: events.into_iter().map(Into::into).collect(),
+                        answers,
+                    })
                 }
-                Self::fetch_session(&self.pool, session_id).await
-            }
 
-            async fn session_record(&self, session_id: &str) -> $crate::store::StoreResult<$crate::store::SessionRecord> {
-                let session = Self::fetch_session(&self.pool, session_id).await?;
-                let params = self.params(session_id).await?;
-                let sql = format!("SELECT {} FROM trials WHERE session_id = $1 ORDER BY step", $crate::store::sql::TRIAL_COLUMNS);
-                let trials: Vec<$crate::store::sql::TrialRow> = sqlx::query_as(&sql).bind(session_id).fetch_all(&self.pool).await?;
-                let sql = format!("SELECT {} FROM runs WHERE session_id = $1 ORDER BY seq", $crate::store::sql::RUN_COLUMNS);
-                let runs: Vec<$crate::store::sql::RunRow> = sqlx::query_as(&sql).bind(session_id).fetch_all(&self.pool).await?;
-                let sql = format!("SELECT {} FROM events WHERE session_id = $1 ORDER BY seq", $crate::store::sql::EVENT_COLUMNS);
-                let events: Vec<$crate::store::sql::EventRow> = sqlx::query_as(&sql).bind(session_id).fetch_all(&self.pool).await?;
-                let answers = self.answers(session_id).await?;
-                Ok($crate::store::SessionRecord {
-                    session,
-                    params,
-                    trials: trials.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
-                    runs: runs.into_iter().map(Into::into).collect(),
-                    events: events.into_iter().map(Into::into).collect(),
-                    answers,
-                })
-            }
-
-            async fn sessions_of(&self, experiment: &str) -> $crate::store::StoreResult<Vec<$crate::store::Session>> {
-                let sql = format!(
-                    "SELECT {} FROM sessions WHERE experiment = $1 ORDER BY created_at, id",
-                    $crate::store::sql::SESSION_COLUMNS
-                );
-                let rows: Vec<$crate::store::sql::SessionRow> = sqlx::query_as(&sql).bind(experiment).fetch_all(&self.pool).await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn table_counts(&self) -> $crate::store::StoreResult<$crate::store::TableCounts> {
-                let mut counts = $crate::store::TableCounts::default();
-                for (table, slot) in [
-                    ("sessions", &mut counts.sessions),
-                    ("session_params", &mut counts.session_params),
-                    ("participations", &mut counts.participations),
-                    ("assignment_counters", &mut counts.assignment_counters),
-                    ("trials", &mut counts.trials),
-                    ("runs", &mut counts.runs),
-                    ("events", &mut counts.events),
-                    ("answers", &mut counts.answers),
-                ] {
-                    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool).await?;
-                    *slot = n;
+                async fn sessions_of(&self, experiment: &str) -> StoreResult<Vec<Session>> {
+                    let sql = format!(
+                        "SELECT {} FROM sessions WHERE experiment = $1 ORDER BY created_at, id",
+                        SESSION_COLUMNS
+                    );
+                    let rows: Vec<SessionRow> = sqlx::query_as(&sql)
+                        .bind(experiment)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.into_iter().map(TryInto::try_into).collect()
                 }
-                Ok(counts)
-            }
 
-            async fn close(&self) {
-                self.pool.close().await;
+                async fn table_counts(&self) -> StoreResult<TableCounts> {
+                    let mut counts = TableCounts::default();
+                    for (table, slot) in [
+                        ("sessions", &mut counts.sessions),
+                        ("session_params", &mut counts.session_params),
+                        ("participations", &mut counts.participations),
+                        ("assignment_counters", &mut counts.assignment_counters),
+                        ("trials", &mut counts.trials),
+                        ("runs", &mut counts.runs),
+                        ("events", &mut counts.events),
+                        ("answers", &mut counts.answers),
+                    ] {
+                        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                            .fetch_one(&self.pool)
+                            .await?;
+                        *slot = n;
+                    }
+                    Ok(counts)
+                }
+
+                async fn close(&self) {
+                    self.pool.close().await;
+                }
             }
-        }
+        };
     };
 }
 
 pub(crate) use impl_store;
-
-#[cfg(test)]
-mod tests {
-    use super::least_used;
-
-    #[test]
-    fn least_used_condition_prefers_fewest_then_lowest_index() {
-        assert_eq!(least_used(&[], 3), 0);
-        assert_eq!(least_used(&[(0, 2), (1, 1), (2, 1)], 3), 1);
-        assert_eq!(
-            least_used(&[(0, 1), (1, 1)], 3),
-            2,
-            "a condition without a row has 0"
-        );
-        assert_eq!(
-            least_used(&[(0, 0), (1, 0), (5, 0)], 2),
-            0,
-            "rows beyond n are ignored"
-        );
-    }
-}

@@ -84,20 +84,17 @@ pub fn trace(outcome: &Outcome) -> Vec<TraceStepView> {
         .collect()
 }
 
-/// Instruction Count: tokens over all routines (SPEC §3.1).
+/// Instruction Count: tokens over all routines. Kept for the exports until they call
+/// [`Program::instruction_count`] themselves.
 pub fn instruction_count(program: &Program) -> u32 {
-    program
-        .routines
-        .iter()
-        .map(|routine| routine.len() as u32)
-        .sum()
+    program.instruction_count()
 }
 
 pub fn demo(experiment: &Experiment, task: &Task, program: &Program) -> DemoView {
     let outcome = execute(experiment, task, program);
     DemoView {
         program: program.to_compact(),
-        instruction_count: instruction_count(program),
+        instruction_count: program.instruction_count(),
         solved: outcome.solved,
         trace: trace(&outcome),
     }

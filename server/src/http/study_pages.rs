@@ -1,10 +1,10 @@
 //! The participant's pages, from consent to the completion code (askama templates under
-//! `templates/app/`, enhanced by the browser app in `static/js/`).
+//! `templates/study/`, enhanced by the browser app in `static/js/`).
 //!
 //! A participant has one address, `/e/{experiment}/study`: it shows whatever the session's
 //! current step asks for (consent, a tutorial or instruction screen, a task, the questionnaire,
 //! the completion code), so a reload always lands on the right page and the server stays the only
-//! judge of where the participant is. The front door (`/e/{experiment}`, [`crate::http::pages`])
+//! judge of where the participant is. The front door (`/e/{experiment}`, [`crate::http::front_door`])
 //! enters the study through the API and then comes here.
 //!
 //! Each page carries the session view and a few facts the browser needs to resume (the server's
@@ -20,14 +20,13 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 
 use crate::api::{Current, ItemView, SessionView};
-use crate::app::AppState;
 use crate::experiment::Experiment;
 use crate::http::error::{AppError, InternalCause};
 use crate::http::extract::MaybeParticipant;
-use crate::http::pages::NotFoundPage;
+use crate::http::front_door::NotFoundPage;
+use crate::startup::AppState;
 use crate::study;
 
 pub fn router() -> Router<AppState> {
@@ -66,7 +65,7 @@ pub struct PageState<'a> {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "app/consent.html")]
+#[template(path = "study/consent.html")]
 pub struct ConsentPage {
     pub frame: Frame,
     pub text_html: String,
@@ -75,7 +74,7 @@ pub struct ConsentPage {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "app/declined.html")]
+#[template(path = "study/declined.html")]
 pub struct DeclinedPage {
     pub frame: Frame,
     pub message: String,
@@ -83,7 +82,7 @@ pub struct DeclinedPage {
 
 /// A tutorial or instruction screen, with its level and demonstration when it has them.
 #[derive(Template, WebTemplate)]
-#[template(path = "app/screen.html")]
+#[template(path = "study/screen.html")]
 pub struct ScreenPage {
     pub frame: Frame,
     pub heading: &'static str,
@@ -93,7 +92,7 @@ pub struct ScreenPage {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "app/task.html")]
+#[template(path = "study/task.html")]
 pub struct TaskPage {
     pub frame: Frame,
     /// "Tutorial", "Practice problem", "Problem 3 of 10".
@@ -105,7 +104,7 @@ pub struct TaskPage {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "app/questionnaire.html")]
+#[template(path = "study/questionnaire.html")]
 pub struct QuestionnairePage {
     pub frame: Frame,
     pub items: Vec<ItemView>,
@@ -114,7 +113,7 @@ pub struct QuestionnairePage {
 /// The end: the completion code once the session is completed, or a short wait while the
 /// browser completes it (it first makes sure every event is stored).
 #[derive(Template, WebTemplate)]
-#[template(path = "app/done.html")]
+#[template(path = "study/done.html")]
 pub struct DonePage {
     pub frame: Frame,
     pub code: Option<String>,
@@ -124,13 +123,13 @@ pub struct DonePage {
 
 /// No session (no cookie, or the cookie of another study).
 #[derive(Template, WebTemplate)]
-#[template(path = "app/no_session.html")]
+#[template(path = "study/no_session.html")]
 pub struct NoSessionPage {
     pub title: String,
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "app/error.html")]
+#[template(path = "study/error.html")]
 pub struct ErrorPage {
     pub title: String,
     pub message: String,
@@ -203,12 +202,12 @@ async fn render(
     let record = state.store.session_record(&session.id).await?;
     let last_event_seq = record.events.iter().map(|e| e.seq).max().unwrap_or(0);
     let last_run = record.runs.iter().map(|r| r.seq).max().unwrap_or(0);
-    let now = study::now();
+    let now = crate::clock::now();
     let page_state = PageState {
         api: "/api/v1",
         study_url: format!("/e/{}/study", experiment.slug),
         session: &view,
-        server_now: now.format(&Rfc3339).unwrap_or_default(),
+        server_now: crate::clock::rfc3339(now),
         session_ms: session.ms_since_start(now),
         last_event_seq,
         last_run,

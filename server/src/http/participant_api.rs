@@ -13,9 +13,10 @@ use crate::api::{
     EventsResponse, ExperimentView, QuestionnaireRequest, RunRequest, RunResponse, SessionView,
     SubmitRequest, SubmitResponse,
 };
-use crate::app::AppState;
+use crate::http::cookie;
 use crate::http::error::AppError;
-use crate::http::extract::{AppJson, MaybeParticipant, OptionalJson, Participant, session_cookie};
+use crate::http::extract::{AppJson, MaybeParticipant, OptionalJson, Participant};
+use crate::startup::AppState;
 use crate::study::{self, views};
 
 /// Declares the API routes once: the router and the [`ROUTES`] list the OpenAPI test checks.
@@ -111,8 +112,11 @@ async fn enter(
         )
             .into_response());
     };
-    let cookie = HeaderValue::from_str(&session_cookie(&token, state.config.secure_cookies))
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let cookie = HeaderValue::from_str(&cookie::participant_session(
+        &token,
+        state.config.secure_cookies,
+    ))
+    .map_err(|e| AppError::Internal(e.into()))?;
     let body = EntryResponse {
         token: Some(token.expose().to_owned()),
         resumed: false,

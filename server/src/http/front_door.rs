@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,13 +24,13 @@ pub struct ExperimentLink {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "participant/index.html")]
+#[template(path = "front_door/index.html")]
 pub struct IndexPage {
     pub experiments: Vec<ExperimentLink>,
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "participant/experiment.html")]
+#[template(path = "front_door/experiment.html")]
 pub struct ExperimentPage {
     pub slug: String,
     pub title: String,
@@ -39,7 +39,7 @@ pub struct ExperimentPage {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "participant/not_found.html")]
+#[template(path = "front_door/not_found.html")]
 pub struct NotFoundPage {
     pub slug: String,
 }

@@ -93,8 +93,8 @@ impl App {
     /// Opens the store, builds the router and binds the listener.
     pub async fn build_with(config: Config, experiments: Vec<Experiment>) -> anyhow::Result<App> {
         let experiments = Arc::new(Experiments::new(experiments)?);
-        let (store, research) =
-            store::research::connect(config.database_url.expose_secret()).await?;
+        let store::Database { store, research } =
+            store::connect(config.database_url.expose_secret()).await?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

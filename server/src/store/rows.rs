@@ -1,0 +1,258 @@
+//! The rows the shared SQL reads, their column lists, and the small helpers the queries use.
+
+use std::collections::BTreeMap;
+
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+use crate::domain::{Phase, SessionStatus, TrialOutcome};
+use crate::store::{Answer, Run, Session, StoreError, StoredEvent, Trial};
+
+pub(crate) const SESSION_COLUMNS: &str = "id, experiment, experiment_version, recruiter_id, condition, seed, \
+     task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code";
+
+pub(crate) const TRIAL_COLUMNS: &str = "session_id, step, phase, position, task_index, label, started_at, \
+     started_ms, ended_at, ended_ms, outcome, program, runs";
+
+pub(crate) const RUN_COLUMNS: &str =
+    "session_id, seq, step, program, mode, solved, steps, created_at, session_ms";
+
+pub(crate) const EVENT_COLUMNS: &str = "seq, kind, step, client_ms, data, received_at, session_ms";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: String,
+    experiment: String,
+    experiment_version: String,
+    recruiter_id: Option<String>,
+    condition: Option<i64>,
+    seed: i64,
+    task_order: String,
+    status: String,
+    step: i64,
+    consent: Option<bool>,
+    consent_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    completed_at: Option<OffsetDateTime>,
+    completion_code: Option<String>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Session, StoreError> {
+        let task_order: Vec<usize> = serde_json::from_str(&row.task_order).map_err(|e| {
+            anyhow::anyhow!(
+                "session {}: bad task_order {:?}: {e}",
+                row.id,
+                row.task_order
+            )
+        })?;
+        let status = SessionStatus::parse(&row.status).ok_or_else(|| {
+            anyhow::anyhow!("session {}: unknown status {:?}", row.id, row.status)
+        })?;
+        Ok(Session {
+            id: row.id,
+            experiment: row.experiment,
+            experiment_version: row.experiment_version,
+            recruiter_id: row.recruiter_id,
+            condition: row.condition,
+            seed: row.seed,
+            task_order,
+            status,
+            step: row.step,
+            consent: row.consent,
+            consent_at: row.consent_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+            completion_code: row.completion_code,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TrialRow {
+    session_id: String,
+    step: i64,
+    phase: String,
+    position: i64,
+    task_index: i64,
+    label: String,
+    started_at: OffsetDateTime,
+    started_ms: i64,
+    ended_at: Option<OffsetDateTime>,
+    ended_ms: Option<i64>,
+    outcome: Option<String>,
+    program: Option<String>,
+    runs: i64,
+}
+
+impl TryFrom<TrialRow> for Trial {
+    type Error = StoreError;
+
+    fn try_from(row: TrialRow) -> Result<Trial, StoreError> {
+        let outcome = match &row.outcome {
+            None => None,
+            Some(text) => Some(TrialOutcome::parse(text).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "trial {}/{}: unknown outcome {text:?}",
+                    row.session_id,
+                    row.step
+                )
+            })?),
+        };
+        let phase = Phase::parse(&row.phase).ok_or_else(|| {
+            anyhow::anyhow!(
+                "trial {}/{}: unknown phase {:?}",
+                row.session_id,
+                row.step,
+                row.phase
+            )
+        })?;
+        Ok(Trial {
+            session_id: row.session_id,
+            step: row.step,
+            phase,
+            position: row.position,
+            task_index: row.task_index,
+            label: row.label,
+            started_at: row.started_at,
+            started_ms: row.started_ms,
+            ended_at: row.ended_at,
+            ended_ms: row.ended_ms,
+            outcome,
+            program: row.program,
+            runs: row.runs,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RunRow {
+    session_id: String,
+    seq: i64,
+    step: i64,
+    program: String,
+    mode: String,
+    solved: bool,
+    steps: i64,
+    created_at: OffsetDateTime,
+    session_ms: i64,
+}
+
+impl From<RunRow> for Run {
+    fn from(row: RunRow) -> Run {
+        Run {
+            session_id: row.session_id,
+            seq: row.seq,
+            step: row.step,
+            program: row.program,
+            mode: row.mode,
+            solved: row.solved,
+            steps: row.steps,
+            created_at: row.created_at,
+            session_ms: row.session_ms,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    seq: i64,
+    kind: String,
+    step: Option<i64>,
+    client_ms: Option<i64>,
+    data: Json<serde_json::Value>,
+    received_at: OffsetDateTime,
+    session_ms: i64,
+}
+
+impl From<EventRow> for StoredEvent {
+    fn from(row: EventRow) -> StoredEvent {
+        StoredEvent {
+            seq: row.seq,
+            kind: row.kind,
+            step: row.step,
+            client_ms: row.client_ms,
+            data: row.data.0,
+            received_at: row.received_at,
+            session_ms: row.session_ms,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AnswerRow {
+    item: String,
+    answer: String,
+    answered_at: OffsetDateTime,
+}
+
+impl From<AnswerRow> for Answer {
+    fn from(row: AnswerRow) -> Answer {
+        Answer {
+            item: row.item,
+            answer: row.answer,
+            answered_at: row.answered_at,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        StoreError::Other(error.into())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> StoreError {
+        StoreError::Other(error.into())
+    }
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+pub(crate) fn params_map(rows: Vec<(String, String)>) -> BTreeMap<String, String> {
+    rows.into_iter().collect()
+}
+
+/// The least-used condition among `0..n` (lowest index on ties), given `(condition, assigned)`
+/// rows.
+pub(crate) fn least_used(rows: &[(i64, i64)], n: usize) -> usize {
+    (0..n)
+        .min_by_key(|&c| {
+            let assigned = rows
+                .iter()
+                .find(|(condition, _)| *condition == c as i64)
+                .map_or(0, |(_, a)| *a);
+            (assigned, c)
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::least_used;
+
+    #[test]
+    fn least_used_condition_prefers_fewest_then_lowest_index() {
+        assert_eq!(least_used(&[], 3), 0);
+        assert_eq!(least_used(&[(0, 2), (1, 1), (2, 1)], 3), 1);
+        assert_eq!(
+            least_used(&[(0, 1), (1, 1)], 3),
+            2,
+            "a condition without a row has 0"
+        );
+        assert_eq!(
+            least_used(&[(0, 0), (1, 0), (5, 0)], 2),
+            0,
+            "rows beyond n are ignored"
+        );
+    }
+}
