@@ -236,6 +236,69 @@ pub(crate) fn least_used(rows: &[(i64, i64)], n: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// The one-row reads the shared queries start from, as inherent methods of `$store` so both the
+/// participant and the researcher queries can call them on any executor (pool or transaction).
+/// Expanded inside [`crate::store::sql::impl_store!`]'s scope, which imports the names used here.
+macro_rules! impl_fetch {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn fetch_session<'e, E>(executor: E, id: &str) -> StoreResult<Session>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let sql = format!("SELECT {} FROM sessions WHERE id = $1", SESSION_COLUMNS);
+                let row: Option<SessionRow> = sqlx::query_as(&sql)
+                    .bind(id)
+                    .fetch_optional(executor)
+                    .await?;
+                row.ok_or(StoreError::NotFound)?.try_into()
+            }
+
+            async fn fetch_trial<'e, E>(
+                executor: E,
+                session_id: &str,
+                step: i64,
+            ) -> StoreResult<Trial>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let sql = format!(
+                    "SELECT {} FROM trials WHERE session_id = $1 AND step = $2",
+                    TRIAL_COLUMNS
+                );
+                let row: Option<TrialRow> = sqlx::query_as(&sql)
+                    .bind(session_id)
+                    .bind(step)
+                    .fetch_optional(executor)
+                    .await?;
+                row.ok_or(StoreError::NotFound)?.try_into()
+            }
+
+            async fn fetch_run<'e, E>(
+                executor: E,
+                session_id: &str,
+                seq: i64,
+            ) -> StoreResult<Option<Run>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let sql = format!(
+                    "SELECT {} FROM runs WHERE session_id = $1 AND seq = $2",
+                    RUN_COLUMNS
+                );
+                let row: Option<RunRow> = sqlx::query_as(&sql)
+                    .bind(session_id)
+                    .bind(seq)
+                    .fetch_optional(executor)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_fetch;
+
 #[cfg(test)]
 mod tests {
     use super::least_used;

@@ -1,172 +1,12 @@
-//! Storage for the researcher side (issue 6): accounts, sign-in sessions and throttling, the
-//! audit log, per-experiment pseudonym keys, experiment-wide reads for the dashboard and exports,
-//! imports of published data and withdrawals.
-//!
-//! [`ResearchStore`] is a second trait, implemented for the same [`SqliteStore`] and
-//! [`PostgresStore`] values as [`Store`], so both share one connection pool; [`connect`] opens a
-//! database and hands out both views of it. As in `sql.rs`, the SQL is written once (in
-//! `impl_research!`) and instantiated per backend. Timestamps are compared in Rust, not in SQL,
-//! because SQLite stores them as text.
+//! The researcher side's SQL, written once and instantiated for both backends.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::*;
 use crate::store::{Answer, PostgresStore, SqliteStore, StoreError, StoreResult, Trial};
-
-/// A researcher account (the password hash stays in the database).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResearcherAccount {
-    pub username: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// A signed-in researcher's session, found by the hash of its cookie token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResearcherSession {
-    pub token_hash: String,
-    pub username: String,
-    /// Echoed by every form and state-changing request of this session.
-    pub csrf_token: String,
-    pub created_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-}
-
-/// An audit log entry to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewAudit {
-    pub at: OffsetDateTime,
-    /// The researcher's name, or `cli:<user>` for the command line.
-    pub actor: String,
-    /// `sign_in`, `sign_in_failed`, `sign_out`, `export`, `withdraw`, `import`, `researcher_add`, ...
-    pub action: String,
-    pub experiment: Option<String>,
-    pub detail: String,
-}
-
-/// A stored audit log entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub actor: String,
-    pub action: String,
-    pub experiment: Option<String>,
-    pub detail: String,
-}
-
-/// A completed session built from a published `programs.csv` participant.
-#[derive(Debug, Clone)]
-pub struct ImportedSession {
-    pub session_id: String,
-    pub experiment: String,
-    pub experiment_version: String,
-    /// Random; nobody holds the token of an imported session.
-    pub token_hash: String,
-    pub seed: i64,
-    pub task_order: Vec<usize>,
-    pub created_at: OffsetDateTime,
-    pub completed_at: OffsetDateTime,
-    /// The session's final step (past its last task).
-    pub step: i64,
-    pub params: BTreeMap<String, String>,
-    pub trials: Vec<Trial>,
-    pub answers: Vec<(String, String)>,
-    /// The file it came from.
-    pub source: String,
-    pub participant_idx: i64,
-}
-
-/// How recently a session did something: the latest server-measured time (milliseconds since the
-/// session's start) of any stored run or event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Activity {
-    pub session_id: String,
-    pub last_ms: i64,
-}
-
-/// Researcher-side storage operations, one per use case.
-#[async_trait]
-pub trait ResearchStore: Send + Sync + 'static {
-    /// Conflict if the name is taken.
-    async fn add_researcher(
-        &self,
-        username: &str,
-        password_hash: &str,
-        at: OffsetDateTime,
-    ) -> StoreResult<()>;
-
-    /// Removes the account and its sessions; false if there was none.
-    async fn remove_researcher(&self, username: &str) -> StoreResult<bool>;
-
-    async fn researchers(&self) -> StoreResult<Vec<ResearcherAccount>>;
-
-    /// The argon2 PHC string of an account, if it exists.
-    async fn password_hash(&self, username: &str) -> StoreResult<Option<String>>;
-
-    async fn record_sign_in_failure(&self, username: &str, at: OffsetDateTime) -> StoreResult<()>;
-
-    /// Failed sign-ins for this name at or after `since`.
-    async fn sign_in_failures_since(
-        &self,
-        username: &str,
-        since: OffsetDateTime,
-    ) -> StoreResult<usize>;
-
-    async fn clear_sign_in_failures(&self, username: &str) -> StoreResult<()>;
-
-    async fn create_researcher_session(&self, session: &ResearcherSession) -> StoreResult<()>;
-
-    /// The session with this token hash, whether or not it has expired.
-    async fn researcher_session(&self, token_hash: &str) -> StoreResult<Option<ResearcherSession>>;
-
-    async fn delete_researcher_session(&self, token_hash: &str) -> StoreResult<()>;
-
-    async fn record_audit(&self, entry: &NewAudit) -> StoreResult<()>;
-
-    /// The newest `limit` entries, newest first.
-    async fn audit_log(&self, limit: i64) -> StoreResult<Vec<AuditEntry>>;
-
-    /// The experiment's pseudonym key, stored as `fresh` if it has none yet.
-    async fn pseudonym_key(
-        &self,
-        experiment: &str,
-        fresh: &str,
-        at: OffsetDateTime,
-    ) -> StoreResult<String>;
-
-    /// The trials of one session, by step.
-    async fn session_trials(&self, session_id: &str) -> StoreResult<Vec<Trial>>;
-
-    /// Every trial of an experiment, by session (oldest first) and step.
-    async fn experiment_trials(&self, experiment: &str) -> StoreResult<Vec<Trial>>;
-
-    /// Every questionnaire answer of an experiment, with its session.
-    async fn experiment_answers(&self, experiment: &str) -> StoreResult<Vec<(String, Answer)>>;
-
-    /// The latest run or event time of each session of an experiment that has any.
-    async fn activity(&self, experiment: &str) -> StoreResult<Vec<Activity>>;
-
-    /// `(session_id, participant_idx)` of the sessions imported into an experiment.
-    async fn imported(&self, experiment: &str) -> StoreResult<Vec<(String, i64)>>;
-
-    /// Stores imported sessions with their trials and answers, in one transaction.
-    async fn import_sessions(&self, sessions: &[ImportedSession]) -> StoreResult<()>;
-
-    /// The sessions of an experiment with this recruiter ID.
-    async fn sessions_by_recruiter_id(
-        &self,
-        experiment: &str,
-        recruiter_id: &str,
-    ) -> StoreResult<Vec<String>>;
-
-    /// Deletes everything stored about a session, in one transaction; returns the rows deleted.
-    async fn withdraw_session(&self, session_id: &str) -> StoreResult<u64>;
-}
 
 #[derive(sqlx::FromRow)]
 struct ResearcherSessionRow {
@@ -208,7 +48,12 @@ macro_rules! impl_research {
     ($store:ty, $db:ty, $begin:literal) => {
         #[async_trait]
         impl ResearchStore for $store {
-            async fn add_researcher(&self, username: &str, password_hash: &str, at: OffsetDateTime) -> StoreResult<()> {
+            async fn add_researcher(
+                &self,
+                username: &str,
+                password_hash: &str,
+                at: OffsetDateTime,
+            ) -> StoreResult<()> {
                 let inserted = sqlx::query("INSERT INTO researchers (username, password_hash, created_at) VALUES ($1, $2, $3)")
                     .bind(username)
                     .bind(password_hash)
@@ -218,7 +63,9 @@ macro_rules! impl_research {
                 match inserted {
                     Ok(_) => Ok(()),
                     Err(e) if crate::store::rows::is_unique_violation(&e) => {
-                        Err(StoreError::Conflict(format!("a researcher named `{username}` already exists")))
+                        Err(StoreError::Conflict(format!(
+                            "a researcher named `{username}` already exists"
+                        )))
                     }
                     Err(e) => Err(e.into()),
                 }
@@ -226,29 +73,47 @@ macro_rules! impl_research {
 
             async fn remove_researcher(&self, username: &str) -> StoreResult<bool> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                sqlx::query("DELETE FROM researcher_sessions WHERE username = $1").bind(username).execute(&mut *tx).await?;
-                let removed = sqlx::query("DELETE FROM researchers WHERE username = $1").bind(username).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM researcher_sessions WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+                let removed = sqlx::query("DELETE FROM researchers WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(removed.rows_affected() > 0)
             }
 
             async fn researchers(&self) -> StoreResult<Vec<ResearcherAccount>> {
-                let rows: Vec<(String, OffsetDateTime)> =
-                    sqlx::query_as("SELECT username, created_at FROM researchers ORDER BY username")
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows.into_iter().map(|(username, created_at)| ResearcherAccount { username, created_at }).collect())
+                let rows: Vec<(String, OffsetDateTime)> = sqlx::query_as(
+                    "SELECT username, created_at FROM researchers ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(username, created_at)| ResearcherAccount {
+                        username,
+                        created_at,
+                    })
+                    .collect())
             }
 
             async fn password_hash(&self, username: &str) -> StoreResult<Option<String>> {
-                let row: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM researchers WHERE username = $1")
-                    .bind(username)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT password_hash FROM researchers WHERE username = $1")
+                        .bind(username)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 Ok(row.map(|(hash,)| hash))
             }
 
-            async fn record_sign_in_failure(&self, username: &str, at: OffsetDateTime) -> StoreResult<()> {
+            async fn record_sign_in_failure(
+                &self,
+                username: &str,
+                at: OffsetDateTime,
+            ) -> StoreResult<()> {
                 sqlx::query("INSERT INTO sign_in_failures (username, failed_at) VALUES ($1, $2)")
                     .bind(username)
                     .bind(at)
@@ -257,20 +122,31 @@ macro_rules! impl_research {
                 Ok(())
             }
 
-            async fn sign_in_failures_since(&self, username: &str, since: OffsetDateTime) -> StoreResult<usize> {
-                let rows: Vec<(OffsetDateTime,)> = sqlx::query_as("SELECT failed_at FROM sign_in_failures WHERE username = $1")
-                    .bind(username)
-                    .fetch_all(&self.pool)
-                    .await?;
+            async fn sign_in_failures_since(
+                &self,
+                username: &str,
+                since: OffsetDateTime,
+            ) -> StoreResult<usize> {
+                let rows: Vec<(OffsetDateTime,)> =
+                    sqlx::query_as("SELECT failed_at FROM sign_in_failures WHERE username = $1")
+                        .bind(username)
+                        .fetch_all(&self.pool)
+                        .await?;
                 Ok(rows.into_iter().filter(|(at,)| *at >= since).count())
             }
 
             async fn clear_sign_in_failures(&self, username: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM sign_in_failures WHERE username = $1").bind(username).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM sign_in_failures WHERE username = $1")
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
-            async fn create_researcher_session(&self, session: &ResearcherSession) -> StoreResult<()> {
+            async fn create_researcher_session(
+                &self,
+                session: &ResearcherSession,
+            ) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO researcher_sessions (token_hash, username, csrf_token, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -285,7 +161,10 @@ macro_rules! impl_research {
                 Ok(())
             }
 
-            async fn researcher_session(&self, token_hash: &str) -> StoreResult<Option<ResearcherSession>> {
+            async fn researcher_session(
+                &self,
+                token_hash: &str,
+            ) -> StoreResult<Option<ResearcherSession>> {
                 let row: Option<ResearcherSessionRow> = sqlx::query_as(
                     "SELECT token_hash, username, csrf_token, created_at, expires_at FROM researcher_sessions WHERE token_hash = $1",
                 )
@@ -302,7 +181,10 @@ macro_rules! impl_research {
             }
 
             async fn delete_researcher_session(&self, token_hash: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM researcher_sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM researcher_sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -327,11 +209,23 @@ macro_rules! impl_research {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|r| AuditEntry { id: r.id, at: r.at, actor: r.actor, action: r.action, experiment: r.experiment, detail: r.detail })
+                    .map(|r| AuditEntry {
+                        id: r.id,
+                        at: r.at,
+                        actor: r.actor,
+                        action: r.action,
+                        experiment: r.experiment,
+                        detail: r.detail,
+                    })
                     .collect())
             }
 
-            async fn pseudonym_key(&self, experiment: &str, fresh: &str, at: OffsetDateTime) -> StoreResult<String> {
+            async fn pseudonym_key(
+                &self,
+                experiment: &str,
+                fresh: &str,
+                at: OffsetDateTime,
+            ) -> StoreResult<String> {
                 sqlx::query(
                     "INSERT INTO experiment_keys (experiment, pseudonym_key, created_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (experiment) DO NOTHING",
@@ -341,16 +235,24 @@ macro_rules! impl_research {
                 .bind(at)
                 .execute(&self.pool)
                 .await?;
-                let (key,): (String,) = sqlx::query_as("SELECT pseudonym_key FROM experiment_keys WHERE experiment = $1")
-                    .bind(experiment)
-                    .fetch_one(&self.pool)
-                    .await?;
+                let (key,): (String,) = sqlx::query_as(
+                    "SELECT pseudonym_key FROM experiment_keys WHERE experiment = $1",
+                )
+                .bind(experiment)
+                .fetch_one(&self.pool)
+                .await?;
                 Ok(key)
             }
 
             async fn session_trials(&self, session_id: &str) -> StoreResult<Vec<Trial>> {
-                let sql = format!("SELECT {} FROM trials WHERE session_id = $1 ORDER BY step", crate::store::rows::TRIAL_COLUMNS);
-                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql).bind(session_id).fetch_all(&self.pool).await?;
+                let sql = format!(
+                    "SELECT {} FROM trials WHERE session_id = $1 ORDER BY step",
+                    crate::store::rows::TRIAL_COLUMNS
+                );
+                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql)
+                    .bind(session_id)
+                    .fetch_all(&self.pool)
+                    .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
@@ -360,11 +262,17 @@ macro_rules! impl_research {
                      ORDER BY s.created_at, s.id, t.step",
                     trial_columns_t()
                 );
-                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql).bind(experiment).fetch_all(&self.pool).await?;
+                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql)
+                    .bind(experiment)
+                    .fetch_all(&self.pool)
+                    .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            async fn experiment_answers(&self, experiment: &str) -> StoreResult<Vec<(String, Answer)>> {
+            async fn experiment_answers(
+                &self,
+                experiment: &str,
+            ) -> StoreResult<Vec<(String, Answer)>> {
                 let rows: Vec<ResearchAnswerRow> = sqlx::query_as(
                     "SELECT a.session_id, a.item, a.answer, a.answered_at FROM answers a JOIN sessions s ON s.id = a.session_id \
                      WHERE s.experiment = $1 ORDER BY s.created_at, s.id, a.item",
@@ -374,7 +282,16 @@ macro_rules! impl_research {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|r| (r.session_id, Answer { item: r.item, answer: r.answer, answered_at: r.answered_at }))
+                    .map(|r| {
+                        (
+                            r.session_id,
+                            Answer {
+                                item: r.item,
+                                answer: r.answer,
+                                answered_at: r.answered_at,
+                            },
+                        )
+                    })
                     .collect())
             }
 
@@ -385,13 +302,22 @@ macro_rules! impl_research {
                         "SELECT x.session_id, MAX(x.session_ms) FROM {table} x JOIN sessions s ON s.id = x.session_id \
                          WHERE s.experiment = $1 GROUP BY x.session_id"
                     );
-                    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(&sql).bind(experiment).fetch_all(&self.pool).await?;
+                    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(&sql)
+                        .bind(experiment)
+                        .fetch_all(&self.pool)
+                        .await?;
                     for (session_id, ms) in rows {
                         let slot = latest.entry(session_id).or_insert(0);
                         *slot = (*slot).max(ms.unwrap_or(0));
                     }
                 }
-                Ok(latest.into_iter().map(|(session_id, last_ms)| Activity { session_id, last_ms }).collect())
+                Ok(latest
+                    .into_iter()
+                    .map(|(session_id, last_ms)| Activity {
+                        session_id,
+                        last_ms,
+                    })
+                    .collect())
             }
 
             async fn imported(&self, experiment: &str) -> StoreResult<Vec<(String, i64)>> {
@@ -407,7 +333,8 @@ macro_rules! impl_research {
             async fn import_sessions(&self, sessions: &[ImportedSession]) -> StoreResult<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 for imported in sessions {
-                    let task_order = serde_json::to_string(&imported.task_order).map_err(anyhow::Error::from)?;
+                    let task_order =
+                        serde_json::to_string(&imported.task_order).map_err(anyhow::Error::from)?;
                     sqlx::query(
                         "INSERT INTO sessions (id, experiment, experiment_version, token_hash, recruiter_id, condition, seed, \
                          task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code) \
@@ -473,7 +400,11 @@ macro_rules! impl_research {
                 Ok(())
             }
 
-            async fn sessions_by_recruiter_id(&self, experiment: &str, recruiter_id: &str) -> StoreResult<Vec<String>> {
+            async fn sessions_by_recruiter_id(
+                &self,
+                experiment: &str,
+                recruiter_id: &str,
+            ) -> StoreResult<Vec<String>> {
                 let rows: Vec<(String,)> = sqlx::query_as(
                     "SELECT id FROM sessions WHERE experiment = $1 AND recruiter_id = $2 ORDER BY created_at, id",
                 )
@@ -488,14 +419,25 @@ macro_rules! impl_research {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut deleted = 0;
                 // Children first: runs refer to trials, everything refers to the session.
-                for table in ["answers", "events", "runs", "trials", "session_params", "participations", "imported_sessions"] {
+                for table in [
+                    "answers",
+                    "events",
+                    "runs",
+                    "trials",
+                    "session_params",
+                    "participations",
+                    "imported_sessions",
+                ] {
                     let done = sqlx::query(&format!("DELETE FROM {table} WHERE session_id = $1"))
                         .bind(session_id)
                         .execute(&mut *tx)
                         .await?;
                     deleted += done.rows_affected();
                 }
-                let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(session_id).execute(&mut *tx).await?;
+                let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
