@@ -1,15 +1,15 @@
 // The level, drawn as a 2D grid in SVG: each block shaded by its height with the height written
 // on it, light tiles as pads that are dark when off and bright (with rays) when on, and the robot
-// as a disc with an arrow for its heading. Game coordinates have y = 0 at the bottom (SPEC §1.2),
-// so row y is drawn at screen row (height - 1 - y).
+// as a disc with an arrow for its heading. Game coordinates have y = 0 at the bottom (see
+// docs/semantics.md), so row y is drawn at screen row (height - 1 - y).
 //
 // The board only shows states it is given (from the server's trace); it never computes moves.
 
 const SVG = 'http://www.w3.org/2000/svg';
 const CELL = 60;
 
-// Heading (0 = SE, 1 = NE, 2 = NW, 3 = SW; SPEC §1.3) as a screen angle: NE is +x (right),
-// NW is +y (up), SW is left, SE is down.
+// Heading (0 = SE, 1 = NE, 2 = NW, 3 = SW; see docs/semantics.md) as a screen angle: NE is +x
+// (right), NW is +y (up), SW is left, SE is down.
 const ANGLE = [90, 0, -90, 180];
 const HEADING_WORD = ['down', 'right', 'up', 'left'];
 

@@ -1,14 +1,16 @@
 // The program editor: an instruction palette, a Main list and one list per process.
 //
 // A program is a list of routines (0 = Main, k = process Pk), each a list of compact-form letters
-// (SPEC §3.1): W walk, J jump, L left, R right, S light, and a digit for a call. Instructions are
-// added by clicking a palette item (into the selected list) or by dragging it into any list;
-// instructions in a list are reordered by dragging, removed with ✕, by dragging them out, or
-// with Delete. Everything works from the keyboard: Tab to an instruction, Delete removes it,
-// Alt+Left/Right moves it. Drag and drop uses pointer events, so it works with a mouse, a pen or
-// a finger.
+// (see docs/semantics.md): W walk, J jump, L left, R right, S light, and a digit for a call.
+// Instructions are added by clicking a palette item (into the selected list) or by dragging it
+// into any list; instructions in a list are reordered by dragging, removed with ✕, by dragging
+// them out, or with Delete. Everything works from the keyboard: Tab to an instruction, Delete
+// removes it, Alt+Left/Right moves it. Drag and drop uses pointer events, so it works with a
+// mouse, a pen or a finger.
 //
 // The editor only edits; it reports each change through `onEdit` and knows nothing of runs.
+
+import { toCompact } from './compact.js';
 
 const PRIMITIVES = [
   { letter: 'W', name: 'Walk', glyph: '↑' },
@@ -28,27 +30,6 @@ export function instructionInfo(letter) {
   const primitive = PRIMITIVES.find((p) => p.letter === letter);
   if (primitive) return { ...primitive, kind: primitive.name.toLowerCase() };
   return { letter, name: `P${letter}`, glyph: '', kind: 'call', long: `Process ${letter}` };
-}
-
-/** Compact form (`main|p1|p2|p3|p4`) of a list of routines. */
-export function toCompact(routines) {
-  return routines.map((routine) => routine.join('')).join('|');
-}
-
-/** Routines from compact form, padded or cut to `count` routines; null if it does not fit. */
-export function fromCompact(text, count) {
-  if (typeof text !== 'string') return null;
-  const parts = text.split('|');
-  if (parts.length > count && parts.slice(count).some((part) => part !== '')) return null;
-  const routines = [];
-  for (let i = 0; i < count; i += 1) {
-    const letters = [...(parts[i] || '')];
-    if (!letters.every((letter) => /^[WJLRS]$/.test(letter) || (Number(letter) >= 1 && Number(letter) < count))) {
-      return null;
-    }
-    routines.push(letters);
-  }
-  return routines;
 }
 
 function html(tag, attributes = {}, children = []) {

@@ -49,7 +49,23 @@ export const storage = {
   setJson(key, value) {
     this.set(key, JSON.stringify(value));
   },
+  /**
+   * Takes the next number of a counter kept under `key`, never below `floor` + 1. Event and run
+   * numbers must not repeat: the stored value covers other tabs of the same session, and `floor`
+   * (what the server already holds) covers a browser whose storage was cleared.
+   */
+  nextNumber(key, floor = 0) {
+    const stored = Number(this.get(key)) || 0;
+    const next = Math.max(stored, floor) + 1;
+    this.set(key, String(next));
+    return next;
+  },
 };
+
+/** Where a session's keys in `storage` start, so that two sessions in one browser never mix. */
+export function sessionPrefix(sessionId) {
+  return `proglab:${sessionId}:`;
+}
 
 export class EventLog {
   /**
@@ -58,7 +74,7 @@ export class EventLog {
   constructor(pageState) {
     this.sessionId = pageState.session.session_id;
     this.step = pageState.session.progress.step;
-    this.prefix = `proglab:${this.sessionId}:`;
+    this.prefix = sessionPrefix(this.sessionId);
     // The session clock: the server's milliseconds since the session started, carried on by
     // this page's monotonic clock, so `t` is right even while the server is unreachable.
     this.sessionMsAtLoad = pageState.session_ms;
@@ -92,11 +108,9 @@ export class EventLog {
 
   /** Records an event and schedules sending it; returns its number. */
   record(type, data = {}) {
-    // Re-read the counter: another tab of the same session may have used numbers meanwhile.
-    const stored = Number(storage.get(this.prefix + 'seq')) || 0;
-    const seq = Math.max(stored, this.lastSeq) + 1;
+    // The stored counter is re-read: another tab of the same session may have used numbers.
+    const seq = storage.nextNumber(this.prefix + 'seq', this.lastSeq);
     this.lastSeq = seq;
-    storage.set(this.prefix + 'seq', String(seq));
     const event = { seq, type, step: this.step, t: this.now(), data };
     const queue = this.pending();
     queue.push(event);
@@ -175,6 +189,16 @@ export class EventLog {
       .then((answer) => this.acknowledge(new Set(answer.stored)))
       .catch(() => {});
   }
+}
+
+/**
+ * Goes on to the next step once the server has accepted an answer: the study address always
+ * shows the session's current step. Pending events get up to 2 s to arrive first; whatever is
+ * still unsent is sent by the next page.
+ */
+export async function loadNextStep(pageState, log) {
+  await log.settle(2000);
+  window.location.replace(pageState.study_url);
 }
 
 /** Shows a message that needs the participant's attention (not for passing network trouble). */

@@ -4,13 +4,10 @@
 
 import { ApiError, Cancelled, retrying, sleep } from './api.js';
 import { Board } from './board.js';
-import { Editor, fromCompact } from './editor.js';
-import { showPageError } from './events.js';
+import { fromCompact } from './compact.js';
+import { Editor } from './editor.js';
+import { loadNextStep, showPageError } from './events.js';
 import { play } from './player.js';
-
-function next(pageState, log) {
-  return log.settle(2000).then(() => window.location.replace(pageState.study_url));
-}
 
 /** Runs `action`; a refusal is shown to the participant, and `button` is enabled again. */
 async function answer(button, log, action) {
@@ -34,7 +31,7 @@ export function startConsent(pageState, log) {
     button.addEventListener('click', () => answer(button, log, async () => {
       log.record('consent', { agree });
       await retrying('POST', '/session/consent', { agree });
-      await next(pageState, log);
+      await loadNextStep(pageState, log);
     }));
   }
 }
@@ -89,7 +86,7 @@ export function startScreen(pageState, log) {
   button.addEventListener('click', () => answer(button, log, async () => {
     log.record('continue', { step });
     await retrying('POST', `/session/steps/${step}/continue`);
-    await next(pageState, log);
+    await loadNextStep(pageState, log);
   }));
 }
 
@@ -119,7 +116,7 @@ export function startQuestionnaire(pageState, log) {
     answer(submit, log, async () => {
       log.record('questionnaire', { items: Object.keys(answers) });
       await retrying('POST', '/session/questionnaire', { answers });
-      await next(pageState, log);
+      await loadNextStep(pageState, log);
     });
   });
 }

@@ -7,317 +7,401 @@
 
 import { ApiError, Cancelled, connection, retrying } from './api.js';
 import { Board } from './board.js';
-import { Editor, fromCompact, routineName } from './editor.js';
-import { showPageError, storage } from './events.js';
+import { fromCompact } from './compact.js';
+import { Editor, routineName } from './editor.js';
+import { loadNextStep, sessionPrefix, showPageError, storage } from './events.js';
 import { play, showEntry } from './player.js';
 
-export function startTask(pageState, log) {
-  const session = pageState.session;
-  const trial = session.current.trial;
-  const step = trial.step;
-  const prefix = `proglab:${session.session_id}:`;
-  const draftKey = `${prefix}draft:${step}`;
-  const runKey = `${prefix}run`;
-  // The tutorial introduces one process; practice and the main tasks offer all of them.
-  const subroutines = trial.phase === 'tutorial' ? Math.min(1, trial.limits.subroutines) : trial.limits.subroutines;
-  const quickRunOffered = trial.phase !== 'tutorial';
+const $ = (id) => document.getElementById(id);
 
-  const $ = (id) => document.getElementById(id);
-  const buttons = {
-    run: $('run'), step: $('step'), quick: $('quick-run'), stop: $('stop'), reset: $('reset'),
-  };
-  const statusLine = $('run-status');
-  const counter = $('instruction-count');
-  const board = new Board($('board'), trial.map);
+/**
+ * A refusal that means the step was already passed (in another tab, or by a request whose answer
+ * was lost): the participant's answer is in, so the page goes on as if it had succeeded.
+ */
+function alreadyPassed(error) {
+  return error instanceof ApiError && error.code === 'wrong_step';
+}
 
-  // status: idle (board at the start), waiting (for the server), running (animating),
-  // stepping (part of a trace shown), finished (a run ended; the board shows where).
-  let status = 'idle';
-  let controller = null;
-  let result = null;
-  let stepIndex = 0;
+/**
+ * One task page. `status` is what the controls follow:
+ * idle (board at the start), waiting (for the server), running (animating), stepping (part of a
+ * trace shown), finished (a run ended; the board shows where it ended).
+ */
+export class TaskPage {
+  constructor(pageState, log) {
+    this.pageState = pageState;
+    this.log = log;
+    const trial = pageState.session.current.trial;
+    this.trial = trial;
+    this.step = trial.step;
+    const prefix = sessionPrefix(pageState.session.session_id);
+    // One draft per step, so going back to a task is never confused with another one.
+    this.draftKey = `${prefix}draft:${this.step}`;
+    this.runKey = `${prefix}run`;
+    // The tutorial introduces one process; practice and the main tasks offer all of them.
+    this.subroutines = trial.phase === 'tutorial' ? Math.min(1, trial.limits.subroutines) : trial.limits.subroutines;
 
-  const editor = new Editor({
-    palette: $('palette'),
-    routines: $('routines'),
-    subroutines,
-    maxLength: trial.limits.max_routine_length,
-    onEdit: (edit) => {
-      storage.set(draftKey, edit.program);
-      log.record('edit', {
-        op: edit.op,
-        routine: edit.routine,
-        index: edit.index,
-        to_routine: edit.toRoutine,
-        to_index: edit.toIndex,
-        instr: edit.instr,
-        program: edit.program,
-      });
-      if (status === 'finished') resetBoard();
-      update();
-    },
-  });
+    this.buttons = {
+      run: $('run'), step: $('step'), quick: $('quick-run'), stop: $('stop'), reset: $('reset'),
+    };
+    this.statusLine = $('run-status');
+    this.counter = $('instruction-count');
+    this.board = new Board($('board'), trial.map);
 
-  const draft = fromCompact(storage.get(draftKey), subroutines + 1);
-  if (draft) editor.load(draft);
-  log.record('page', {
-    page: 'task', phase: trial.phase, label: trial.label, task_index: trial.task_index,
-    restored: Boolean(draft), program: editor.program(),
-  });
+    this.status = 'idle';
+    // Aborts the request or animation in progress (Stop, Reset, Skip).
+    this.controller = null;
+    // The server's answer to the latest run, and how far Step has got through its trace.
+    this.result = null;
+    this.stepIndex = 0;
 
-  if (!quickRunOffered) buttons.quick.hidden = true;
+    this.editor = new Editor({
+      palette: $('palette'),
+      routines: $('routines'),
+      subroutines: this.subroutines,
+      maxLength: trial.limits.max_routine_length,
+      onEdit: (edit) => this.edited(edit),
+    });
+    const restored = this.restoreDraft();
+    this.log.record('page', {
+      page: 'task', phase: trial.phase, label: trial.label, task_index: trial.task_index,
+      restored, program: this.editor.program(),
+    });
 
-  function say(message) {
-    statusLine.textContent = message;
+    this.bindRunControls();
+    this.bindSuccessDialog();
+    this.bindSkip();
+    this.bindHelp();
+
+    this.editor.select(0);
+    this.updateControls();
   }
 
-  function setStatus(next) {
-    status = next;
-    editor.setLocked(status === 'waiting' || status === 'running' || status === 'stepping');
-    update();
+  /** What tests and researchers' tools find on `window.proglab`. */
+  handle() {
+    return { editor: this.editor, board: this.board, routineName };
   }
 
-  function update() {
-    const empty = editor.isEmpty();
+  // ---- the program ----
+
+  /** Loads the draft kept for this step; true if there was one. */
+  restoreDraft() {
+    const draft = fromCompact(storage.get(this.draftKey), this.subroutines + 1);
+    if (draft) this.editor.load(draft);
+    return Boolean(draft);
+  }
+
+  /** After every edit: keep the draft, record the edit, and let the board follow the program. */
+  edited(edit) {
+    storage.set(this.draftKey, edit.program);
+    this.log.record('edit', {
+      op: edit.op,
+      routine: edit.routine,
+      index: edit.index,
+      to_routine: edit.toRoutine,
+      to_index: edit.toIndex,
+      instr: edit.instr,
+      program: edit.program,
+    });
+    // A finished run's end position belongs to the old program; it would mislead now.
+    if (this.status === 'finished') this.clearRun();
+    this.updateControls();
+  }
+
+  // ---- status and controls ----
+
+  say(message) {
+    this.statusLine.textContent = message;
+  }
+
+  setStatus(next) {
+    this.status = next;
+    // The highlight must match the program that is running, so it cannot change meanwhile.
+    this.editor.setLocked(next === 'waiting' || next === 'running' || next === 'stepping');
+    this.updateControls();
+  }
+
+  /** Enables the buttons that make sense now, and shows the count and the status to tests. */
+  updateControls() {
+    const { buttons, status } = this;
+    const empty = this.editor.isEmpty();
     const ready = status === 'idle' || status === 'finished';
     buttons.run.disabled = !ready || empty;
     buttons.quick.disabled = !ready || empty;
     buttons.step.disabled = !(ready || status === 'stepping') || empty;
     buttons.stop.disabled = !(status === 'waiting' || status === 'running' || status === 'stepping');
     buttons.reset.disabled = !(status === 'finished' || status === 'stepping');
-    if (counter) counter.textContent = String(editor.instructionCount());
-    document.getElementById('app').dataset.status = status;
+    if (this.counter) this.counter.textContent = String(this.editor.instructionCount());
+    $('app').dataset.status = status;
   }
 
-  function nextRun() {
-    const stored = Number(storage.get(runKey)) || 0;
-    const run = Math.max(stored, pageState.last_run || 0) + 1;
-    storage.set(runKey, String(run));
-    return run;
+  bindRunControls() {
+    const { buttons } = this;
+    if (this.trial.phase === 'tutorial') buttons.quick.hidden = true;
+    connection.onChange((down) => {
+      if (this.status === 'waiting') this.say(down ? 'Waiting for the server… the program runs as soon as it is back.' : 'Running…');
+    });
+    buttons.run.addEventListener('click', () => this.run());
+    buttons.quick.addEventListener('click', () => this.quickRun());
+    buttons.step.addEventListener('click', () => this.stepOnce());
+    buttons.stop.addEventListener('click', () => this.stop());
+    buttons.reset.addEventListener('click', () => this.reset());
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !buttons.run.disabled) {
+        event.preventDefault();
+        this.run();
+      }
+    });
   }
 
-  function resetBoard() {
-    board.reset();
-    editor.highlight(null);
-    result = null;
-    stepIndex = 0;
-    say('');
-    status = 'idle';
+  // ---- runs ----
+
+  /**
+   * The next run number. The server treats a repeated number as the same run, so numbers must
+   * never be reused, not even after a reload or with storage cleared.
+   */
+  nextRunNumber() {
+    return storage.nextNumber(this.runKey, this.pageState.last_run || 0);
+  }
+
+  /** Puts the robot back at the start and forgets the last run; the status becomes idle. */
+  clearRun() {
+    this.board.reset();
+    this.editor.highlight(null);
+    this.result = null;
+    this.stepIndex = 0;
+    this.say('');
+    this.status = 'idle';
   }
 
   /** Sends the program to the server; resolves with its RunResponse, or null if abandoned. */
-  async function execute(mode) {
-    const program = editor.program();
-    const run = nextRun();
-    log.record('run', { run, mode, program });
-    resetBoard();
-    controller = new AbortController();
-    setStatus('waiting');
-    say('Running…');
+  async requestRun(mode) {
+    const program = this.editor.program();
+    const run = this.nextRunNumber();
+    this.log.record('run', { run, mode, program });
+    this.clearRun();
+    this.controller = new AbortController();
+    this.setStatus('waiting');
+    this.say('Running…');
     try {
-      const answer = await retrying('POST', `/session/steps/${step}/runs`, { run, program, mode }, { signal: controller.signal });
-      say('');
+      const answer = await retrying('POST', `/session/steps/${this.step}/runs`, { run, program, mode }, { signal: this.controller.signal });
+      this.say('');
       return answer;
     } catch (error) {
       if (!(error instanceof Cancelled)) {
-        say(error instanceof ApiError ? `The program could not be run: ${error.message}` : String(error));
+        this.say(error instanceof ApiError ? `The program could not be run: ${error.message}` : String(error));
       }
-      setStatus('idle');
+      this.setStatus('idle');
       return null;
     }
   }
 
-  function finish() {
-    editor.highlight(null);
-    setStatus('finished');
-    const lit = board.state.lit.length;
-    const all = trial.map.lights.length;
+  /** The run has been shown to its end: say how it went, and offer to go on if it solved. */
+  finishRun() {
+    this.editor.highlight(null);
+    this.setStatus('finished');
+    const { result } = this;
+    const lit = this.board.state.lit.length;
+    const all = this.trial.map.lights.length;
     if (result && result.solved) {
-      say('All the lights are on!');
-      openSuccess();
+      this.say('All the lights are on!');
+      this.openSuccess();
     } else if (result && result.budget_exhausted) {
-      say(`The program ran for 1000 instructions without switching on every light, so it was stopped. ${lit} of ${all} lights are on.`);
+      this.say(`The program ran for 1000 instructions without switching on every light, so it was stopped. ${lit} of ${all} lights are on.`);
     } else {
-      say(`Not all the lights are on: ${lit} of ${all}. Press Reset, or change the program and run it again.`);
+      this.say(`Not all the lights are on: ${lit} of ${all}. Press Reset, or change the program and run it again.`);
     }
   }
 
-  async function run() {
-    result = await execute('run');
-    if (!result) return;
-    setStatus('running');
+  /** Run: the whole trace, animated. */
+  async run() {
+    this.result = await this.requestRun('run');
+    if (!this.result) return;
+    this.setStatus('running');
     try {
-      await play(board, editor, result.trace, { signal: controller.signal });
-      finish();
+      await play(this.board, this.editor, this.result.trace, { signal: this.controller.signal });
+      this.finishRun();
     } catch (error) {
+      // Stop and Reset abort the animation and set the status themselves.
       if (!(error instanceof Cancelled)) throw error;
     }
   }
 
-  async function quickRun() {
-    result = await execute('quick_run');
-    if (!result) return;
-    board.show(result.final_state, { animate: false });
-    finish();
+  /** Quick Run: straight to the final state, no animation. */
+  async quickRun() {
+    this.result = await this.requestRun('quick_run');
+    if (!this.result) return;
+    this.board.show(this.result.final_state, { animate: false });
+    this.finishRun();
   }
 
-  async function stepOnce() {
-    if (status !== 'stepping') {
-      result = await execute('step');
-      if (!result) return;
-      stepIndex = 0;
-      if (result.trace.length === 0) {
-        finish();
+  /**
+   * Step: the first press runs the program on the server, and each press shows one more entry
+   * of its trace. Only that first press is a run; the later ones are recorded as steps.
+   */
+  async stepOnce() {
+    if (this.status !== 'stepping') {
+      this.result = await this.requestRun('step');
+      if (!this.result) return;
+      this.stepIndex = 0;
+      if (this.result.trace.length === 0) {
+        this.finishRun();
         return;
       }
-      setStatus('stepping');
+      this.setStatus('stepping');
     } else {
-      log.record('step', { index: stepIndex });
+      this.log.record('step', { index: this.stepIndex });
     }
-    showEntry(board, editor, result.trace[stepIndex]);
-    stepIndex += 1;
-    if (stepIndex >= result.trace.length) finish();
+    showEntry(this.board, this.editor, this.result.trace[this.stepIndex]);
+    this.stepIndex += 1;
+    if (this.stepIndex >= this.result.trace.length) this.finishRun();
   }
 
-  function stop() {
-    log.record('stop', { status });
-    if (controller) controller.abort();
-    if (status === 'waiting') {
-      setStatus('idle');
-      say('');
+  stop() {
+    this.log.record('stop', { status: this.status });
+    if (this.controller) this.controller.abort();
+    // Nothing has been shown yet, so there is nothing to reset.
+    if (this.status === 'waiting') {
+      this.setStatus('idle');
+      this.say('');
       return;
     }
-    editor.highlight(null);
-    setStatus('finished');
-    say('Stopped. Press Reset to put the robot back at the start.');
+    // The robot stays where it was, so the participant can see how far the program got.
+    this.editor.highlight(null);
+    this.setStatus('finished');
+    this.say('Stopped. Press Reset to put the robot back at the start.');
   }
 
-  function reset() {
-    log.record('reset', {});
-    if (controller) controller.abort();
-    resetBoard();
-    setStatus('idle');
+  reset() {
+    this.log.record('reset', {});
+    if (this.controller) this.controller.abort();
+    this.clearRun();
+    this.setStatus('idle');
   }
-
-  connection.onChange((down) => {
-    if (status === 'waiting') say(down ? 'Waiting for the server… the program runs as soon as it is back.' : 'Running…');
-  });
-
-  buttons.run.addEventListener('click', () => run());
-  buttons.quick.addEventListener('click', () => quickRun());
-  buttons.step.addEventListener('click', () => stepOnce());
-  buttons.stop.addEventListener('click', () => stop());
-  buttons.reset.addEventListener('click', () => reset());
-  document.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !buttons.run.disabled) {
-      event.preventDefault();
-      run();
-    }
-  });
 
   // ---- leaving the task: submit or skip ----
 
-  async function leave(kind, path, body) {
+  /** The step is done: the draft is no longer needed, and the study address shows what follows. */
+  async leaveTask() {
+    storage.remove(this.draftKey);
+    await loadNextStep(this.pageState, this.log);
+  }
+
+  /** Posts the answer that ends the task and leaves; false (after a message) if it was refused. */
+  async submitAndLeave(kind, path, body) {
     try {
       await retrying('POST', path, body);
     } catch (error) {
-      // A retry after the step was already passed (another tab, a lost answer) is fine.
-      if (!(error instanceof ApiError) || error.code !== 'wrong_step') {
+      if (!alreadyPassed(error)) {
         showPageError(`${kind} did not work: ${error.message}`);
         return false;
       }
     }
-    storage.remove(draftKey);
-    await log.settle(2000);
-    window.location.replace(pageState.study_url);
+    await this.leaveTask();
     return true;
   }
 
-  const success = $('success-dialog');
-  const submitButton = $('success-submit');
-  if (trial.phase !== 'tasks') submitButton.textContent = 'Continue';
-  function openSuccess() {
-    const count = editor.instructionCount();
-    $('success-text').textContent = trial.phase === 'tasks'
+  bindSuccessDialog() {
+    this.success = $('success-dialog');
+    this.submitButton = $('success-submit');
+    // Outside the main tasks the participant just moves on, so the button says so.
+    if (this.trial.phase !== 'tasks') this.submitButton.textContent = 'Continue';
+    $('success-back').addEventListener('click', () => {
+      this.log.record('success_back', {});
+      this.success.close();
+    });
+    this.success.addEventListener('cancel', () => this.log.record('success_back', { key: 'escape' }));
+    this.submitButton.addEventListener('click', () => this.submit());
+  }
+
+  openSuccess() {
+    const count = this.editor.instructionCount();
+    $('success-text').textContent = this.trial.phase === 'tasks'
       ? `All the lights are on. Your program has ${count} instruction${count === 1 ? '' : 's'}. Submit it, or go back and try to make it shorter.`
       : 'All the lights are on. Continue, or go back and try something else.';
-    log.record('success', { run: result ? result.run : null, program: editor.program() });
-    success.showModal();
-    submitButton.focus();
+    this.log.record('success', { run: this.result ? this.result.run : null, program: this.editor.program() });
+    this.success.showModal();
+    this.submitButton.focus();
   }
-  $('success-back').addEventListener('click', () => {
-    log.record('success_back', {});
-    success.close();
-  });
-  success.addEventListener('cancel', () => log.record('success_back', { key: 'escape' }));
-  submitButton.addEventListener('click', async () => {
-    submitButton.disabled = true;
-    const program = result ? result.program : editor.program();
-    log.record('submit', { program });
-    const left = await leave('Submitting', `/session/steps/${step}/submit`, { program });
-    if (!left) submitButton.disabled = false;
-  });
 
-  const skipButton = $('skip');
-  if (skipButton && trial.skip) {
-    const skipDialog = $('skip-dialog');
+  async submit() {
+    const button = this.submitButton;
+    button.disabled = true;
+    // The run that solved it, in the compact form the server answered with (the same program).
+    const program = this.result ? this.result.program : this.editor.program();
+    this.log.record('submit', { program });
+    const left = await this.submitAndLeave('Submitting', `/session/steps/${this.step}/submit`, { program });
+    if (!left) button.disabled = false;
+  }
+
+  bindSkip() {
+    this.skipButton = $('skip');
+    const { skip } = this.trial;
+    if (!this.skipButton || !skip) return;
+    this.skipDialog = $('skip-dialog');
+    // The delay is counted from the server's clock (the page's own may be off), then waited out
+    // on this page's clock.
     const loadedAt = performance.now();
-    const wait = trial.skip.available
+    const wait = skip.available
       ? 0
-      : Math.max(0, Date.parse(trial.skip.available_at) - Date.parse(pageState.server_now));
-    const enable = () => {
-      skipButton.disabled = false;
-      skipButton.dataset.available = 'true';
-    };
-    if (wait === 0) enable();
-    else setTimeout(enable, wait - (performance.now() - loadedAt));
-    skipButton.addEventListener('click', () => {
-      log.record('skip_open', {});
-      skipDialog.showModal();
+      : Math.max(0, Date.parse(skip.available_at) - Date.parse(this.pageState.server_now));
+    if (wait === 0) this.enableSkip();
+    else setTimeout(() => this.enableSkip(), wait - (performance.now() - loadedAt));
+    this.skipButton.addEventListener('click', () => {
+      this.log.record('skip_open', {});
+      this.skipDialog.showModal();
+      // Cancel first: skipping cannot be undone.
       $('skip-cancel').focus();
     });
     $('skip-cancel').addEventListener('click', () => {
-      log.record('skip_cancel', {});
-      skipDialog.close();
+      this.log.record('skip_cancel', {});
+      this.skipDialog.close();
     });
-    skipDialog.addEventListener('cancel', () => log.record('skip_cancel', { key: 'escape' }));
-    $('skip-confirm').addEventListener('click', async () => {
-      const confirm = $('skip-confirm');
-      confirm.disabled = true;
-      log.record('skip', { program: editor.program() });
-      if (controller) controller.abort();
-      try {
-        await retrying('POST', `/session/steps/${step}/skip`);
-      } catch (error) {
-        confirm.disabled = false;
-        skipDialog.close();
-        if (error instanceof ApiError && error.code === 'skip_not_available') {
-          // The server's clock decides; try again when it says.
-          skipButton.disabled = true;
-          const seconds = Number((error.message.match(/(\d+) s to go/) || [])[1]) || 5;
-          setTimeout(enable, seconds * 1000);
-          showPageError(`Skipping is possible in ${seconds} seconds.`);
-          return;
-        }
-        if (!(error instanceof ApiError) || error.code !== 'wrong_step') {
-          showPageError(`Skipping did not work: ${error.message}`);
-          return;
-        }
-      }
-      storage.remove(draftKey);
-      await log.settle(2000);
-      window.location.replace(pageState.study_url);
-    });
+    this.skipDialog.addEventListener('cancel', () => this.log.record('skip_cancel', { key: 'escape' }));
+    $('skip-confirm').addEventListener('click', () => this.skip());
   }
 
-  const help = $('help-dialog');
-  $('help').addEventListener('click', () => {
-    log.record('help', {});
-    help.showModal();
-  });
-  $('help-close').addEventListener('click', () => help.close());
+  enableSkip() {
+    this.skipButton.disabled = false;
+    this.skipButton.dataset.available = 'true';
+  }
 
-  editor.select(0);
-  update();
-  return { editor, board, routineName };
+  async skip() {
+    const confirm = $('skip-confirm');
+    confirm.disabled = true;
+    this.log.record('skip', { program: this.editor.program() });
+    if (this.controller) this.controller.abort();
+    try {
+      await retrying('POST', `/session/steps/${this.step}/skip`);
+    } catch (error) {
+      confirm.disabled = false;
+      this.skipDialog.close();
+      if (error instanceof ApiError && error.code === 'skip_not_available') {
+        // The server's clock decides; try again when it says.
+        this.skipButton.disabled = true;
+        const seconds = Number((error.message.match(/(\d+) s to go/) || [])[1]) || 5;
+        setTimeout(() => this.enableSkip(), seconds * 1000);
+        showPageError(`Skipping is possible in ${seconds} seconds.`);
+        return;
+      }
+      if (!alreadyPassed(error)) {
+        showPageError(`Skipping did not work: ${error.message}`);
+        return;
+      }
+    }
+    await this.leaveTask();
+  }
+
+  bindHelp() {
+    const help = $('help-dialog');
+    $('help').addEventListener('click', () => {
+      this.log.record('help', {});
+      help.showModal();
+    });
+    $('help-close').addEventListener('click', () => help.close());
+  }
+}
+
+export function startTask(pageState, log) {
+  return new TaskPage(pageState, log).handle();
 }

@@ -4,7 +4,8 @@
 // own modules, imported, not copied.
 
 import { Board } from '../board.js';
-import { Editor, fromCompact } from '../editor.js';
+import { fromCompact } from '../compact.js';
+import { Editor } from '../editor.js';
 import { play } from '../player.js';
 import { Cancelled } from '../api.js';
 
