@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::{SignedIn, experiment_of};
+use super::{SignedIn, experiment_of, exporter};
 use crate::clock;
-use crate::researcher::export::{ExportOptions, Exporter, Format, Sink};
+use crate::researcher::export::{ExportOptions, Format, Sink};
 use crate::researcher::{ResearcherError, audit};
 use crate::startup::AppState;
 
@@ -45,13 +45,7 @@ pub(super) async fn export(
             "bonus-csv pays recruiter IDs: tick \"include recruiter IDs\"".into(),
         ));
     }
-    let exporter = Exporter::new(
-        state.store.clone(),
-        state.research.clone(),
-        experiment.clone(),
-        ExportOptions { raw_ids },
-    )
-    .await?;
+    let exporter = exporter(&state, &experiment, ExportOptions { raw_ids }).await?;
     let detail = format!(
         "{} download{}",
         format.name(),

@@ -26,6 +26,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::experiment::Experiment;
 use crate::researcher::ResearcherError;
+use crate::researcher::export::{ExportOptions, Exporter};
 use crate::startup::AppState;
 
 pub use guard::SignedIn;
@@ -126,6 +127,22 @@ fn experiment_of(state: &AppState, slug: &str) -> Result<Arc<Experiment>, Resear
         .get(slug)
         .cloned()
         .ok_or_else(|| ResearcherError::NotFound(format!("no experiment `{slug}`")))
+}
+
+/// The experiment's exporter, which also holds its pseudonyms (the dashboard and the replay name
+/// participants by them).
+async fn exporter(
+    state: &AppState,
+    experiment: &Arc<Experiment>,
+    options: ExportOptions,
+) -> Result<Exporter, ResearcherError> {
+    Exporter::new(
+        state.store.clone(),
+        state.research.clone(),
+        experiment.clone(),
+        options,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
 
-use super::{SignedIn, experiment_of};
+use super::{SignedIn, experiment_of, exporter};
 use crate::clock;
 use crate::experiment::Experiment;
 use crate::researcher::dashboard::{self, ExperimentCard, ExperimentDashboard, ParticipantRow};
-use crate::researcher::export::{ExportOptions, Exporter, Format};
+use crate::researcher::export::{ExportOptions, Format};
 use crate::researcher::{ResearcherError, withdraw};
 use crate::startup::AppState;
 use crate::store::research::AuditEntry;
@@ -89,13 +89,7 @@ async fn dashboard_of(
     state: &AppState,
     experiment: &Arc<Experiment>,
 ) -> Result<ExperimentDashboard, ResearcherError> {
-    let exporter = Exporter::new(
-        state.store.clone(),
-        state.research.clone(),
-        experiment.clone(),
-        ExportOptions::default(),
-    )
-    .await?;
+    let exporter = exporter(state, experiment, ExportOptions::default()).await?;
     dashboard::experiment_dashboard(
         state.store.as_ref(),
         state.research.as_ref(),

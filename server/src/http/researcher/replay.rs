@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::{SignedIn, experiment_of};
+use super::{SignedIn, experiment_of, exporter};
 use crate::researcher::ResearcherError;
 use crate::researcher::dashboard::{self, ResearcherRun};
-use crate::researcher::export::{ExportOptions, Exporter};
+use crate::researcher::export::ExportOptions;
 use crate::startup::AppState;
 use crate::store::StoreError;
 
@@ -66,13 +66,7 @@ pub(super) async fn replay_page(
         Ok(_) | Err(StoreError::NotFound) => return Err(no_such_participant()),
         Err(e) => return Err(ResearcherError::Other(e.into())),
     };
-    let exporter = Exporter::new(
-        state.store.clone(),
-        state.research.clone(),
-        experiment.clone(),
-        ExportOptions::default(),
-    )
-    .await?;
+    let exporter = exporter(&state, &experiment, ExportOptions::default()).await?;
     let trials = dashboard::replay(state.store.as_ref(), &experiment, &session_id).await?;
     let data = serde_json::json!({
         "experiment": slug,
