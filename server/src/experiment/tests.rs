@@ -1,8 +1,12 @@
 //! Tests of experiment loading and validation, and of the bundled `correa2025` definition.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dsl::LightMode;
 
 use super::*;
+use crate::domain::Phase;
 
 fn correa() -> Experiment {
     bundled()

@@ -244,8 +244,7 @@ pub fn task_summaries(experiment: &Experiment, trials: &[Trial]) -> Vec<TaskSumm
                 else {
                     continue;
                 };
-                acc.lengths
-                    .push(f64::from(views::instruction_count(&program)));
+                acc.lengths.push(f64::from(program.instruction_count()));
                 if program.routines[0]
                     .iter()
                     .any(|i| matches!(i, dsl::Instr::Call(_)))
@@ -448,7 +447,7 @@ pub fn run_program(
         program: parsed.to_compact(),
         solved: outcome.solved,
         steps: outcome.steps,
-        instruction_count: views::instruction_count(&parsed),
+        instruction_count: parsed.instruction_count(),
         map: views::map(&entry.task),
         trace: views::trace(&outcome),
     })

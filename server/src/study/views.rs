@@ -84,12 +84,6 @@ pub fn trace(outcome: &Outcome) -> Vec<TraceStepView> {
         .collect()
 }
 
-/// Instruction Count: tokens over all routines. Kept for the exports until they call
-/// [`Program::instruction_count`] themselves.
-pub fn instruction_count(program: &Program) -> u32 {
-    program.instruction_count()
-}
-
 pub fn demo(experiment: &Experiment, task: &Task, program: &Program) -> DemoView {
     let outcome = execute(experiment, task, program);
     DemoView {

@@ -1,0 +1,219 @@
+//! The validated experiment: its settings, texts, tasks, questionnaire, completion and bonus rule.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dsl::{LightMode, Limits, Program, Task};
+
+use crate::domain::ExperimentSlug;
+use crate::experiment::order::Order;
+
+/// A validated experiment, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub slug: ExperimentSlug,
+    pub title: String,
+    pub description: Option<Text>,
+    /// Where the definition came from (a path, or `bundled:correa2025.toml`).
+    pub source: String,
+    /// Hash of the definition and every file it refers to; recorded with each session.
+    pub version: String,
+    pub light: LightMode,
+    pub skip_delay: Duration,
+    pub limits: Limits,
+    pub allow_repeats: bool,
+    pub recruiter_id_params: Vec<String>,
+    pub consent: Consent,
+    pub tutorial: Vec<Screen>,
+    pub practice: Vec<TaskEntry>,
+    pub instructions: Vec<Screen>,
+    pub tasks: Vec<TaskEntry>,
+    pub order: Order,
+    pub questionnaire: Vec<Item>,
+    pub completion: Completion,
+    pub bonus: Bonus,
+}
+
+/// Markdown text with its HTML rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    pub markdown: String,
+    pub html: String,
+}
+
+impl Text {
+    pub fn from_markdown(markdown: &str) -> Text {
+        use pulldown_cmark::{Options, Parser, html};
+        let mut rendered = String::new();
+        html::push_html(
+            &mut rendered,
+            Parser::new_ext(
+                markdown,
+                Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+            ),
+        );
+        Text {
+            markdown: markdown.to_owned(),
+            html: rendered,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub text: Text,
+    pub agree_label: String,
+    pub decline_label: String,
+}
+
+/// A task with its label (unique within its list) and where it came from.
+#[derive(Debug, Clone)]
+pub struct TaskEntry {
+    pub label: String,
+    /// `correa2025/c` or `levels.json[3]`.
+    pub source: String,
+    pub task: Task,
+    pub text: Option<Text>,
+}
+
+/// A tutorial or instruction screen.
+#[derive(Debug, Clone)]
+pub struct Screen {
+    pub text: Text,
+    pub level: Option<TaskEntry>,
+    /// Shown animated on the level.
+    pub demo: Option<Program>,
+    /// The participant must solve the level before going on.
+    pub solve: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKind {
+    Choice { options: Vec<String> },
+    Text,
+}
+
+/// One questionnaire item.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: String,
+    pub prompt: String,
+    pub kind: ItemKind,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub code: String,
+    /// May contain `[NAME]` placeholders (see [`Completion::redirect_for`]).
+    pub redirect_url: Option<String>,
+    pub text: Option<Text>,
+}
+
+impl Completion {
+    /// The redirect URL with each `[NAME]` replaced by the entry URL parameter `NAME`
+    /// (percent-encoded) and `[COMPLETION_CODE]` by the completion code, as JATOS does. A
+    /// placeholder whose parameter the participant did not bring becomes empty.
+    pub fn redirect_for(&self, params: &BTreeMap<String, String>) -> Option<String> {
+        let template = self.redirect_url.as_ref()?;
+        let mut out = String::with_capacity(template.len());
+        for segment in redirect_segments(template) {
+            match segment {
+                RedirectSegment::Literal(text) => out.push_str(text),
+                RedirectSegment::Placeholder(name) => {
+                    let value = if name == "COMPLETION_CODE" {
+                        Some(self.code.as_str())
+                    } else {
+                        params.get(name).map(String::as_str)
+                    };
+                    out.push_str(&percent_encode(value.unwrap_or("")));
+                }
+                RedirectSegment::StrayBracket => out.push('['),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A piece of a redirect URL template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RedirectSegment<'a> {
+    /// Text copied as it is.
+    Literal(&'a str),
+    /// `[NAME]`, by its name.
+    Placeholder(&'a str),
+    /// A `[` that starts no placeholder; validation rejects it, substitution keeps it.
+    StrayBracket,
+}
+
+/// Splits a redirect URL template into its pieces. Substitution and validation both read the
+/// template through this, so they agree on what a placeholder is.
+pub(super) fn redirect_segments(template: &str) -> impl Iterator<Item = RedirectSegment<'_>> {
+    let mut rest = Some(template);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let Some(open) = text.find('[') else {
+            rest = None;
+            return Some(RedirectSegment::Literal(text));
+        };
+        if open > 0 {
+            rest = Some(&text[open..]);
+            return Some(RedirectSegment::Literal(&text[..open]));
+        }
+        let after = &text[1..];
+        match after.find(']') {
+            Some(close) if is_placeholder_name(&after[..close]) => {
+                rest = Some(&after[close + 1..]);
+                Some(RedirectSegment::Placeholder(&after[..close]))
+            }
+            _ => {
+                rest = Some(after);
+                Some(RedirectSegment::StrayBracket)
+            }
+        }
+    })
+}
+
+fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// How bonuses are computed after data collection (`proglab export --format bonus-csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bonus {
+    pub rule: BonusRule,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BonusRule {
+    None,
+    /// SPEC §5.1: per task, `clip(per_task - c * (length - shortest length), 0, per_task)`, with
+    /// `c` chosen so that the mean total bonus is `target_mean_total`.
+    LengthRelativeToShortest {
+        per_task: f64,
+        target_mean_total: Option<f64>,
+    },
+}
+
+impl BonusRule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BonusRule::None => "none",
+            BonusRule::LengthRelativeToShortest { .. } => "length_relative_to_shortest",
+        }
+    }
+}

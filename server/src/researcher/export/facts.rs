@@ -1,0 +1,76 @@
+//! What the exports derive from one stored trial: the program as submitted and canonicalised,
+//! whether it solves under the analysis semantics, its length and the time taken.
+
+use crate::domain::{Phase, TrialOutcome};
+use crate::researcher::export::Exporter;
+use crate::store::Trial;
+
+/// Whether a trial is one of the main tasks (the ones `programs-csv` and the bonus count).
+pub(super) fn is_task_trial(trial: &Trial) -> bool {
+    trial.phase == Phase::Tasks
+}
+
+pub(super) struct TrialFacts {
+    pub(super) skipped: bool,
+    pub(super) elapsed_minutes: String,
+    pub(super) program: String,
+    pub(super) canonical: String,
+    pub(super) solved: Option<bool>,
+    pub(super) instruction_count: Option<u32>,
+}
+
+impl Exporter {
+    pub(super) fn trial_facts(&self, trial: &Trial) -> TrialFacts {
+        let skipped = trial.outcome == Some(TrialOutcome::Skipped);
+        let elapsed_minutes = match trial.ended_ms {
+            Some(end) => ((end - trial.started_ms) as f64 / 60_000.0).to_string(),
+            None => String::new(),
+        };
+        let program = if skipped {
+            String::new()
+        } else {
+            trial.program.clone().unwrap_or_default()
+        };
+        let task = match trial.phase {
+            Phase::Tasks => self
+                .experiment
+                .tasks
+                .get(trial.task_index.max(0) as usize)
+                .map(|e| &e.task),
+            Phase::Practice => self
+                .experiment
+                .practice
+                .get(trial.task_index.max(0) as usize)
+                .map(|e| &e.task),
+            _ => self
+                .experiment
+                .tutorial
+                .get(trial.task_index.max(0) as usize)
+                .and_then(|s| s.level.as_ref())
+                .map(|e| &e.task),
+        };
+        let parsed = (!program.is_empty())
+            .then(|| dsl::compact::parse(program.trim(), &self.experiment.limits).ok())
+            .flatten();
+        let (canonical, solved, instruction_count) = match (&parsed, task) {
+            (Some(parsed), Some(task)) => {
+                let solved = dsl::run(task, parsed, &dsl::RunOptions::default()).solved;
+                let canonical =
+                    dsl::canon::canonicalise(task, parsed, &dsl::canon::CanonOptions::default())
+                        .map(|p| p.to_compact())
+                        .unwrap_or_default();
+                (canonical, Some(solved), Some(parsed.instruction_count()))
+            }
+            (Some(parsed), None) => (String::new(), None, Some(parsed.instruction_count())),
+            _ => (String::new(), None, None),
+        };
+        TrialFacts {
+            skipped,
+            elapsed_minutes,
+            program,
+            canonical,
+            solved,
+            instruction_count,
+        }
+    }
+}
