@@ -1,4 +1,4 @@
-//! Exports and imports (issue 6): the published data survives `proglab import` then
+//! Exports and imports: the published data survives `proglab import` then
 //! `proglab export --format programs-csv` with the same check-data and fit figures; shuffled
 //! orders export `mdp_idx` as the task's index and `order_position` as the order seen; the
 //! Psych-DS folder describes every column; pseudonyms replace recruiter IDs; withdrawal deletes

@@ -646,7 +646,7 @@ async fn an_unsolved_or_malformed_program_cannot_be_submitted(#[case] backend: B
         (status, bad_run["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_program"))
     );
-    // SPEC §1.8: programs that never solve the task return promptly.
+    // docs/semantics.md §1.8: programs that never solve the task return promptly.
     for (run, program) in [(2, "1|1"), (3, "1|11"), (4, "1|W1")] {
         let (status, body) = participant.run(2, run, program).await;
         assert_eq!(

@@ -1,4 +1,4 @@
-//! The researcher side over HTTP (issue 6): no route of the researcher table answers without a
+//! The researcher side over HTTP: no route of the researcher table answers without a
 //! session, sign-in is throttled after repeated failures, forms without the session's CSRF token
 //! are refused, sessions expire, and a signed-in researcher sees the dashboard, a replay, runs a
 //! program and downloads an export.

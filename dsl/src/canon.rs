@@ -1,8 +1,9 @@
-//! Canonicalisation (SPEC §3.3): the reference study's eight ordered preprocessing passes.
+//! Canonicalisation (docs/semantics.md §3.3): the reference study's eight ordered preprocessing
+//! passes.
 //!
-//! Each pass is a small function over [`Program`] values, run in the order of the SPEC by
-//! [`canonicalise`]. The passes reproduce the reference quirks on purpose, because the
-//! `preprocessed_program` column of the published data is the golden output:
+//! Each pass is a small function over [`Program`] values, run in the documented order
+//! (docs/semantics.md §3.3) by [`canonicalise`]. The passes reproduce the reference quirks on
+//! purpose, because the `preprocessed_program` column of the published data is the golden output:
 //! maximising reuse is a single pass rather than a fixed point, reference counting stops scanning
 //! a body at a recursive call, and the counts of pass 3 are not recomputed before inlining.
 //!
@@ -50,9 +51,9 @@ impl Default for CanonOptions {
     }
 }
 
-/// Canonicalises a program that solves `task` (SPEC §3.3). The result has as many slots as the
-/// input. A program that does not solve the task fails with [`ExecError::Unsolved`], whatever
-/// passes are switched on.
+/// Canonicalises a program that solves `task` (docs/semantics.md §3.3). The result has as many
+/// slots as the input. A program that does not solve the task fails with [`ExecError::Unsolved`],
+/// whatever passes are switched on.
 pub fn canonicalise(
     task: &Task,
     program: &Program,
@@ -135,8 +136,9 @@ pub fn rename_by_first_use(program: &Program) -> Program {
     renamed
 }
 
-/// Pass 7 on one routine: applies the no-op rewrite rules of SPEC §3.3, in order and each as a
-/// global replacement, until a round changes nothing. `LL` is deliberately not rewritten to `RR`.
+/// Pass 7 on one routine: applies the no-op rewrite rules of docs/semantics.md §3.3, in order and
+/// each as a global replacement, until a round changes nothing. `LL` is deliberately not rewritten
+/// to `RR`.
 pub fn rewrite_noops(routine: &[Instr]) -> Vec<Instr> {
     use Action::{Left, Light, Right};
     let rules: [(&[Action], &[Action]); 7] = [
@@ -230,8 +232,8 @@ fn children_first_order(program: &Program) -> Vec<usize> {
 }
 
 /// Pass 2: keeps only the instruction positions that are live in a walk without step limit
-/// (SPEC §3.3): a primitive that changes the state at least once before the goal, or a call
-/// token executed at least once before the goal (even a call to an empty subroutine). The walk
+/// (docs/semantics.md §3.3): a primitive that changes the state at least once before the goal, or a
+/// call token executed at least once before the goal (even a call to an empty subroutine). The walk
 /// stops altogether at a recursive call made once the goal is reached.
 fn drop_dead(task: &Task, program: &Program) -> Result<Program, ExecError> {
     let mut live: Vec<Vec<bool>> = program

@@ -1,5 +1,5 @@
 //! The compact form of the published data: `main|p1|p2|p3|p4` with the letters S J W R L and the
-//! digits 1-9 for calls (SPEC §3.1).
+//! digits 1-9 for calls (docs/semantics.md §3.1).
 
 use crate::error::ParseError;
 use crate::program::{Action, Instr, Limits, Program};

@@ -1,4 +1,4 @@
-//! The interpreter (SPEC §1.7): the only implementation of what a program does.
+//! The interpreter (docs/semantics.md §1.7): the only implementation of what a program does.
 //!
 //! Execution uses an explicit frame stack, never native recursion, and a token budget (1000 by
 //! default, call tokens included) so that recursive programs always stop.
@@ -84,8 +84,8 @@ struct Frame {
     position: usize,
 }
 
-/// Runs `program` on `task` (SPEC §1.7): the terminal check comes before every token, and the
-/// budget is decremented before every token.
+/// Runs `program` on `task` (docs/semantics.md §1.7): the terminal check comes before every token,
+/// and the budget is decremented before every token.
 pub fn run(task: &Task, program: &Program, options: &RunOptions) -> Outcome {
     let mut state = task.start_state();
     let mut budget = options.budget as i64;

@@ -1,4 +1,4 @@
-//! Task maps in the game's JSON level format (SPEC §1.1-1.2).
+//! Task maps in the game's JSON level format (docs/semantics.md §1.1-1.2).
 //!
 //! A level file is a JSON list of levels. Heights may be stored as JSON strings, and the file's outer
 //! index is the y axis reversed: `map[i][j]` is the cell at `x = j, y = H - 1 - i`.
@@ -83,7 +83,7 @@ impl Task {
     }
 
     /// Rows from the top (y = H-1) down, each cell as height plus `*` (light), `>` (start) or `.`,
-    /// the notation of SPEC §2.4.
+    /// the notation of docs/semantics.md §2.4.
     pub fn to_ascii(&self) -> String {
         let mut out = String::new();
         for y in (0..self.height).rev() {

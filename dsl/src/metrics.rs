@@ -1,4 +1,4 @@
-//! Program metrics in the notation of SPEC §4.5.
+//! Program metrics in the notation of docs/modelling.md §4.5.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +65,7 @@ impl Metrics {
     }
 }
 
-/// S: the step cost of a program that solves `task` (SPEC §1.8).
+/// S: the step cost of a program that solves `task` (docs/semantics.md §1.8).
 pub fn step_cost(task: &Task, program: &Program) -> Result<u32, ExecError> {
     Ok(step_classes(task, program)?.cost())
 }

@@ -1,4 +1,4 @@
-//! The program AST: a main routine plus numbered subroutine slots (DESIGN §2).
+//! The program AST: a main routine plus numbered subroutine slots (docs/design.md §2).
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ impl Action {
         Action::Light,
     ];
 
-    /// The letter of the published data (SPEC §3.1).
+    /// The letter of the published data (docs/semantics.md §3.1).
     pub fn letter(self) -> char {
         match self {
             Action::Light => 'S',
@@ -88,8 +88,8 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        // The reference editor had no length limit (SPEC §2.5); 200 tokens per routine is far beyond
-        // any program in the data and keeps hostile input small.
+        // The reference editor had no length limit (docs/semantics.md §2.5); 200 tokens per routine
+        // is far beyond any program in the data and keeps hostile input small.
         Limits {
             subroutines: 4,
             max_routine_len: 200,

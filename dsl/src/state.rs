@@ -1,4 +1,4 @@
-//! The robot's state and the effect of one primitive action (SPEC §1.3-1.5).
+//! The robot's state and the effect of one primitive action (docs/semantics.md §1.3-1.5).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,5 @@
-//! Step classes (SPEC §1.8) and the bounded walk without halting that they and canonicalisation use.
+//! Step classes (docs/semantics.md §1.8) and the bounded walk without halting that they and
+//! canonicalisation use.
 
 use serde::{Deserialize, Serialize};
 
@@ -115,7 +116,7 @@ pub(crate) fn walk_unhalted(
     Ok(())
 }
 
-/// Classifies every executed primitive of a program that solves `task` (SPEC §1.8).
+/// Classifies every executed primitive of a program that solves `task` (docs/semantics.md §1.8).
 pub fn step_classes(task: &Task, program: &Program) -> Result<StepClasses, ExecError> {
     let mut classes = StepClasses::default();
     walk_unhalted(task, program, TerminalRecursion::Skip, |visit| {

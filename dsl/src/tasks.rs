@@ -1,7 +1,8 @@
 //! Bundled task sets, built into the binary from the level files in `dsl/data/`.
 //!
-//! `correa2025` is the reference study's task set (SPEC §2): tasks `a`..`j` in study order and the
-//! practice level. The level files are from Correa et al. (2025), MIT licence (`dsl/data/`).
+//! `correa2025` is the reference study's task set (docs/semantics.md §2): tasks `a`..`j` in study
+//! order and the practice level. The level files are from Correa et al. (2025), MIT licence
+//! (`dsl/data/`).
 
 use std::sync::OnceLock;
 
@@ -38,7 +39,7 @@ impl TaskSet {
     }
 }
 
-/// Which level file and index each `correa2025` task comes from (SPEC §2.3).
+/// Which level file and index each `correa2025` task comes from (docs/semantics.md §2.3).
 pub const CORREA2025_SOURCES: [(&str, &str, usize); 11] = [
     ("a", "cgc-maps.json", 14),
     ("b", "cgc-maps.json", 3),

@@ -1,5 +1,6 @@
-//! Canonicalisation (SPEC §3.3) against the published `preprocessed_program` column, the SPEC's
-//! examples and quirks, the pass switches, and programs that do not solve their task.
+//! Canonicalisation (docs/semantics.md §3.3) against the published `preprocessed_program` column,
+//! the documented examples and quirks, the pass switches, and programs that do not solve their
+//! task.
 
 use std::time::{Duration, Instant};
 
@@ -122,7 +123,7 @@ fn canonical_programs_of_the_dev_data_still_solve_their_task() {
     }
 }
 
-// The examples of SPEC §3.3, each on the task its row of the data belongs to.
+// The examples of docs/semantics.md §3.3, each on the task its row of the data belongs to.
 
 #[test]
 fn a_single_use_subroutine_is_inlined_and_ll_is_kept() {
@@ -175,7 +176,7 @@ fn subroutines_are_renumbered_by_first_use() {
     );
 }
 
-// The quirks of SPEC §3.3.
+// The quirks of docs/semantics.md §3.3.
 
 #[test]
 fn maximising_reuse_is_a_single_pass() {

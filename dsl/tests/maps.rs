@@ -1,4 +1,5 @@
-//! Loading level files (SPEC §1.1-1.2) and the bundled task set (SPEC §2).
+//! Loading level files (docs/semantics.md §1.1-1.2) and the bundled task set
+//! (docs/semantics.md §2).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The interpreter and step classes against SPEC §1 and §2.
+//! The interpreter and step classes against docs/semantics.md §1 and §2.
 
 use dsl::tasks::{MAPS_JSON, correa2025, lookup};
 use dsl::{Effect, LightMode, Limits, Program, RunOptions, Task, compact, run, step_classes};
@@ -7,7 +7,7 @@ fn program(text: &str) -> Program {
     compact::parse(text, &Limits::default()).expect("test program parses")
 }
 
-/// SPEC §1.8 writes some programs with the internal letters A-E.
+/// docs/semantics.md §1.8 writes some programs with the internal letters A-E.
 fn internal(text: &str) -> Program {
     let readable: String = text
         .chars()
@@ -102,7 +102,7 @@ fn step_classes_match_the_reference_table() {
 
 #[test]
 fn endless_recursion_on_task_c_returns_promptly_as_unsolved() {
-    // Regression (SPEC §1.8): these never light all three lights.
+    // Regression (docs/semantics.md §1.8): these never light all three lights.
     for text in ["1|1", "1|11", "1|W1"] {
         let p = program(text);
         let outcome = run(task("c"), &p, &RunOptions::default());

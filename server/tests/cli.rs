@@ -75,7 +75,7 @@ fn run_accepts_the_readable_form_and_prints_a_trace() {
 
 #[test]
 fn run_returns_promptly_on_endless_recursion() {
-    // Regression (SPEC §1.8): unsolved recursive programs stop at the budget.
+    // Regression (docs/semantics.md §1.8): unsolved recursive programs stop at the budget.
     for program in ["1|1", "1|11", "1|W1"] {
         let report = json(&proglab(&[
             "run",

@@ -1,4 +1,4 @@
-//! The researcher side in headless Chromium (issue 6): sign in, open the dashboard and a replay,
+//! The researcher side in headless Chromium: sign in, open the dashboard and a replay,
 //! play a recorded program with the participant app's renderer, and run a pasted program.
 //! Screenshots go to `target/e2e-screenshots/researcher-*.png`.
 

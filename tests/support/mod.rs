@@ -430,8 +430,8 @@ impl Participant {
 
 /// Solutions for every task of the bundled study: the tutorial levels, the practice problem, and
 /// for each main task (by `mdp_idx`) a published program from `analysis/data/programs-dev.csv`
-/// (raw `program` column, SPEC §3.2): participant 0's where they did not skip, else the first
-/// participant's who solved it.
+/// (raw `program` column, docs/semantics.md §3.2): participant 0's where they did not skip, else
+/// the first participant's who solved it.
 pub struct Solutions {
     pub tutorial: Vec<&'static str>,
     pub practice: &'static str,

@@ -1,4 +1,4 @@
-//! Expected ASCII maps, copied from SPEC §2.4 (rows from the top).
+//! Expected ASCII maps, copied from docs/semantics.md §2.4 (rows from the top).
 
 pub const ASCII: [(&str, &str); 11] = [
     (

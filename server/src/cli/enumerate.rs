@@ -1,4 +1,4 @@
-//! `proglab enumerate`: the candidate traces and programs of a task (SPEC §4.1-4.3).
+//! `proglab enumerate`: the candidate traces and programs of a task (docs/modelling.md §4.1-4.3).
 //!
 //! Prints, per task, the number of candidate traces, their length range, the number of unique
 //! programs and of distinct sufficient-statistic keys, and the time taken. Progress goes to stderr.

@@ -13,7 +13,7 @@ pub struct ImportArgs {
     /// The experiment: a bundled slug or an experiment file (TOML).
     #[arg(long, default_value = "correa2025")]
     pub experiment: String,
-    /// A programs.csv-format file (SPEC §3.2).
+    /// A programs.csv-format file (docs/semantics.md §3.2).
     #[arg(long)]
     pub programs: PathBuf,
     /// Print one JSON object.

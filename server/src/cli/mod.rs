@@ -30,7 +30,7 @@ pub enum Command {
     Run(run::RunArgs),
     /// Parse, execute and canonicalise every row of a programs.csv-format file.
     CheckData(check_data::CheckDataArgs),
-    /// Enumerate the candidate programs of a task (SPEC §4.1-4.3).
+    /// Enumerate the candidate programs of a task (docs/modelling.md §4.1-4.3).
     Enumerate(enumerate::EnumerateArgs),
     /// Fit and compare program-choice models on a programs.csv-format file.
     Fit(fit::FitArgs),

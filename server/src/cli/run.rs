@@ -58,7 +58,7 @@ struct Report<'a> {
     steps: u32,
     /// T: every token of every routine.
     length: u32,
-    /// S (SPEC §1.8), for programs that solve the task.
+    /// S (docs/semantics.md §1.8), for programs that solve the task.
     step_cost: Option<u32>,
     budget_exhausted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

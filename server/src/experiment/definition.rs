@@ -11,7 +11,7 @@ pub struct Definition {
     pub title: String,
     #[serde(default)]
     pub description: Option<TextSource>,
-    /// `toggle` or `idempotent`: what Light does on a lit light (DESIGN §4).
+    /// `toggle` or `idempotent`: what Light does on a lit light (docs/design.md §4).
     pub light: String,
     /// Seconds from when a task is served until it may be skipped.
     pub skip_delay_seconds: u64,
@@ -160,7 +160,7 @@ pub struct CompletionDef {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BonusDef {
-    /// `none` (default) or `length_relative_to_shortest` (SPEC §5.1).
+    /// `none` (default) or `length_relative_to_shortest` (docs/study.md §5.1).
     #[serde(default)]
     pub rule: Option<String>,
     #[serde(default)]

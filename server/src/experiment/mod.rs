@@ -1,4 +1,4 @@
-//! Experiment definitions (DESIGN §4): a TOML file read and validated at start-up into an
+//! Experiment definitions (docs/design.md §4): a TOML file read and validated at start-up into an
 //! [`Experiment`], and the bundled `correa2025` study.
 //!
 //! Validation collects every problem it finds, each naming the file, the key and what is wrong,

@@ -201,8 +201,9 @@ pub struct Bonus {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BonusRule {
     None,
-    /// SPEC §5.1: per task, `clip(per_task - c * (length - shortest length), 0, per_task)`, with
-    /// `c` chosen so that the mean total bonus is `target_mean_total`.
+    /// docs/study.md §5.1: per task,
+    /// `clip(per_task - c * (length - shortest length), 0, per_task)`, with `c` chosen so that the
+    /// mean total bonus is `target_mean_total`.
     LengthRelativeToShortest {
         per_task: f64,
         target_mean_total: Option<f64>,

@@ -1,6 +1,7 @@
-//! Task order modes (DESIGN §4): the order every session sees, a seeded shuffle, or balanced
-//! counterbalancing over a set of orders. Assigning a balanced condition needs the database (the
-//! least-used condition, chosen in a transaction); this module only says what each mode means.
+//! Task order modes (docs/design.md §4): the order every session sees, a seeded shuffle, or
+//! balanced counterbalancing over a set of orders. Assigning a balanced condition needs the
+//! database (the least-used condition, chosen in a transaction); this module only says what each
+//! mode means.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

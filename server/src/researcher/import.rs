@@ -1,5 +1,5 @@
-//! `proglab import`: loads a published `programs.csv` (SPEC §3.2) into an experiment as
-//! completed sessions with their main-task trials and the two questionnaire answers, so the
+//! `proglab import`: loads a published `programs.csv` (docs/semantics.md §3.2) into an experiment
+//! as completed sessions with their main-task trials and the two questionnaire answers, so the
 //! dashboard, replay and exports work on published data.
 //!
 //! The file does not say in which order participants saw the tasks; the published study used one

@@ -1,4 +1,4 @@
-//! The researcher side (issue 6): accounts and sign-in ([`auth`]), per-experiment pseudonyms
+//! The researcher side: accounts and sign-in ([`auth`]), per-experiment pseudonyms
 //! ([`pseudonym`]), dataset exports ([`export`]), imports of published data ([`import`]),
 //! withdrawals ([`withdraw`]) and the dashboard's and replay's view models ([`dashboard`]).
 //!

@@ -1,5 +1,5 @@
 //! Per-experiment pseudonyms: HMAC-SHA256 of the recruiter ID under a secret key stored with the
-//! experiment (DESIGN §3). The same person gets the same pseudonym in every export of one
+//! experiment (docs/design.md §3). The same person gets the same pseudonym in every export of one
 //! experiment, different pseudonyms in different experiments, and nobody without the key can
 //! link a pseudonym to a recruiter ID, even by trying every possible ID.
 

@@ -1,5 +1,5 @@
-//! Storage (DESIGN §3): the [`Store`] trait, one method per use case, with a SQLite and a Postgres
-//! implementation. Handlers and the study logic see only this trait and [`StoreError`];
+//! Storage (docs/design.md §3): the [`Store`] trait, one method per use case, with a SQLite and a
+//! Postgres implementation. Handlers and the study logic see only this trait and [`StoreError`];
 //! `sqlx::Error` stops here.
 //!
 //! Both backends run the same SQL (written once in `sql.rs`; sqlx accepts `$1` placeholders for

@@ -81,11 +81,12 @@ impl Exporter {
 /// A person's submitted lengths: `(task, Some(length))`, `None` for a skipped task.
 type TaskLengths = Vec<(usize, Option<u32>)>;
 
-/// SPEC §5.1's bonus: per task, `clip(per_task - c * (length - shortest), 0, per_task)` where
-/// `shortest` is the shortest submitted program of any participant on that task; skipped tasks
-/// get nothing. `c` is the value on the grid 0, 0.001, ..., 1 whose mean total bonus is closest to
-/// `target` (the lowest such c on ties); without a target, `c` = 0 (every solution earns the
-/// full amount). Each person is a list of `(task, Some(length))` for submitted tasks.
+/// The bonus of docs/study.md §5.1: per task,
+/// `clip(per_task - c * (length - shortest), 0, per_task)` where `shortest` is the shortest
+/// submitted program of any participant on that task; skipped tasks get nothing. `c` is the value
+/// on the grid 0, 0.001, ..., 1 whose mean total bonus is closest to `target` (the lowest such c on
+/// ties); without a target, `c` = 0 (every solution earns the full amount). Each person is a list
+/// of `(task, Some(length))` for submitted tasks.
 pub fn length_bonuses(
     people: &[Vec<(usize, Option<u32>)>],
     n_tasks: usize,

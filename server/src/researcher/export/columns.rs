@@ -41,7 +41,7 @@ pub const PROGRAMS_COLUMNS: &[Column] = &[
     PARTICIPANT_IDX,
     column(
         "mdp_idx",
-        "Index of the task in the experiment's task list (for correa2025 the study order, SPEC §2.3)",
+        "Index of the task in the experiment's task list (for correa2025 the study order, docs/semantics.md §2.3)",
     ),
     column(
         "skipped",
@@ -55,7 +55,7 @@ pub const PROGRAMS_COLUMNS: &[Column] = &[
     ),
     column(
         "preprocessed_program",
-        "The submitted program canonicalised (SPEC §3.3, analysis semantics); empty if skipped",
+        "The submitted program canonicalised (docs/semantics.md §3.3, analysis semantics); empty if skipped",
     ),
     column(
         "programming_exp",
@@ -116,7 +116,7 @@ pub const TRIALS_COLUMNS: &[Column] = &[
     ),
     column(
         "preprocessed_program",
-        "The submitted program canonicalised (SPEC §3.3); empty if skipped or not solving under the analysis semantics",
+        "The submitted program canonicalised (docs/semantics.md §3.3); empty if skipped or not solving under the analysis semantics",
     ),
     column(
         "instruction_count",

@@ -1,6 +1,7 @@
-//! Dataset exports (DESIGN §5): `programs-csv` (the published columns of SPEC §3.2, with
-//! canonical programs, plus `order_position`), `trials-csv`, `events-jsonl`, `questionnaire-csv`,
-//! `bonus-csv` (the recruiter's bulk-bonus format) and `psych-ds` (a folder).
+//! Dataset exports (docs/design.md §5): `programs-csv` (the published columns of
+//! docs/semantics.md §3.2, with canonical programs, plus `order_position`), `trials-csv`,
+//! `events-jsonl`, `questionnaire-csv`, `bonus-csv` (the recruiter's bulk-bonus format) and
+//! `psych-ds` (a folder).
 //!
 //! Exports are streamed: participants are read one at a time and each participant's rows are
 //! written and handed to the [`Sink`] before the next is read, so memory holds one participant,
