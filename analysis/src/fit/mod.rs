@@ -103,9 +103,7 @@ pub fn fit(
 ) -> Result<ModelFit, AnalysisError> {
     let began = Instant::now();
     if weights.total() == 0.0 {
-        return Err(AnalysisError::Invalid(
-            "there are no observations to fit".into(),
-        ));
+        return Err(AnalysisError::NoObservations);
     }
     if model.k() == 0 {
         let log_likelihood = log_likelihood(features, weights, model, &[]);
@@ -139,12 +137,7 @@ pub fn fit(
         .filter(|(_, ll)| ll.is_finite())
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .cloned()
-        .ok_or_else(|| {
-            AnalysisError::Invalid(format!(
-                "model {}: no start gave a finite likelihood",
-                model.name
-            ))
-        })?;
+        .ok_or(AnalysisError::NoFiniteStart { model: model.name })?;
     let restarts_at_best = results
         .iter()
         .filter(|(_, ll)| *ll >= best_ll - options.tolerance)
