@@ -6,8 +6,8 @@
 //! every step stays inside the SPEC's box bounds (the bounds themselves are approached, not
 //! reached). Restarts run in parallel with rayon.
 //!
-//! The parts: [`objective`] is −LL in unconstrained coordinates, [`optimiser`] maximises it (L-BFGS
-//! with a Nelder-Mead rescue and restarts off false boundary optima), and [`profile`] walks each
+//! The parts: `objective` is −LL in unconstrained coordinates, `optimiser` maximises it (L-BFGS
+//! with a Nelder-Mead rescue and restarts off false boundary optima), and `profile` walks each
 //! parameter's profile likelihood out to its 95% interval.
 
 mod objective;

@@ -175,7 +175,9 @@ pub(super) struct Bars {
 
 const COUNT_BAR: &str = "{msg:28} [{bar:30}] {pos}/{len} {elapsed}";
 const STREAM_BAR: &str = "{msg} {pos} candidates ({elapsed}, {per_sec})";
+#[cfg(feature = "neural")]
 const TRAIN_BAR: &str = "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})";
+#[cfg(feature = "neural")]
 const SCORE_BAR: &str = "{msg} [{bar:30}] {pos}/{len} programs ({elapsed})";
 
 impl Bars {
