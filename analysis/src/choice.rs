@@ -197,11 +197,11 @@ impl TaskChoiceSet {
         choices: &[(u32, usize)],
     ) -> Result<TaskChoiceSet, AnalysisError> {
         if candidates.found.len() != unique.len() {
-            return Err(AnalysisError::Invalid(format!(
-                "task {label}: the enumeration answered {} queries for {} programs",
-                candidates.found.len(),
-                unique.len()
-            )));
+            return Err(AnalysisError::QueryCount {
+                task: label.to_owned(),
+                answered: candidates.found.len(),
+                asked: unique.len(),
+            });
         }
         let mut counts: BTreeMap<StatKey, u64> = BTreeMap::new();
         for &(key, count) in &candidates.histogram {
@@ -224,9 +224,12 @@ impl TaskChoiceSet {
             .collect();
         let mut observations = Vec::with_capacity(choices.len());
         for &(participant, program) in choices {
-            let (text, key) = unique.get(program).ok_or_else(|| {
-                AnalysisError::Invalid(format!("task {label}: observation names program {program}"))
-            })?;
+            let (text, key) = unique
+                .get(program)
+                .ok_or_else(|| AnalysisError::UnknownProgram {
+                    task: label.to_owned(),
+                    program,
+                })?;
             observations.push(Observation {
                 participant,
                 program: text.clone(),
@@ -310,10 +313,11 @@ impl ChoiceSets {
             tasks.push(task);
             progress(index);
         }
-        if observed.iter().any(|o| o.task >= labels.len()) {
-            return Err(AnalysisError::Invalid(
-                "an observation names a task beyond the list".into(),
-            ));
+        if let Some(beyond) = observed.iter().find(|o| o.task >= labels.len()) {
+            return Err(AnalysisError::UnknownTask {
+                task: beyond.task,
+                tasks: labels.len(),
+            });
         }
         Ok(ChoiceSets { tasks })
     }

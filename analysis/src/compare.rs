@@ -119,9 +119,7 @@ pub fn compare(
     let weights = Weights::all(choice_sets);
     let n = choice_sets.n_observations();
     if n == 0 {
-        return Err(AnalysisError::Invalid(
-            "there are no observations to fit".into(),
-        ));
+        return Err(AnalysisError::NoObservations);
     }
     let mut results = Vec::with_capacity(models.len());
     for model in models {

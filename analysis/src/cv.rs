@@ -55,15 +55,13 @@ pub struct CvResult {
 /// Deals `participants` into `k` folds after a seeded shuffle; fold sizes differ by at most one.
 pub fn folds(participants: &[u32], k: usize, seed: u64) -> Result<Vec<Vec<u32>>, AnalysisError> {
     if k < 2 {
-        return Err(AnalysisError::Invalid(format!(
-            "cross-validation needs at least 2 folds, not {k}"
-        )));
+        return Err(AnalysisError::TooFewFolds { folds: k });
     }
     if participants.len() < k {
-        return Err(AnalysisError::Invalid(format!(
-            "{k} folds need at least {k} participants; there are {}",
-            participants.len()
-        )));
+        return Err(AnalysisError::TooFewParticipants {
+            folds: k,
+            participants: participants.len(),
+        });
     }
     let mut shuffled = participants.to_vec();
     shuffled.sort_unstable();

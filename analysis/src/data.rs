@@ -44,13 +44,10 @@ pub struct ProgramsFile {
 /// file or header is an error.
 pub fn read_programs(reader: impl Read) -> Result<ProgramsFile, AnalysisError> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers = csv
-        .headers()
-        .map_err(|e| AnalysisError::Csv(e.to_string()))?
-        .clone();
+    let headers = csv.headers()?.clone();
     for required in ["participant_idx", "mdp_idx", "skipped", "program"] {
         if !headers.iter().any(|h| h == required) {
-            return Err(AnalysisError::Csv(format!("missing column `{required}`")));
+            return Err(AnalysisError::MissingColumn(required));
         }
     }
     let mut file = ProgramsFile::default();

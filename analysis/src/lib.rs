@@ -13,6 +13,7 @@ pub mod key;
 pub mod models;
 #[cfg(feature = "neural")]
 pub mod neural;
+pub mod pipeline;
 pub mod plots;
 
 pub use error::AnalysisError;

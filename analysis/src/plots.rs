@@ -36,8 +36,7 @@ pub fn write_plots(
     cv: Option<&CvResult>,
 ) -> Result<Vec<PathBuf>, AnalysisError> {
     register()?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| AnalysisError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::io(dir, e))?;
     let names: Vec<String> = comparison.models.iter().map(|m| m.name.clone()).collect();
     let mut written = Vec::new();
 
@@ -129,13 +128,7 @@ pub fn write_plots(
 fn register() -> Result<(), AnalysisError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(AnalysisError::Invalid(
-            "the bundled font does not load".into(),
-        ))
-    }
+    if ok { Ok(()) } else { Err(AnalysisError::Font) }
 }
 
 fn write_both(dir: &Path, stem: &str, chart: &BarChart<'_>) -> Result<Vec<PathBuf>, AnalysisError> {
@@ -144,8 +137,9 @@ fn write_both(dir: &Path, stem: &str, chart: &BarChart<'_>) -> Result<Vec<PathBu
     let size = (width, 520);
     let svg = dir.join(format!("{stem}.svg"));
     let png = dir.join(format!("{stem}.png"));
-    let fail = |path: &Path, e: String| {
-        AnalysisError::Invalid(format!("cannot draw {}: {e}", path.display()))
+    let fail = |path: &Path, message: String| AnalysisError::Draw {
+        path: path.to_owned(),
+        message,
     };
     {
         let root = SVGBackend::new(&svg, size).into_drawing_area();

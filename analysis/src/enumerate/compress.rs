@@ -274,16 +274,16 @@ fn tail_recursion(trace: &[u8], s: &[u8]) -> Option<Prog> {
 /// renaming, duplicates included; `emit` is called once per generated program.
 pub(crate) fn compress(trace: &[u8], emit: &mut dyn FnMut(&Prog)) -> Result<(), AnalysisError> {
     if trace.len() > MAX_TRACE {
-        return Err(AnalysisError::Invalid(format!(
-            "a trace of {} actions is longer than the enumerator's limit of {MAX_TRACE}",
-            trace.len()
-        )));
+        return Err(AnalysisError::TraceTooLong {
+            task: None,
+            length: trace.len(),
+            limit: MAX_TRACE,
+        });
     }
     if let Some(bad) = trace.iter().find(|c| !(b'A'..=b'E').contains(*c)) {
-        return Err(AnalysisError::Invalid(format!(
-            "trace letter `{}` is not one of the internal letters A-E",
-            char::from(*bad).escape_debug()
-        )));
+        return Err(AnalysisError::TraceLetter {
+            letter: char::from(*bad),
+        });
     }
     let candidates = candidate_subroutines(trace);
     let mut scratch: Vec<Vec<u16>> = vec![Vec::with_capacity(candidates.len()); SLOTS as usize + 1];

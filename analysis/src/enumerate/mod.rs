@@ -238,11 +238,11 @@ impl Iterator for Candidates {
 pub fn candidates(task: &Task) -> Result<Candidates, AnalysisError> {
     let traces = candidate_traces(task)?;
     if let Some(long) = traces.iter().find(|t| t.len() > MAX_TRACE) {
-        return Err(AnalysisError::Invalid(format!(
-            "{}: a trace of {} actions is longer than the enumerator's limit of {MAX_TRACE}",
-            task.source,
-            long.len()
-        )));
+        return Err(AnalysisError::TraceTooLong {
+            task: Some(task.source.clone()),
+            length: long.len(),
+            limit: MAX_TRACE,
+        });
     }
     Ok(Candidates {
         traces,

@@ -84,10 +84,10 @@ impl Graph {
                         Some(&id) => id,
                         None => {
                             if states.len() >= MAX_STATES {
-                                return Err(AnalysisError::Invalid(format!(
-                                    "{}: more than {MAX_STATES} reachable states; too large to enumerate",
-                                    task.source
-                                )));
+                                return Err(AnalysisError::TooManyStates {
+                                    task: task.source.clone(),
+                                    limit: MAX_STATES,
+                                });
                             }
                             let id = states.len() as u32;
                             states.push(after);
@@ -205,28 +205,29 @@ pub fn candidate_traces(task: &Task) -> Result<Vec<Vec<u8>>, AnalysisError> {
     let graph = Graph::build(task)?;
     let shortest = graph.dist[0];
     if shortest == u32::MAX {
-        return Err(AnalysisError::Invalid(format!(
-            "{}: no sequence of actions lights every light",
-            task.source
-        )));
+        return Err(AnalysisError::Unsolvable {
+            task: task.source.clone(),
+        });
     }
     let mut bound = shortest as usize;
     loop {
         if bound > MAX_TRACE_LEN {
-            return Err(AnalysisError::Invalid(format!(
-                "{}: fewer than {TOP_K} traces of length up to {MAX_TRACE_LEN}",
-                task.source
-            )));
+            return Err(AnalysisError::TooFewTraces {
+                task: task.source.clone(),
+                wanted: TOP_K,
+                max_length: MAX_TRACE_LEN,
+            });
         }
         let mut traces = Vec::new();
         let complete = for_each_trace(&graph, bound, MAX_TRACES + 1, &mut |t| {
             traces.push(t.to_vec())
         });
         if !complete {
-            return Err(AnalysisError::Invalid(format!(
-                "{}: more than {MAX_TRACES} traces of length up to {bound}",
-                task.source
-            )));
+            return Err(AnalysisError::TooManyTraces {
+                task: task.source.clone(),
+                limit: MAX_TRACES,
+                length: bound,
+            });
         }
         if traces.len() >= TOP_K || graph.dist[0] == 0 {
             traces.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));

@@ -241,11 +241,10 @@ impl Model {
             .find(|m| m.name == name.trim())
             .ok_or_else(|| {
                 let known: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
-                AnalysisError::Model(format!(
-                    "unknown model `{}`; known: {}",
-                    name.trim(),
-                    known.join(", ")
-                ))
+                AnalysisError::UnknownModel {
+                    name: name.trim().to_owned(),
+                    known: known.join(", "),
+                }
             })
     }
 
@@ -259,7 +258,7 @@ impl Model {
             }
         }
         if models.is_empty() {
-            return Err(AnalysisError::Model("no models named".into()));
+            return Err(AnalysisError::NoModels);
         }
         Ok(models)
     }

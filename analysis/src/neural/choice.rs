@@ -168,11 +168,10 @@ pub fn build(
     progress: &dyn Fn(usize, u64),
 ) -> Result<ProgramChoiceSets, AnalysisError> {
     if tasks.len() != labels.len() {
-        return Err(AnalysisError::Invalid(format!(
-            "{} tasks but {} labels",
-            tasks.len(),
-            labels.len()
-        )));
+        return Err(AnalysisError::LabelCount {
+            tasks: tasks.len(),
+            labels: labels.len(),
+        });
     }
     let observed_keys: HashMap<(usize, &str), StatKey> = observed
         .iter()
@@ -270,10 +269,9 @@ pub fn build(
                         let key = observed_keys
                             .get(&(index, text.as_str()))
                             .copied()
-                            .ok_or_else(|| {
-                                AnalysisError::Invalid(format!(
-                                    "task {label}: `{text}` is not an observation"
-                                ))
+                            .ok_or_else(|| AnalysisError::NotAnObservation {
+                                task: label.clone(),
+                                program: text.clone(),
                             })?;
                         entry.keys.push(key);
                         entry.listed.push(query.clone());
@@ -293,18 +291,18 @@ pub fn build(
     for (index, (task, entry)) in choice_sets.tasks.iter().zip(&mut programs).enumerate() {
         let size: u64 = task.multiplicity.iter().sum();
         if size != entry.len() as u64 {
-            return Err(AnalysisError::Invalid(format!(
-                "task {}: the keyed choice set has {size} programs, the program list {}",
-                task.label,
-                entry.len()
-            )));
+            return Err(AnalysisError::ChoiceSetSize {
+                task: task.label.clone(),
+                keyed: size,
+                listed: entry.len(),
+            });
         }
         for obs in &task.observations {
             let position = positions[index].get(&obs.program).copied().ok_or_else(|| {
-                AnalysisError::Invalid(format!(
-                    "task {}: `{}` has no place in U_t",
-                    task.label, obs.program
-                ))
+                AnalysisError::NotInChoiceSet {
+                    task: task.label.clone(),
+                    program: obs.program.clone(),
+                }
             })?;
             entry.observations.push((obs.participant, position));
         }

@@ -223,11 +223,26 @@ pub struct NeuralCvOptions {
     pub batch_size: usize,
 }
 
+/// One program a network is trained on: an observation of a participant outside the held-out
+/// fold.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TrainingProgram {
+    pub participant: u32,
+    /// Task index.
+    pub task: usize,
+    /// Compact form of the program.
+    pub program: String,
+}
+
 /// Progress of a neural cross-validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum NeuralCvProgress {
-    /// Training of fold `fold` starts.
-    Training { fold: usize },
+pub enum NeuralCvProgress<'a> {
+    /// Training of fold `fold` starts on exactly these programs, so that a caller can check
+    /// (or log) what the network sees.
+    Training {
+        fold: usize,
+        programs: &'a [TrainingProgram],
+    },
     /// A training event of the current fold.
     Train(TrainProgress),
     /// Scoring of fold `fold` starts: this many programs.
@@ -320,7 +335,7 @@ pub fn cross_validate(
     models: &[NeuralModel],
     options: &NeuralCvOptions,
     device: &Device,
-    progress: &dyn Fn(NeuralCvProgress),
+    progress: &dyn Fn(NeuralCvProgress<'_>),
 ) -> Result<NeuralCvResult, NeuralError> {
     let folds = folds(
         &sets.choice_sets.participants(),
@@ -337,21 +352,15 @@ pub fn cross_validate(
     let mut parameters = 0;
     for (fold_index, fold) in folds.iter().enumerate() {
         let held_out = |p: u32| fold.binary_search(&p).is_ok();
-        let mut examples = Vec::new();
-        for (task_index, task) in sets.choice_sets.tasks.iter().enumerate() {
-            for obs in task
-                .observations
-                .iter()
-                .filter(|o| !held_out(o.participant))
-            {
-                examples.push(Example::new(
-                    &vocab,
-                    task_index,
-                    &parse_observed(&obs.program, vocab.slots)?,
-                )?);
-            }
-        }
-        progress(NeuralCvProgress::Training { fold: fold_index });
+        let programs = training_programs(sets, |p| !held_out(p));
+        let examples: Vec<Example> = programs
+            .iter()
+            .map(|p| Example::new(&vocab, p.task, &parse_observed(&p.program, vocab.slots)?))
+            .collect::<Result<_, _>>()?;
+        progress(NeuralCvProgress::Training {
+            fold: fold_index,
+            programs: &programs,
+        });
         let mut lm = NeuralLm::new(options.model, device, options.train.seed)?;
         parameters = lm.n_parameters();
         let report = train(&mut lm, &table, &examples, &options.train, &|event| {
@@ -416,6 +425,25 @@ pub fn cross_validate(
         candidates_per_second: scored as f64 / score_seconds.max(1e-9),
         parameters,
     })
+}
+
+/// The observations of the participants accepted by `keep`, in task order.
+fn training_programs(sets: &ProgramChoiceSets, keep: impl Fn(u32) -> bool) -> Vec<TrainingProgram> {
+    sets.choice_sets
+        .tasks
+        .iter()
+        .enumerate()
+        .flat_map(|(task, set)| {
+            set.observations
+                .iter()
+                .filter(|o| keep(o.participant))
+                .map(move |o| TrainingProgram {
+                    participant: o.participant,
+                    task,
+                    program: o.program.clone(),
+                })
+        })
+        .collect()
 }
 
 /// An observation's program from its compact text.

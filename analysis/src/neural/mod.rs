@@ -39,15 +39,34 @@ pub enum NeuralError {
     Device(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{path}: {message}")]
-    Io { path: String, message: String },
+    /// A file of a saved model could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved model's configuration file is not valid JSON of the expected shape.
+    #[error("{}: {source}", path.display())]
+    Config {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Saving or loading the weights failed.
+    #[error("{}: {source}", path.display())]
+    Weights {
+        path: std::path::PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
 }
 
 impl From<NeuralError> for AnalysisError {
     fn from(error: NeuralError) -> AnalysisError {
         match error {
             NeuralError::Analysis(inner) => inner,
-            other => AnalysisError::Invalid(other.to_string()),
+            other => AnalysisError::Neural(Box::new(other)),
         }
     }
 }

@@ -112,14 +112,18 @@ impl NeuralLm {
     /// Saves the weights to `path` (safetensors) and the configuration to `path` with extension
     /// `json`.
     pub fn save(&self, path: &Path) -> Result<(), NeuralError> {
-        let io = |e: &dyn std::fmt::Display| NeuralError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| io(&e))?;
+            std::fs::create_dir_all(parent).map_err(|source| NeuralError::Io {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
-        self.varmap.save(path).map_err(|e| io(&e))?;
+        self.varmap
+            .save(path)
+            .map_err(|source| NeuralError::Weights {
+                path: path.to_owned(),
+                source,
+            })?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             config: self.model.config,
@@ -128,23 +132,24 @@ impl NeuralLm {
             NeuralError::Invalid(format!("cannot write the model configuration: {e}"))
         })?;
         let config_path = sidecar_path(path);
-        std::fs::write(&config_path, json).map_err(|e| NeuralError::Io {
-            path: config_path.display().to_string(),
-            message: e.to_string(),
+        std::fs::write(&config_path, json).map_err(|source| NeuralError::Io {
+            path: config_path,
+            source,
         })
     }
 
     /// Loads a model saved by [`NeuralLm::save`].
     pub fn load(path: &Path, device: &Device) -> Result<NeuralLm, NeuralError> {
         let config_path = sidecar_path(path);
-        let text = std::fs::read_to_string(&config_path).map_err(|e| NeuralError::Io {
-            path: config_path.display().to_string(),
-            message: e.to_string(),
+        let text = std::fs::read_to_string(&config_path).map_err(|source| NeuralError::Io {
+            path: config_path.clone(),
+            source,
         })?;
-        let sidecar: Sidecar = serde_json::from_str(&text).map_err(|e| NeuralError::Io {
-            path: config_path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let sidecar: Sidecar =
+            serde_json::from_str(&text).map_err(|source| NeuralError::Config {
+                path: config_path.clone(),
+                source,
+            })?;
         if sidecar.format != FORMAT {
             return Err(NeuralError::Invalid(format!(
                 "{}: format `{}`, expected `{FORMAT}`",
@@ -153,7 +158,12 @@ impl NeuralLm {
             )));
         }
         let mut lm = NeuralLm::new(sidecar.config, device, 0)?;
-        lm.varmap.load(path)?;
+        lm.varmap
+            .load(path)
+            .map_err(|source| NeuralError::Weights {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(lm)
     }
 

@@ -1,26 +1,28 @@
 //! `proglab fit`: fit and compare program-choice models on a programs.csv-format file
 //! (SPEC §4.4-4.7), with optional participant-level cross-validation and figures.
 //!
-//! Steps: read the file, turn non-skipped rows into canonical programs, enumerate each task's
-//! candidates and build the choice sets, fit every model with restarts, profile every parameter,
-//! compare, then print a table or one JSON object. Progress goes to stderr.
+//! The analysis itself is `analysis::pipeline::symbolic`; this file parses the arguments, draws
+//! the progress on stderr and prints a table or one JSON object. A model list with `neural-...`
+//! names goes to the held-out table of `train_neural.rs` instead.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use analysis::choice::{ChoiceSets, ObserveOptions, TaskCandidates, observed_programs};
-use analysis::compare::{CompareOptions, Comparison, Progress, compare};
-use analysis::cv::{CvOptions, CvResult, cross_validate};
+use analysis::choice::ObserveOptions;
+use analysis::compare::{self, Comparison};
+use analysis::cv::CvResult;
 use analysis::data::RowError;
-use analysis::enumerate::enumerate_task_with_progress;
-use analysis::fit::FitOptions;
-use analysis::models::likelihood::Features;
 use analysis::models::{MODELS, Model, REFERENCE_MODELS};
+use analysis::pipeline::symbolic::{FitConfig, StageSeconds, fit_and_cross_validate};
+use analysis::pipeline::{Observations, Progress, load_observations};
+
+/// The experiment both analysis subcommands read by default.
+pub(super) const DEFAULT_EXPERIMENT: &str = "correa2025";
 
 /// Arguments of `proglab fit`.
 #[derive(Debug, clap::Args)]
@@ -37,16 +39,16 @@ pub struct FitArgs {
     #[arg(long)]
     pub programs: PathBuf,
     /// The experiment whose task list `mdp_idx` indexes (a bundled task set for now).
-    #[arg(long, default_value = "correa2025")]
+    #[arg(long, default_value = DEFAULT_EXPERIMENT)]
     pub experiment: String,
     /// Comma-separated models to fit.
     #[arg(long, default_value_t = REFERENCE_MODELS.join(","))]
     pub models: String,
-    /// Random starts per fit, in addition to the default start (SPEC §4.6: 50).
-    #[arg(long, default_value_t = 50)]
+    /// Random starts per fit, in addition to the default start.
+    #[arg(long, default_value_t = FitConfig::default().restarts)]
     pub restarts: usize,
     /// Seed of the random starts and of the cross-validation folds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = FitConfig::default().seed)]
     pub seed: u64,
     /// Also cross-validate with this many participant-level folds.
     #[arg(long, value_name = "K")]
@@ -88,88 +90,37 @@ struct Report<'a> {
 
 #[derive(Debug, Serialize)]
 struct Seconds {
-    choice_sets: f64,
-    fits: f64,
-    cv: f64,
+    #[serde(flatten)]
+    stages: StageSeconds,
     total: f64,
 }
 
 pub fn main(args: FitArgs) -> anyhow::Result<()> {
     if super::train_neural::lists_neural(&args.models) {
-        return super::train_neural::fit_with_neural(neural_request(&args));
+        return super::train_neural::fit_with_neural(&args);
     }
     let began = Instant::now();
-    let models = Model::parse_list(&args.models)?;
+    let config = FitConfig {
+        models: Model::parse_list(&args.models)?,
+        restarts: args.restarts,
+        seed: args.seed,
+        intervals: !args.no_intervals,
+        folds: args.cv,
+    };
     if let Some(k) = args.cv {
         anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
     }
-    let named = super::experiment_tasks(&args.experiment)?;
-    let tasks: Vec<&dsl::Task> = named.iter().map(|t| &t.task).collect();
-    let labels: Vec<String> = named.iter().map(|t| t.label.clone()).collect();
-
-    let file = std::fs::File::open(&args.programs)
-        .with_context(|| format!("cannot open {}", args.programs.display()))?;
-    let rows = analysis::data::read_programs(file)
-        .with_context(|| format!("cannot read {}", args.programs.display()))?;
-    let options = ObserveOptions {
-        canonicalise: !args.no_canonicalise,
-        ..ObserveOptions::default()
-    };
-    let (observed, row_errors) = observed_programs(&rows.rows, &tasks, &options);
-    let mut excluded = rows.errors.clone();
-    excluded.extend(row_errors);
-    for error in &excluded {
+    let tasks = super::experiment_tasks(&args.experiment)?;
+    let observations = load(&args.programs, &tasks, !args.no_canonicalise)?;
+    for error in &observations.excluded {
         eprintln!("warning: line {} left out: {}", error.line, error.message);
     }
-    anyhow::ensure!(
-        !observed.is_empty(),
-        "{} has no usable non-skipped rows",
-        args.programs.display()
-    );
-
-    let choice_sets = build_choice_sets(&labels, &tasks, &observed)?;
-    let choice_seconds = began.elapsed().as_secs_f64();
-    let features = Features::new(&choice_sets);
-
-    let fit_options = FitOptions {
-        random_starts: args.restarts,
-        seed: args.seed,
-        ..FitOptions::default()
-    };
-    let compare_options = CompareOptions {
-        fit: fit_options,
-        intervals: !args.no_intervals,
-    };
-    let fits_began = Instant::now();
-    let comparison = compare_with_progress(&choice_sets, &features, &models, &compare_options)?;
-    let fit_seconds = fits_began.elapsed().as_secs_f64();
-
-    let cv_began = Instant::now();
-    let cv = match args.cv {
-        Some(folds) => {
-            let options = CvOptions {
-                folds,
-                seed: args.seed,
-                fit: fit_options,
-            };
-            let bar = bar(
-                (models.len() * folds) as u64,
-                &format!("{folds}-fold cross-validation"),
-            );
-            let result =
-                cross_validate(&choice_sets, &features, &models, &options, &|model, _| {
-                    bar.set_message(format!("cross-validating {model}"));
-                    bar.inc(1);
-                })?;
-            bar.finish_and_clear();
-            Some(result)
-        }
-        None => None,
-    };
-    let cv_seconds = cv_began.elapsed().as_secs_f64();
-
+    let bars = Bars::default();
+    let analysis = fit_and_cross_validate(&tasks, &observations.observed, &config, &|event| {
+        bars.show(event)
+    })?;
     let plots = match &args.plots {
-        Some(dir) => analysis::plots::write_plots(dir, &comparison, cv.as_ref())?
+        Some(dir) => analysis::plots::write_plots(dir, &analysis.comparison, analysis.cv.as_ref())?
             .into_iter()
             .map(|p| p.display().to_string())
             .collect(),
@@ -182,16 +133,14 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
         canonicalise: !args.no_canonicalise,
         seed: args.seed,
         restarts: args.restarts,
-        n_observations: comparison.n_observations,
-        n_participants: comparison.n_participants,
-        excluded_rows: &excluded,
-        comparison: &comparison,
-        cv: cv.as_ref(),
+        n_observations: analysis.comparison.n_observations,
+        n_participants: analysis.comparison.n_participants,
+        excluded_rows: &observations.excluded,
+        comparison: &analysis.comparison,
+        cv: analysis.cv.as_ref(),
         plots,
         seconds: Seconds {
-            choice_sets: choice_seconds,
-            fits: fit_seconds,
-            cv: cv_seconds,
+            stages: analysis.seconds,
             total: began.elapsed().as_secs_f64(),
         },
     };
@@ -202,73 +151,161 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Enumerates each task with observations and builds its choice set, showing progress.
-fn build_choice_sets(
-    labels: &[String],
-    tasks: &[&dsl::Task],
-    observed: &[analysis::choice::ObservedProgram],
-) -> anyhow::Result<ChoiceSets> {
-    let bar = bar(0, "enumerating");
-    let sets = ChoiceSets::build(
-        labels,
-        observed,
-        |t, queries| {
-            bar.reset();
-            bar.set_message(format!("enumerating task {}", labels[t]));
-            let enumeration = enumerate_task_with_progress(tasks[t], queries, &|done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })?;
-            Ok(TaskCandidates::from(enumeration))
-        },
-        &|_| {},
-    )?;
-    bar.finish_and_clear();
-    Ok(sets)
+/// Reads the observations of `path`, canonical programs unless `canonicalise` is false.
+pub(super) fn load(
+    path: &std::path::Path,
+    tasks: &[dsl::tasks::NamedTask],
+    canonicalise: bool,
+) -> anyhow::Result<Observations> {
+    let options = ObserveOptions {
+        canonicalise,
+        ..ObserveOptions::default()
+    };
+    load_observations(path, tasks, &options)
+        .with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// [`compare`] with one progress bar per model.
-fn compare_with_progress(
-    choice_sets: &ChoiceSets,
-    features: &Features,
-    models: &[Model],
-    options: &CompareOptions,
-) -> anyhow::Result<Comparison> {
-    let current: Mutex<Option<ProgressBar>> = Mutex::new(None);
-    let comparison = compare(choice_sets, features, models, options, &|event| {
-        let Ok(mut current) = current.lock() else {
+/// Progress bars on stderr for the pipelines' [`Progress`] events: one bar per stage, replaced
+/// when a new stage starts.
+#[derive(Default)]
+pub(super) struct Bars {
+    /// The current stage's name and bar.
+    current: Mutex<Option<(String, ProgressBar)>>,
+}
+
+const COUNT_BAR: &str = "{msg:28} [{bar:30}] {pos}/{len} {elapsed}";
+const STREAM_BAR: &str = "{msg} {pos} candidates ({elapsed}, {per_sec})";
+#[cfg(feature = "neural")]
+const TRAIN_BAR: &str = "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})";
+#[cfg(feature = "neural")]
+const SCORE_BAR: &str = "{msg} [{bar:30}] {pos}/{len} programs ({elapsed})";
+
+impl Bars {
+    pub(super) fn show(&self, event: Progress<'_>) {
+        let Ok(mut current) = self.current.lock() else {
             return;
         };
         match event {
-            Progress::FitStarted { model, restarts } => {
-                *current = Some(bar(restarts as u64, &format!("fitting {model}")));
+            Progress::Enumerating { task, done, total } => {
+                let bar = stage(&mut current, format!("enumerating task {task}"), COUNT_BAR);
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
             }
-            Progress::RestartDone => {
-                if let Some(bar) = current.as_ref() {
+            Progress::FittingRankModel { model } => {
+                let name = format!("fitting the ranking model {model} on the full sets");
+                let bar = stage(&mut current, name, "{msg} ({elapsed})");
+                bar.enable_steady_tick(Duration::from_millis(200));
+            }
+            Progress::Streaming { task, done } => {
+                stage(
+                    &mut current,
+                    format!("choice set of task {task}"),
+                    STREAM_BAR,
+                )
+                .set_position(done);
+            }
+            Progress::Compare(compare::Progress::FitStarted { model, restarts }) => {
+                stage(&mut current, format!("fitting {model}"), COUNT_BAR)
+                    .set_length(restarts as u64);
+            }
+            Progress::Compare(compare::Progress::RestartDone) => {
+                if let Some((_, bar)) = current.as_ref() {
                     bar.inc(1);
                 }
             }
-            Progress::ProfileStarted { model } => {
-                if let Some(bar) = current.as_ref() {
+            Progress::Compare(compare::Progress::ProfileStarted { model }) => {
+                if let Some((_, bar)) = current.as_ref() {
                     bar.set_message(format!("profiling {model}"));
                 }
             }
-            Progress::ModelDone { .. } => {
-                if let Some(bar) = current.take() {
+            Progress::CrossValidationStarted { folds, fits } => {
+                stage(
+                    &mut current,
+                    format!("{folds}-fold cross-validation"),
+                    COUNT_BAR,
+                )
+                .set_length(fits as u64);
+            }
+            Progress::CrossValidated { model, .. } => {
+                if let Some((_, bar)) = current.as_ref() {
+                    bar.set_message(format!("cross-validating {model}"));
+                    bar.inc(1);
+                }
+            }
+            #[cfg(feature = "neural")]
+            Progress::Neural(event) => neural_event(&mut current, event),
+            #[cfg(feature = "neural")]
+            Progress::ScoringCandidates { task, done } => {
+                stage(&mut current, format!("scoring task {task}"), STREAM_BAR)
+                    .set_position(done as u64);
+            }
+            Progress::Compare(compare::Progress::ModelDone { .. }) | Progress::StageDone => {
+                if let Some((_, bar)) = current.take() {
                     bar.finish_and_clear();
                 }
             }
         }
-    })?;
-    Ok(comparison)
+    }
 }
 
-fn bar(length: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(length);
-    if let Ok(style) = ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} {elapsed}") {
-        bar.set_style(style.progress_chars("=> "));
+#[cfg(feature = "neural")]
+fn neural_event(
+    current: &mut Option<(String, ProgressBar)>,
+    event: analysis::neural::cv::NeuralCvProgress<'_>,
+) {
+    use analysis::neural::cv::NeuralCvProgress;
+    use analysis::neural::train::TrainProgress;
+    match event {
+        NeuralCvProgress::Training { fold, .. } => {
+            stage(current, format!("training (fold {fold})"), TRAIN_BAR);
+        }
+        NeuralCvProgress::Train(TrainProgress::Started { steps }) => {
+            if let Some((_, bar)) = current.as_ref() {
+                bar.set_length(steps as u64);
+                bar.set_position(0);
+            }
+        }
+        NeuralCvProgress::Train(TrainProgress::Step { loss }) => {
+            if let Some((name, bar)) = current.as_ref() {
+                bar.inc(1);
+                if bar.position().is_multiple_of(20) {
+                    bar.set_message(format!("{name} loss {loss:.3}"));
+                }
+            }
+        }
+        NeuralCvProgress::Train(TrainProgress::Epoch { .. }) => {}
+        NeuralCvProgress::Scoring { fold, programs } => {
+            stage(current, format!("scoring (fold {fold})"), SCORE_BAR).set_length(programs as u64);
+        }
+        NeuralCvProgress::Scored { done } => {
+            if let Some((_, bar)) = current.as_ref() {
+                bar.set_position(done as u64);
+            }
+        }
     }
-    bar.set_message(message.to_owned());
+}
+
+/// The bar of stage `name`, started (and the previous stage's bar cleared) if it is new.
+fn stage<'a>(
+    current: &'a mut Option<(String, ProgressBar)>,
+    name: String,
+    template: &str,
+) -> &'a ProgressBar {
+    if current
+        .as_ref()
+        .is_some_and(|(running, _)| *running != name)
+        && let Some((_, bar)) = current.take()
+    {
+        bar.finish_and_clear();
+    }
+    let (_, bar) = current.get_or_insert_with(|| {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(name.clone());
+        (name, bar)
+    });
     bar
 }
 
@@ -376,7 +413,10 @@ fn format_report(report: &Report<'_>) -> String {
     }
     out.push_str(&format!(
         "\ntime: choice sets {:.1} s, fits {:.1} s, cv {:.1} s, total {:.1} s\n",
-        report.seconds.choice_sets, report.seconds.fits, report.seconds.cv, report.seconds.total
+        report.seconds.stages.choice_sets,
+        report.seconds.stages.fits,
+        report.seconds.stages.cv,
+        report.seconds.total
     ));
     out
 }
@@ -389,21 +429,5 @@ fn num(value: f64) -> String {
         format!("{value:.3e}")
     } else {
         format!("{value:.4}")
-    }
-}
-
-/// Hook of the neural baselines (`train_neural.rs`): a model list with `neural-...` names runs
-/// the held-out comparison of symbolic and neural models on the same choice sets there.
-fn neural_request(args: &FitArgs) -> super::train_neural::FitNeural {
-    super::train_neural::FitNeural {
-        programs: args.programs.clone(),
-        experiment: args.experiment.clone(),
-        models: args.models.clone(),
-        cv: args.cv,
-        restarts: args.restarts,
-        seed: args.seed,
-        canonicalise: !args.no_canonicalise,
-        plots: args.plots.clone(),
-        json: args.json,
     }
 }

@@ -1,0 +1,151 @@
+//! The symbolic analysis of `proglab fit`: choice sets from the enumeration, every model fitted
+//! with restarts and profiled, compared, and optionally cross-validated by participant.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use dsl::tasks::NamedTask;
+
+use crate::choice::{ChoiceSets, ObservedProgram};
+use crate::compare::{CompareOptions, Comparison, compare};
+use crate::cv::{CvOptions, CvResult, cross_validate};
+use crate::error::AnalysisError;
+use crate::fit::FitOptions;
+use crate::models::Model;
+use crate::models::likelihood::Features;
+use crate::pipeline::{Progress, enumerated_choice_sets};
+
+/// Settings of the symbolic analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    /// Models to fit, in the order of the output.
+    pub models: Vec<Model>,
+    /// Random starts per fit, in addition to the default start.
+    pub restarts: usize,
+    /// Seed of the random starts and of the cross-validation folds.
+    pub seed: u64,
+    /// Compute profile-likelihood intervals (the slowest part of a fit).
+    pub intervals: bool,
+    /// Also cross-validate with this many participant folds.
+    pub folds: Option<usize>,
+}
+
+impl Default for FitConfig {
+    fn default() -> FitConfig {
+        let fit = FitOptions::default();
+        FitConfig {
+            models: Model::reference(),
+            restarts: fit.random_starts,
+            seed: fit.seed,
+            intervals: CompareOptions::default().intervals,
+            folds: None,
+        }
+    }
+}
+
+impl FitConfig {
+    /// The settings of each single fit.
+    pub fn fit_options(&self) -> FitOptions {
+        FitOptions {
+            random_starts: self.restarts,
+            seed: self.seed,
+            ..FitOptions::default()
+        }
+    }
+}
+
+/// Wall-clock seconds of each stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageSeconds {
+    pub choice_sets: f64,
+    pub fits: f64,
+    pub cv: f64,
+}
+
+/// The outcome of the symbolic analysis.
+#[derive(Debug, Clone)]
+pub struct SymbolicAnalysis {
+    pub choice_sets: ChoiceSets,
+    pub comparison: Comparison,
+    /// Set when [`FitConfig::folds`] is.
+    pub cv: Option<CvResult>,
+    pub seconds: StageSeconds,
+}
+
+/// Builds the choice sets of `tasks` from the enumeration and `observed`, fits and compares
+/// `config.models` on all participants, and cross-validates them when `config.folds` is set.
+/// The folds split participants; the choice sets stay those of the full fit (see
+/// [`crate::cv`]).
+pub fn fit_and_cross_validate(
+    tasks: &[NamedTask],
+    observed: &[ObservedProgram],
+    config: &FitConfig,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<SymbolicAnalysis, AnalysisError> {
+    let began = Instant::now();
+    let choice_sets = enumerated_choice_sets(tasks, observed, progress)?;
+    let mut seconds = StageSeconds {
+        choice_sets: began.elapsed().as_secs_f64(),
+        ..StageSeconds::default()
+    };
+    let features = Features::new(&choice_sets);
+    let compare_options = CompareOptions {
+        fit: config.fit_options(),
+        intervals: config.intervals,
+    };
+    let fits_began = Instant::now();
+    let comparison = compare(
+        &choice_sets,
+        &features,
+        &config.models,
+        &compare_options,
+        &|event| progress(Progress::Compare(event)),
+    )?;
+    progress(Progress::StageDone);
+    seconds.fits = fits_began.elapsed().as_secs_f64();
+    let cv = match config.folds {
+        Some(folds) => {
+            let cv_began = Instant::now();
+            let cv = cross_validate_models(&choice_sets, &features, config, folds, progress)?;
+            seconds.cv = cv_began.elapsed().as_secs_f64();
+            Some(cv)
+        }
+        None => None,
+    };
+    Ok(SymbolicAnalysis {
+        choice_sets,
+        comparison,
+        cv,
+        seconds,
+    })
+}
+
+/// Cross-validates `config.models` on `choice_sets` with `folds` participant folds seeded by
+/// `config.seed`.
+pub fn cross_validate_models(
+    choice_sets: &ChoiceSets,
+    features: &Features,
+    config: &FitConfig,
+    folds: usize,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<CvResult, AnalysisError> {
+    let options = CvOptions {
+        folds,
+        seed: config.seed,
+        fit: config.fit_options(),
+    };
+    progress(Progress::CrossValidationStarted {
+        folds,
+        fits: config.models.len() * folds,
+    });
+    let cv = cross_validate(
+        choice_sets,
+        features,
+        &config.models,
+        &options,
+        &|model, fold| progress(Progress::CrossValidated { model, fold }),
+    )?;
+    progress(Progress::StageDone);
+    Ok(cv)
+}
