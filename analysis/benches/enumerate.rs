@@ -1,5 +1,5 @@
-//! Benchmarks of the candidate enumeration (SPEC §4.1-4.3): one mid-size task end to end, its
-//! trace search alone, and the compression of the running example's trace.
+//! Benchmarks of the candidate enumeration (docs/modelling.md §4.1-4.3): one mid-size task end to
+//! end, its trace search alone, and the compression of the running example's trace.
 
 use std::hint::black_box;
 

@@ -1,5 +1,5 @@
 //! `check-data`: parse, execute and canonicalise every row of a `programs.csv`-format file, and
-//! summarise the programs (issue 2).
+//! summarise the programs.
 
 use serde::Serialize;
 

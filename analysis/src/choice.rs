@@ -1,4 +1,4 @@
-//! Choice sets and observations (SPEC §4.4).
+//! Choice sets and observations (docs/modelling.md §4.4).
 //!
 //! For each task the choice set U_t is the enumerated candidate programs (kept only as a
 //! histogram over [`StatKey`], since every score depends on a program through its key) plus every
@@ -137,7 +137,7 @@ impl From<crate::enumerate::Enumeration> for TaskCandidates {
     }
 }
 
-/// The enumerated candidates of `task` (SPEC §4.1-4.3), asking about `queries`.
+/// The enumerated candidates of `task` (docs/modelling.md §4.1-4.3), asking about `queries`.
 pub fn enumerated_candidates(
     task: &Task,
     queries: &[Program],
@@ -172,7 +172,7 @@ pub struct TaskChoiceSet {
     pub observations: Vec<Observation>,
 }
 
-/// Coverage of one task's observations by its enumeration (SPEC §4.3).
+/// Coverage of one task's observations by its enumeration (docs/modelling.md §4.3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Coverage {
     pub task: String,

@@ -1,4 +1,4 @@
-//! Model comparison (SPEC §4.7): log-likelihood, BIC with N = observed programs,
+//! Model comparison (docs/modelling.md §4.7): log-likelihood, BIC with N = observed programs,
 //! likelihood-ratio tests for every nested pair, per-task log-likelihood and BIC at the global
 //! fit, and profile-likelihood intervals for every parameter.
 

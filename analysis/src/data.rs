@@ -1,4 +1,4 @@
-//! Reading `programs.csv`-format files (SPEC §3.2).
+//! Reading `programs.csv`-format files (docs/semantics.md §3.2).
 
 use std::io::Read;
 

@@ -1,5 +1,5 @@
-//! Sufficient statistics of a program (SPEC §4.6 tip): every score depends on a program only
-//! through (P, n, the multiset of c_k, R, S), so candidate sets are histograms over this key.
+//! Sufficient statistics of a program (docs/modelling.md §4.4): every score depends on a program
+//! only through (P, n, the multiset of c_k, R, S), so candidate sets are histograms over this key.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,7 @@ pub struct StatKey {
     pub calls: [u16; MAX_SLOTS],
     /// R: non-empty routines (main plus non-empty subroutines).
     pub r: u8,
-    /// S: step cost (SPEC §1.8).
+    /// S: step cost (docs/semantics.md §1.8).
     pub s: u16,
 }
 

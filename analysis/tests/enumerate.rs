@@ -1,5 +1,5 @@
-//! Golden tests of the candidate enumeration: the unit examples of SPEC §4.2 and the candidate set
-//! sizes of SPEC §4.3 for every task of the reference study.
+//! Golden tests of the candidate enumeration: the unit examples of docs/modelling.md §4.2 and the
+//! candidate set sizes of docs/modelling.md §4.3 for every task of the reference study.
 
 use std::collections::{HashMap, HashSet};
 
@@ -92,7 +92,7 @@ fn bad_traces_are_errors_not_panics() {
     assert_eq!(compress_internal("A").unwrap(), vec!["A".to_string()]);
 }
 
-/// SPEC §4.3: (label, traces, shortest, longest, programs).
+/// docs/modelling.md §4.3: (label, traces, shortest, longest, programs).
 const GOLDEN: [(&str, usize, usize, usize, u64); 10] = [
     ("a", 1124, 12, 20, 39_650),
     ("b", 2243, 21, 29, 6_742_493),
@@ -212,7 +212,8 @@ fn program_counts_match_the_spec_on_every_task() {
             );
         }
     }
-    // SPEC §4.3: the enumeration covers about four in five of the canonical programs people wrote.
+    // docs/modelling.md §4.3: the enumeration covers about four in five of the canonical programs
+    // people wrote.
     let coverage = found as f64 / observed as f64;
     assert!(
         (0.7..0.9).contains(&coverage),

@@ -32,7 +32,7 @@ fn key(text: &str, s: u32) -> StatKey {
 
 #[test]
 fn gi_prior_matches_the_worked_references_of_the_spec() {
-    // SPEC §4.5: a = 0, b = 1, p_normal = 0.5, p_end = 0.1.
+    // docs/modelling.md §4.5: a = 0, b = 1, p_normal = 0.5, p_end = 0.1.
     let params = GiParams::default();
     let first = log_prior(&key("1LJL1RJR1|WWWS", 18), &params);
     let second = log_prior(&key("1WWW1RJJS|LJSR", 18), &params);

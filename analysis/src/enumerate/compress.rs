@@ -1,10 +1,10 @@
-//! Turning one trace into programs: the greedy compression enumeration of SPEC §4.2.
+//! Turning one trace into programs: the greedy compression enumeration of docs/modelling.md §4.2.
 //!
 //! Programs are compact byte strings: main, then `|` and the body of each used subroutine slot, in
-//! slot order. Primitives are the internal letters `A`..`E` (SPEC §3.1), because candidate
-//! subroutines are ordered lexicographically on those letters; calls are the digits `1`..`4`.
-//! Slots are always filled in order and never emptied, so the used slots are 1..=`slots`, and a
-//! pattern of letters can never match across a `|` or a call digit.
+//! slot order. Primitives are the internal letters `A`..`E` (docs/semantics.md §3.1), because
+//! candidate subroutines are ordered lexicographically on those letters; calls are the digits
+//! `1`..`4`. Slots are always filled in order and never emptied, so the used slots are 1..=`slots`,
+//! and a pattern of letters can never match across a `|` or a call digit.
 //!
 //! The backtracking of the reference ("first skip the candidate, then use it if the rewrite
 //! succeeds") is run in an equivalent flattened form: a node yields its own program (the leaf where
@@ -88,10 +88,10 @@ impl Prog {
     }
 }
 
-/// The rewrite step `with_new_sr` (SPEC §4.2 step 2): replaces `pat` by a call to the first free
-/// slot everywhere and gives that slot the body `pat`, or returns `None` when there is no free slot
-/// or fewer than two sites were rewritten. In suffix mode (only used when main ends with `pat`) the
-/// right-most occurrence in main is replaced first.
+/// The rewrite step `with_new_sr` (docs/modelling.md §4.2 step 2): replaces `pat` by a call to the
+/// first free slot everywhere and gives that slot the body `pat`, or returns `None` when there is
+/// no free slot or fewer than two sites were rewritten. In suffix mode (only used when main ends
+/// with `pat`) the right-most occurrence in main is replaced first.
 fn with_new_sr(p: &Prog, pat: &[u8], suffix: bool) -> Option<Prog> {
     if p.slots >= SLOTS || pat.len() < 2 {
         return None;
@@ -149,7 +149,7 @@ fn has_two_sites(hay: &[u8], pat: &[u8]) -> bool {
     false
 }
 
-/// Greedy non-overlapping occurrence count of `pat` in `hay` (SPEC §4.2 step 1).
+/// Greedy non-overlapping occurrence count of `pat` in `hay` (docs/modelling.md §4.2 step 1).
 fn count_occurrences(hay: &[u8], pat: &[u8]) -> usize {
     let m = pat.len();
     let mut count = 0;
@@ -165,8 +165,8 @@ fn count_occurrences(hay: &[u8], pat: &[u8]) -> usize {
     count
 }
 
-/// Candidate subroutines of a trace (SPEC §4.2 step 1): substrings of length 2..len-1 with at
-/// least two non-overlapping occurrences, longest first, then lexicographically.
+/// Candidate subroutines of a trace (docs/modelling.md §4.2 step 1): substrings of length 2..len-1
+/// with at least two non-overlapping occurrences, longest first, then lexicographically.
 pub(crate) fn candidate_subroutines(trace: &[u8]) -> Vec<&[u8]> {
     let n = trace.len();
     let mut candidates: Vec<&[u8]> = Vec::new();
@@ -190,7 +190,8 @@ pub(crate) fn candidate_subroutines(trace: &[u8]) -> Vec<&[u8]> {
 /// The shared state of one backtracking run.
 struct Search<'a, 'e> {
     candidates: &'a [&'a [u8]],
-    /// Extension length e of an extended trace, or 0 for a plain trace (SPEC §4.2 step 5).
+    /// Extension length e of an extended trace, or 0 for a plain trace (docs/modelling.md §4.2
+    /// step 5).
     extension: usize,
     emit: &'e mut dyn FnMut(&Prog),
 }
@@ -202,8 +203,9 @@ impl Search<'_, '_> {
         out.extend(from.filter(|&k| has_two_sites(p.bytes(), self.candidates[k as usize])));
     }
 
-    /// The backtracking `recur` (SPEC §4.2 step 3) from `p`, with `alive` the applicable candidates
-    /// not yet decided, in order; `scratch` holds the candidate lists of deeper levels.
+    /// The backtracking `recur` (docs/modelling.md §4.2 step 3) from `p`, with `alive` the
+    /// applicable candidates not yet decided, in order; `scratch` holds the candidate lists of
+    /// deeper levels.
     fn recur(&mut self, p: &Prog, alive: &[u16], scratch: &mut [Vec<u16>]) {
         let ends_with_call = p.main_ends_with_call();
         let extended = self.extension > 0;
@@ -246,8 +248,8 @@ impl Search<'_, '_> {
     }
 }
 
-/// The tail-recursive program of SPEC §4.2 step 4: `s` stripped r ≥ 2 times from the end of
-/// `trace`, main = rest + `1`, P1 = `s` + `1`.
+/// The tail-recursive program of docs/modelling.md §4.2 step 4: `s` stripped r ≥ 2 times from the
+/// end of `trace`, main = rest + `1`, P1 = `s` + `1`.
 fn tail_recursion(trace: &[u8], s: &[u8]) -> Option<Prog> {
     let mut end = trace.len();
     let mut stripped = 0;

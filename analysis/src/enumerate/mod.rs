@@ -1,5 +1,5 @@
-//! Candidate programs of a task (SPEC §4.1-4.3): every valid trace up to length L*, each turned
-//! into programs by the greedy compression enumeration, renamed by first use.
+//! Candidate programs of a task (docs/modelling.md §4.1-4.3): every valid trace up to length L*,
+//! each turned into programs by the greedy compression enumeration, renamed by first use.
 //!
 //! The union over traces is a disjoint union: an enumerated program halts at the goal after
 //! executing exactly its source trace (the trace reaches the goal only at its end, and the rewrites
@@ -253,7 +253,7 @@ pub fn candidates(task: &Task) -> Result<Candidates, AnalysisError> {
 }
 
 /// The unique programs (renamed by first use, in generation order) that the compression
-/// enumeration makes from one trace (SPEC §4.2).
+/// enumeration makes from one trace (docs/modelling.md §4.2).
 pub fn compress_trace(trace: &[Action]) -> Result<Vec<Program>, AnalysisError> {
     let internal: Vec<u8> = trace.iter().map(|&a| traces::internal_letter(a)).collect();
     let mut programs = Vec::new();
@@ -263,9 +263,10 @@ pub fn compress_trace(trace: &[Action]) -> Result<Vec<Program>, AnalysisError> {
     Ok(programs)
 }
 
-/// [`compress_trace`] on a trace written in the internal letters `A`..`E` of SPEC §3.1, returning
-/// compact strings in the same letters with trailing empty slots left out (for example `11A|AB`),
-/// the notation of the SPEC's abstract examples.
+/// [`compress_trace`] on a trace written in the internal letters `A`..`E` of
+/// docs/semantics.md §3.1, returning compact strings in the same letters with trailing empty slots
+/// left out (for example `11A|AB`), the notation of the abstract examples in
+/// docs/modelling.md §4.2.
 pub fn compress_internal(trace: &str) -> Result<Vec<String>, AnalysisError> {
     let mut programs = Vec::new();
     unique_programs_of_trace(

@@ -1,5 +1,5 @@
-//! The normal form of enumerated programs: subroutines renamed by first use (SPEC §3.3 pass 8),
-//! written as compact bytes, plus its fingerprint and sufficient-statistic key.
+//! The normal form of enumerated programs: subroutines renamed by first use (docs/semantics.md §3.3
+//! pass 8), written as compact bytes, plus its fingerprint and sufficient-statistic key.
 //!
 //! Compact bytes here are main, then `|` and one body per kept slot (trailing empty slots are not
 //! written), with internal letters `A`..`E` and call digits `1`..`9`.
@@ -13,7 +13,7 @@ use crate::key::{MAX_SLOTS, StatKey};
 /// result to `out` (cleared first).
 ///
 /// Depth-first walk from main: the first subroutine called becomes 1, the next new one 2, and so
-/// on; subroutines never reached are dropped (SPEC §3.3 pass 8). Like
+/// on; subroutines never reached are dropped (docs/semantics.md §3.3 pass 8). Like
 /// `dsl::canon::rename_by_first_use`, the walk goes on past a recursive call without entering it
 /// where the reference stops; the two agree wherever the reference succeeds, and in particular on
 /// every enumerated program, whose only recursive call is the last token of main's callee chain.

@@ -1,4 +1,4 @@
-//! Candidate traces of a task (SPEC §4.1).
+//! Candidate traces of a task (docs/modelling.md §4.1).
 //!
 //! The search MDP has forced lighting (an unlit light under the robot permits only Light; elsewhere
 //! Jump, Walk, Right and Left), drops blocked moves, and drops an action when the last two or three
@@ -8,7 +8,7 @@
 //! The reference implementation runs A* with an exact heuristic and `topk = 1000` keeping ties;
 //! because the heuristic is exact, its result is every valid trace of length at most L*, the
 //! smallest length with at least 1000 valid traces of length ≤ L*. We compute that set with a
-//! depth-first search bounded by g + h ≤ L, which the SPEC confirms gives identical counts.
+//! depth-first search bounded by g + h ≤ L, which gives identical counts (docs/modelling.md §4.1).
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -29,8 +29,8 @@ const MAX_TRACE_LEN: usize = 60;
 /// More traces than this within L* is refused: the compression step would run for hours.
 const MAX_TRACES: usize = 5_000_000;
 
-/// Internal letters of the reference code (SPEC §3.1): candidate subroutines are ordered
-/// lexicographically on these, so the compression works on them directly.
+/// Internal letters of the reference code (docs/semantics.md §3.1): candidate subroutines are
+/// ordered lexicographically on these, so the compression works on them directly.
 pub(crate) fn internal_letter(action: Action) -> u8 {
     match action {
         Action::Light => b'A',
@@ -128,7 +128,8 @@ impl Graph {
     }
 }
 
-/// Forced lighting (SPEC §1.9): on an unlit light only Light; elsewhere the four moves.
+/// Forced lighting (docs/semantics.md §1.9): on an unlit light only Light; elsewhere the four
+/// moves.
 fn available_actions(task: &Task, state: &State) -> &'static [Action] {
     let unlit_light = task
         .light_at(state.x as usize, state.y as usize)
@@ -199,8 +200,8 @@ fn for_each_trace(graph: &Graph, bound: usize, limit: usize, visit: &mut dyn FnM
     true
 }
 
-/// Every candidate trace of `task` (SPEC §4.1) in internal letters, sorted by length and then
-/// lexicographically.
+/// Every candidate trace of `task` (docs/modelling.md §4.1) in internal letters, sorted by length
+/// and then lexicographically.
 pub fn candidate_traces(task: &Task) -> Result<Vec<Vec<u8>>, AnalysisError> {
     let graph = Graph::build(task)?;
     let shortest = graph.dist[0];

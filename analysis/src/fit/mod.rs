@@ -1,10 +1,10 @@
-//! Maximum-likelihood fitting (SPEC §4.6) and profile-likelihood intervals.
+//! Maximum-likelihood fitting (docs/modelling.md §4.6) and profile-likelihood intervals.
 //!
 //! Each fit runs L-BFGS (argmin, with analytic gradients) from one default start plus seeded
 //! random starts and keeps the best. The optimiser works on unconstrained coordinates: ln(x - 1e-4)
 //! for positive parameters and the logit of the position within the bounds for probabilities, so
-//! every step stays inside the SPEC's box bounds (the bounds themselves are approached, not
-//! reached). Restarts run in parallel with rayon.
+//! every step stays inside the box bounds of docs/modelling.md §4.6 (the bounds themselves are
+//! approached, not reached). Restarts run in parallel with rayon.
 //!
 //! The parts: `objective` is −LL in unconstrained coordinates, `optimiser` maximises it (L-BFGS
 //! with a Nelder-Mead rescue and restarts off false boundary optima), and `profile` walks each
@@ -32,7 +32,8 @@ pub use crate::fit::profile::{Interval, PROFILE_DROP, profile_intervals};
 /// Settings of a fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitOptions {
-    /// Random starts in addition to the default start (SPEC: 50).
+    /// Random starts in addition to the default start (the reference analysis used 50,
+    /// docs/modelling.md §4.6).
     pub random_starts: usize,
     /// Seed of the random starts.
     pub seed: u64,
@@ -70,7 +71,8 @@ pub struct ModelFit {
 }
 
 /// The default start followed by `options.random_starts` random ones: positive parameters from
-/// Exponential(scale 2), probabilities from Uniform(0, 1), clipped to the bounds (SPEC §4.6).
+/// Exponential(scale 2), probabilities from Uniform(0, 1), clipped to the bounds
+/// (docs/modelling.md §4.6).
 pub fn starts(model: &Model, options: &FitOptions) -> Vec<Vec<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut starts = vec![model.default_start()];

@@ -1,4 +1,5 @@
-//! The grammar-induction prior (SPEC §4.5): a Pitman-Yor adaptor grammar over routines.
+//! The grammar-induction prior (docs/modelling.md §4.5): a Pitman-Yor adaptor grammar over
+//! routines.
 //!
 //! The generative story writes each routine token by token. A token is a primitive with probability
 //! `1 - p_call` (uniform over the 5 primitives) or a call with probability `p_call`; calls pick a
@@ -28,7 +29,7 @@ pub struct GiParams {
 }
 
 impl Default for GiParams {
-    /// The worked reference of SPEC §4.5: a = 0, b = 1, p_normal = 0.5, p_end = 0.1.
+    /// The worked reference of docs/modelling.md §4.5: a = 0, b = 1, p_normal = 0.5, p_end = 0.1.
     fn default() -> GiParams {
         GiParams {
             alpha: 1.0,
@@ -39,7 +40,7 @@ impl Default for GiParams {
     }
 }
 
-/// log P_GI of a program with sufficient statistics `key` (closed form, SPEC §4.5).
+/// log P_GI of a program with sufficient statistics `key` (closed form, docs/modelling.md §4.5).
 pub fn log_prior(key: &StatKey, params: &GiParams) -> f64 {
     let GiParams {
         alpha: b,

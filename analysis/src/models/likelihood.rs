@@ -1,9 +1,9 @@
-//! The softmax likelihood over choice sets (SPEC §4.4), with its gradient.
+//! The softmax likelihood over choice sets (docs/modelling.md §4.4), with its gradient.
 //!
 //! P(p | t) = exp s(p) / Σ_{q ∈ U_t} exp s(q). U_t is a histogram over keys, so the normaliser is
 //! a log-sum-exp over distinct keys with ln(multiplicity) added. For models with the
 //! grammar-induction prior the total log-likelihood is computed for each p_end of the grid and
-//! averaged on the probability scale (a log-mean-exp over the whole data, SPEC §4.5).
+//! averaged on the probability scale (a log-mean-exp over the whole data, docs/modelling.md §4.5).
 
 use crate::choice::{ChoiceSets, Observation};
 use crate::key::MAX_SLOTS;

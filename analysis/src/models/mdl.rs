@@ -1,5 +1,5 @@
 //! The minimum-description-length model: shorter programs are preferred, `s = -beta_mdl * T`
-//! with T the number of tokens over all routines (SPEC §4.5).
+//! with T the number of tokens over all routines (docs/modelling.md §4.5).
 
 use crate::key::StatKey;
 

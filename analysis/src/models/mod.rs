@@ -1,5 +1,5 @@
-//! Program-choice models (SPEC §4.4-4.5): one file per family of scores, the parameters they
-//! share, and the softmax likelihood over choice sets ([`likelihood`]).
+//! Program-choice models (docs/modelling.md §4.4-4.5): one file per family of scores, the
+//! parameters they share, and the softmax likelihood over choice sets ([`likelihood`]).
 //!
 //! A model is a set of free [`Param`]s. Parameters a model lacks take a neutral value (β = 0,
 //! discount = 0), so one scoring routine serves every model and nesting is a subset relation.
@@ -15,13 +15,13 @@ use serde::Serialize;
 use crate::error::AnalysisError;
 use crate::key::StatKey;
 
-/// The p_end values the likelihood is averaged over (SPEC §4.5).
+/// The p_end values the likelihood is averaged over (docs/modelling.md §4.5).
 pub const P_END_GRID: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// Number of distinct parameters across all models.
 pub const N_PARAMS: usize = 6;
 
-/// Lower bound of positive parameters and of probabilities (SPEC §4.6).
+/// Lower bound of positive parameters and of probabilities (docs/modelling.md §4.6).
 pub const LOWER_BOUND: f64 = 1e-4;
 
 /// A free parameter of some model.
@@ -106,8 +106,8 @@ impl Param {
         }
     }
 
-    /// The default start of SPEC §4.6: β = 1, b = 1, p_normal = 0.5; the discount starts at
-    /// (almost) 0, the Dirichlet process.
+    /// The default start of docs/modelling.md §4.6: β = 1, b = 1, p_normal = 0.5; the discount
+    /// starts at (almost) 0, the Dirichlet process.
     pub fn default_start(self) -> f64 {
         match self {
             Param::PCall => 0.5,
@@ -229,7 +229,7 @@ pub const MODELS: [Model; 8] = [
     },
 ];
 
-/// The six models of the reference paper (SPEC §4.5).
+/// The six models of the reference paper (docs/modelling.md §4.5).
 pub const REFERENCE_MODELS: [&str; 6] = ["null", "mdl", "step", "mdl+step", "gi", "gi+step"];
 
 impl Model {

@@ -1,5 +1,5 @@
 //! The random-choice (null) model: every program in the choice set scores 0, so the likelihood
-//! of a choice is one over the size of its choice set (SPEC §4.5).
+//! of a choice is one over the size of its choice set (docs/modelling.md §4.5).
 
 use crate::key::StatKey;
 

@@ -1,5 +1,5 @@
 //! The step-cost model: programs that reach the goal in fewer executed primitives are preferred,
-//! `s = -beta_step * S` with S the step cost of SPEC §1.8 (SPEC §4.5).
+//! `s = -beta_step * S` with S the step cost of docs/semantics.md §1.8 (docs/modelling.md §4.5).
 
 use crate::key::StatKey;
 

@@ -4,8 +4,8 @@
 //! Two modes, both streamed from the analysis crate's candidate iterator
 //! ([`crate::enumerate::candidates`]), one task at a time:
 //! - **full**: U_t = every enumerated program plus the participants' programs the enumeration
-//!   lacks (SPEC §4.4); only each program's key is kept (about 30 bytes a program), and a neural
-//!   model re-enumerates the stream where it scores it;
+//!   lacks (docs/modelling.md §4.4); only each program's key is kept (about 30 bytes a program),
+//and a neural !   model re-enumerates the stream where it scores it;
 //! - **reduced** (the CPU approximation): U'_t = the top N enumerated programs of a ranking model
 //!   (a symbolic model with given parameters; ties in score go to the earlier program of the
 //!   stream) plus every participant program of the task. The symbolic choice sets

@@ -1,9 +1,9 @@
 //! The program-level softmax likelihood and the cross-validation of the neural models.
 //!
-//! [`choice_log_likelihood`] is SPEC §4.4's likelihood with one score per program instead of one
-//! per key: Σ_t Σ_chosen n · [s(p) − log Σ_{q ∈ U_t} exp s(q)]. With symbolic scores it gives the
-//! keyed likelihood of [`crate::models::likelihood`] (a test checks this), so neural and symbolic
-//! log-likelihoods compare directly.
+//! [`choice_log_likelihood`] is the likelihood of docs/modelling.md §4.4 with one score per program
+//! instead of one per key: Σ_t Σ_chosen n · [s(p) − log Σ_{q ∈ U_t} exp s(q)]. With symbolic scores
+//! it gives the keyed likelihood of [`crate::models::likelihood`] (a test checks this), so neural
+//! and symbolic log-likelihoods compare directly.
 //!
 //! The neural scores are linear in their parameters (s = β · log P_model − β_step · S), so the
 //! log-likelihood is concave in them and a projected Newton iteration fits them exactly.

@@ -1,6 +1,6 @@
 //! Neural baselines (feature `neural`): a task-conditioned program language model, scored inside
-//! the same softmax over the same choice sets U_t as the symbolic models (SPEC §4.4), with the
-//! same participant folds.
+//! the same softmax over the same choice sets U_t as the symbolic models (docs/modelling.md §4.4),
+//! with the same participant folds.
 //!
 //! - [`tokens`]: programs as token sequences, the grammar mask, tasks as cell features;
 //! - [`transformer`]: the model (candle, parameters named with `VarBuilder::pp`);
@@ -171,7 +171,7 @@ fn cuda_device() -> Result<Device, NeuralError> {
 #[cfg(not(feature = "cuda"))]
 fn cuda_device() -> Result<Device, NeuralError> {
     Err(NeuralError::Device(
-        "this build has no CUDA support: rebuild with `--features cuda` (see shared/GPU.md), or use --device cpu"
+        "this build has no CUDA support: rebuild with `--features cuda` (see docs/modelling.md §4.8.5), or use --device cpu"
             .into(),
     ))
 }

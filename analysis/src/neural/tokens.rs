@@ -202,7 +202,8 @@ pub fn task_features(task: &Task) -> Vec<f32> {
     let mut out = Vec::with_capacity(task.width * task.height * CELL_FEATURES);
     let start_height = f32::from(task.height_at(task.start_x, task.start_y));
     let (fx, fy) = task.start_direction.delta();
-    // Left of heading (fx, fy) is (-fy, fx) (SPEC §1.3: a left turn is counter-clockwise).
+    // Left of heading (fx, fy) is (-fy, fx) (docs/semantics.md §1.3: a left turn is
+    // counter-clockwise).
     let (lx, ly) = (-fy, fx);
     for y in 0..task.height {
         for x in 0..task.width {

@@ -1,5 +1,5 @@
 //! `proglab fit`: fit and compare program-choice models on a programs.csv-format file
-//! (SPEC §4.4-4.7), with optional participant-level cross-validation and figures.
+//! (docs/modelling.md §4.4-4.7), with optional participant-level cross-validation and figures.
 //!
 //! The analysis itself is `analysis::pipeline::symbolic`; this file parses the arguments, draws
 //! the progress on stderr and prints a table or one JSON object. A model list with `neural-...`

@@ -45,7 +45,7 @@ pub struct TrainNeuralArgs {
     /// The symbolic model whose top N programs form the reduced sets.
     #[arg(long, default_value_t = NeuralTableConfig::default().rank_model)]
     pub rank_model: String,
-    /// Random starts of each symbolic fit (SPEC: 50).
+    /// Random starts of each symbolic fit (the reference analysis used 50, docs/modelling.md §4.6).
     #[arg(long, default_value_t = NeuralTableConfig::default().random_starts)]
     pub random_starts: usize,
     /// Seed of the folds, the initialisation, the shuffling and the dropout.

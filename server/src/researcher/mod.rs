@@ -3,7 +3,7 @@
 //! withdrawals ([`withdraw`]) and the dashboard's and replay's view models ([`dashboard`]).
 //!
 //! Everything here works on [`crate::store::research::ResearchStore`] and
-//! [`crate::store::Store`]; the HTTP handlers (`http/researcher.rs`) and the command line
+//! [`crate::store::Store`]; the HTTP handlers (`http/researcher/`) and the command line
 //! (`cli/{researcher,export,import,withdraw}.rs`) are thin shells around it.
 
 pub mod auth;
