@@ -18,6 +18,7 @@ use analysis::compare::{self, Comparison};
 use analysis::cv::CvResult;
 use analysis::data::RowError;
 use analysis::models::{MODELS, Model, REFERENCE_MODELS};
+use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
 use analysis::pipeline::symbolic::{FitConfig, StageSeconds, fit_and_cross_validate};
 use analysis::pipeline::{Observations, Progress, load_observations};
 
@@ -96,8 +97,8 @@ struct Seconds {
 }
 
 pub fn main(args: FitArgs) -> anyhow::Result<()> {
-    if super::train_neural::lists_neural(&args.models) {
-        return super::train_neural::fit_with_neural(&args);
+    if lists_neural(&args.models) {
+        return fit_with_neural(&args);
     }
     let began = Instant::now();
     let config = FitConfig {
@@ -430,4 +431,43 @@ fn num(value: f64) -> String {
     } else {
         format!("{value:.4}")
     }
+}
+
+/// Whether a comma-separated model list names a neural model (`neural-...`).
+fn lists_neural(models: &str) -> bool {
+    models
+        .split(',')
+        .any(|name| name.trim().starts_with("neural-"))
+}
+
+/// `proglab fit` with neural models in its list: the symbolic models are fitted and
+/// cross-validated on the same choice sets as the neural ones (on the CPU, the reduced sets), and
+/// every model appears in one held-out table, JSON object and set of figures. Everything `fit`
+/// does not name keeps the defaults of `train-neural --cv`.
+fn fit_with_neural(fit: &FitArgs) -> anyhow::Result<()> {
+    let folds = fit.cv.ok_or_else(|| {
+        anyhow::anyhow!("neural models are compared on held-out participants only: add --cv K")
+    })?;
+    anyhow::ensure!(
+        !fit.no_canonicalise,
+        "neural models use canonical programs: drop --no-canonicalise"
+    );
+    let config = NeuralTableConfig {
+        models: fit.models.clone(),
+        random_starts: fit.restarts,
+        network: NeuralConfig {
+            seed: fit.seed,
+            ..NeuralConfig::default()
+        },
+        plots: fit.plots.clone(),
+        ..NeuralTableConfig::default()
+    };
+    super::train_neural::table_main(
+        &fit.programs,
+        &fit.experiment,
+        "cpu",
+        folds,
+        &config,
+        fit.json,
+    )
 }

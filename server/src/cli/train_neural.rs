@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
 
-use super::fit::{DEFAULT_EXPERIMENT, FitArgs};
+use super::fit::DEFAULT_EXPERIMENT;
 
 /// Arguments of `proglab train-neural`.
 #[derive(Debug, clap::Args)]
@@ -124,52 +124,13 @@ impl TrainNeuralArgs {
     }
 }
 
-/// Whether a comma-separated model list names a neural model (`neural-...`).
-pub fn lists_neural(models: &str) -> bool {
-    models
-        .split(',')
-        .any(|name| name.trim().starts_with("neural-"))
-}
-
-/// `proglab fit` with neural models in its list: the symbolic models are fitted and
-/// cross-validated on the same choice sets as the neural ones (on the CPU, the reduced sets), and
-/// every model appears in one held-out table, JSON object and set of figures. Everything `fit`
-/// does not name keeps the defaults of `train-neural --cv`.
-pub fn fit_with_neural(fit: &FitArgs) -> anyhow::Result<()> {
-    let folds = fit.cv.ok_or_else(|| {
-        anyhow::anyhow!("neural models are compared on held-out participants only: add --cv K")
-    })?;
-    anyhow::ensure!(
-        !fit.no_canonicalise,
-        "neural models use canonical programs: drop --no-canonicalise"
-    );
-    let config = NeuralTableConfig {
-        models: fit.models.clone(),
-        random_starts: fit.restarts,
-        network: NeuralConfig {
-            seed: fit.seed,
-            ..NeuralConfig::default()
-        },
-        plots: fit.plots.clone(),
-        ..NeuralTableConfig::default()
-    };
-    table_main(
-        &fit.programs,
-        &fit.experiment,
-        "cpu",
-        folds,
-        &config,
-        fit.json,
-    )
-}
-
 #[cfg(not(feature = "neural"))]
 pub fn main(_args: TrainNeuralArgs) -> anyhow::Result<()> {
     anyhow::bail!("this proglab was built without neural models: rebuild with `--features neural`")
 }
 
 #[cfg(not(feature = "neural"))]
-fn table_main(
+pub(super) fn table_main(
     _data: &std::path::Path,
     _experiment: &str,
     _device: &str,
@@ -183,7 +144,7 @@ fn table_main(
 #[cfg(feature = "neural")]
 pub use enabled::main;
 #[cfg(feature = "neural")]
-use enabled::table_main;
+pub(super) use enabled::table_main;
 
 #[cfg(feature = "neural")]
 mod enabled {
@@ -261,7 +222,7 @@ mod enabled {
     }
 
     /// The held-out table of `train-neural --cv` and of `fit` with neural models.
-    pub(super) fn table_main(
+    pub(crate) fn table_main(
         data: &Path,
         experiment: &str,
         device_name: &str,
