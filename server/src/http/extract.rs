@@ -38,8 +38,12 @@ fn token_from(headers: &HeaderMap) -> Result<Option<SessionToken>, AppError> {
     Ok(None)
 }
 
+/// The session of a token; an unknown token or an expired session is 401.
 async fn session_for(state: &AppState, token: &SessionToken) -> Result<Session, AppError> {
     match state.store.session_by_token(&token.hash()).await {
+        Ok(session) if crate::clock::now() - session.created_at > state.config.session_lifetime => {
+            Err(AppError::Unauthorized)
+        }
         Ok(session) => Ok(session),
         Err(StoreError::NotFound) => Err(AppError::Unauthorized),
         Err(e) => Err(e.into()),
