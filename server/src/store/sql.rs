@@ -345,8 +345,7 @@ macro_rules! impl_store {
                     session_ms: i64,
                 ) -> StoreResult<EventsStored> {
                     let mut tx = self.begin_write().await?;
-                    let mut duplicates = Vec::new();
-                    let mut stored = Vec::with_capacity(events.len());
+                    let (mut stored, mut duplicates) = (Vec::new(), Vec::new());
                     for event in events {
                         // A number repeated within the batch is stored once, from its first
                         // copy; the later copy conflicts below and is reported as a duplicate.
@@ -408,10 +407,8 @@ macro_rules! impl_store {
                     .bind(session_id)
                     .fetch_one(&self.pool)
                     .await?;
-                    Ok((
-                        event.unwrap_or(0).max(refused.unwrap_or(0)),
-                        run.unwrap_or(0),
-                    ))
+                    let event = event.unwrap_or(0).max(refused.unwrap_or(0));
+                    Ok((event, run.unwrap_or(0)))
                 }
 
                 async fn missing_events(
