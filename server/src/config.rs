@@ -13,8 +13,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Events are sent in batches; 256 KiB holds far more than a browser sends at once.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Matches the session cookie's 30-day `Max-Age`, so a token lasts as long on the server as in
-/// the browser.
+/// How long a participant's session token is accepted, counted from entry; the session cookie's
+/// `Max-Age` is the same, so a token lasts as long in the browser as on the server.
 pub const DEFAULT_SESSION_LIFETIME_DAYS: u32 = 30;
 
 #[derive(Clone)]
@@ -34,7 +34,7 @@ pub struct Config {
     /// Mark the session cookie `Secure` (set this when the server is behind HTTPS).
     pub secure_cookies: bool,
     /// A participant session's token is refused (401, like an unknown one) once the session is
-    /// older than this.
+    /// older than this; also the session cookie's `Max-Age`.
     pub session_lifetime: Duration,
 }
 
