@@ -161,6 +161,14 @@ async fn every_write_on_an_ended_session_is_session_closed_except_retries(
             Some(json!({ "answers": { "programming_exp": "None", "programming_game_exp": "No" } })),
         ),
         (
+            "/api/v1/session/questionnaire",
+            Some(json!({ "answers": { "no_such_item": "x" } })),
+        ),
+        (
+            "/api/v1/session/steps/2/submit",
+            Some(json!({ "program": "not a program" })),
+        ),
+        (
             "/api/v1/session/complete",
             Some(json!({ "events_through": 5 })),
         ),

@@ -163,6 +163,15 @@ pub async fn questionnaire(
     answers: BTreeMap<String, String>,
 ) -> Result<SessionView, StudyError> {
     check_version(experiment, &session)?;
+    let (timeline, current) = current_step(experiment, &session)?;
+    let questionnaire_step = timeline.iter().position(|s| *s == Step::Questionnaire);
+    let already = questionnaire_step.is_some_and(|q| (q as i64) < session.step);
+    if session.status != SessionStatus::Active {
+        if already && answered_before(store, &session, &answers).await? {
+            return view(store, experiment, &session).await;
+        }
+        return Err(closed(&session));
+    }
     for (id, answer) in &answers {
         require_storable("a questionnaire item", id)?;
         require_storable(&format!("the answer to `{id}`"), answer)?;
@@ -194,14 +203,10 @@ pub async fn questionnaire(
             )));
         }
     }
-    let (timeline, current) = current_step(experiment, &session)?;
-    if current != Step::Questionnaire || session.status != SessionStatus::Active {
-        let questionnaire_step = timeline.iter().position(|s| *s == Step::Questionnaire);
-        let already = questionnaire_step.is_some_and(|q| (q as i64) < session.step);
+    if current != Step::Questionnaire {
         if already && answered_before(store, &session, &answers).await? {
             return view(store, experiment, &session).await;
         }
-        require_active(&session)?;
         return Err(StudyError::wrong_state(
             "not_questionnaire",
             "the session is not at the questionnaire",
