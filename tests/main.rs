@@ -8,6 +8,10 @@ mod support;
 // repeats, skips, refused submits, tokens, body limits.
 mod participant_flow;
 
+// A session's writes follow its state: events only between consent and the end, one answer on an
+// ended session, simultaneous retries, token lifetime, input no database can store, limits.
+mod session_states;
+
 // The store test suite: every `Store` method on SQLite and Postgres.
 mod store;
 

@@ -82,8 +82,13 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(
     let mut sent_events = Vec::new();
     loop {
         let step = participant.step();
+        let kind = participant.kind().to_owned();
+        if kind == "consent" {
+            // Events are stored only once consent is given, so the consent step's event follows it.
+            assert_eq!(participant.consent(true).await.0, StatusCode::OK);
+        }
         seq += 1;
-        let event = json!({ "seq": seq, "type": "step_shown", "step": step, "t": seq * 100, "data": { "kind": participant.kind() } });
+        let event = json!({ "seq": seq, "type": "step_shown", "step": step, "t": seq * 100, "data": { "kind": kind } });
         sent_events.push(event.clone());
         let (status, body) = participant.events(json!([event])).await;
         assert_eq!(
@@ -91,8 +96,8 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(
             (StatusCode::OK, &json!([seq])),
             "{body}"
         );
-        match participant.kind() {
-            "consent" => assert_eq!(participant.consent(true).await.0, StatusCode::OK),
+        match kind.as_str() {
+            "consent" => {}
             "screen" => assert_eq!(participant.continue_step(step).await.0, StatusCode::OK),
             "task" => {
                 let trial = participant.last["current"]["trial"].clone();

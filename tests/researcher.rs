@@ -174,6 +174,21 @@ async fn sign_in_is_throttled_after_repeated_failures() {
     );
 }
 
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_name_with_nul_is_a_failed_sign_in_on_both_backends(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    add_researcher(&app, "ada").await;
+
+    let response = try_sign_in(&app, "ada\u{0}", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn forms_without_the_sessions_csrf_token_are_refused() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();

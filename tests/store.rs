@@ -7,7 +7,8 @@ use rstest::rstest;
 use serde_json::json;
 use server::domain::{SessionStatus, SessionToken, TrialOutcome};
 use server::store::{
-    Assignment, FinishTrial, NewEvent, NewSession, NewTrial, Run, RunRecorded, Store, StoreError,
+    Assignment, FinishTrial, NewEvent, NewSession, NewTrial, RefusedEvent, Run, RunRecorded, Store,
+    StoreError,
 };
 use time::OffsetDateTime;
 
@@ -466,4 +467,58 @@ async fn migrations_run_once_and_reopening_keeps_the_data(#[case] backend: Backe
         }
     );
     reopened.ping().await.unwrap();
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn refused_events_count_for_completion_and_max_seqs_reads_the_highest_numbers(
+    #[case] backend: Backend,
+) {
+    // Arrange
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let session = store
+        .create_session(new_session(
+            Some("m"),
+            Assignment::Given { task_order: vec![] },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.max_seqs(&session.id).await.unwrap(), (0, 0));
+    let event = |seq: i64| NewEvent {
+        seq,
+        kind: "edit".into(),
+        step: None,
+        client_ms: None,
+        data: json!(null),
+    };
+
+    // Act
+    let stored = store
+        .store_events(&session.id, &[event(1), event(1), event(2)], at(1), 10)
+        .await
+        .unwrap();
+    let refused = |seq: i64| RefusedEvent {
+        seq,
+        reason: "contains U+0000".into(),
+    };
+    store
+        .refuse_events(&session.id, &[refused(4), refused(3)], at(2))
+        .await
+        .unwrap();
+    store
+        .refuse_events(&session.id, &[refused(4)], at(3))
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!((stored.stored, stored.duplicates), (vec![1, 2], vec![1]));
+    assert_eq!(
+        store.missing_events(&session.id, 6).await.unwrap(),
+        vec![5, 6]
+    );
+    assert_eq!(store.max_seqs(&session.id).await.unwrap(), (4, 0));
 }

@@ -41,7 +41,7 @@ pub struct RunRequest {
     pub run: i64,
     /// Compact (`1LJL1RJR1|WWWS|||`) or readable form.
     pub program: String,
-    /// How the run was started, for the record (`run`, `quick_run`, ...); default `run`.
+    /// How the run was started, for the record: `run`, `quick_run` or `step`; default `run`.
     #[serde(default)]
     pub mode: Option<String>,
 }
@@ -109,10 +109,19 @@ pub struct EventIn {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventsResponse {
-    /// Every sequence number of the batch: all are stored now.
+    /// Every sequence number of the batch that is stored now, once each.
     pub stored: Vec<i64>,
-    /// Those that had been stored by an earlier request.
+    /// Those that had been stored by an earlier request, or by an earlier copy in this batch.
     pub duplicates: Vec<i64>,
+    /// Events refused on their own (they can never be stored); completion does not wait for them.
+    pub refused: Vec<RefusedEventView>,
+}
+
+/// An event the server refused on its own, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefusedEventView {
+    pub seq: i64,
+    pub reason: String,
 }
 
 /// `POST /api/v1/session/questionnaire`.

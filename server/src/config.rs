@@ -13,6 +13,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Events are sent in batches; 256 KiB holds far more than a browser sends at once.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a participant's session token is accepted, counted from entry; the session cookie's
+/// `Max-Age` is the same, so a token lasts as long in the browser as on the server.
+pub const DEFAULT_SESSION_LIFETIME_DAYS: u32 = 30;
 
 #[derive(Clone)]
 pub struct Config {
@@ -30,6 +33,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Mark the session cookie `Secure` (set this when the server is behind HTTPS).
     pub secure_cookies: bool,
+    /// A participant session's token is refused (401, like an unknown one) once the session is
+    /// older than this; also the session cookie's `Max-Age`.
+    pub session_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -42,6 +48,9 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             secure_cookies: false,
+            session_lifetime: Duration::from_secs(
+                u64::from(DEFAULT_SESSION_LIFETIME_DAYS) * 24 * 3600,
+            ),
         }
     }
 }
@@ -67,6 +76,7 @@ impl fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("secure_cookies", &self.secure_cookies)
+            .field("session_lifetime", &self.session_lifetime)
             .finish()
     }
 }

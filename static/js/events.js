@@ -3,6 +3,11 @@
 // them, so a reload, a closed tab or a server that is down loses nothing: whatever is pending is
 // sent again, from this page or the next one, until the server has stored it. The server stores
 // each (session, seq) once, so sending an event twice is harmless.
+//
+// The server stores events only while the participant takes part (docs/api.md, Events): on the
+// consent page events wait here, held, and go out once the participant agrees; declining
+// discards them, and an ended session records none. An event the server refuses on its own
+// (`refused` in its answer) can never be stored and is dropped from the queue.
 
 import { ApiError, NetworkError, backoff, connection, request } from './api.js';
 
@@ -86,6 +91,9 @@ export class EventLog {
     this.attempt = 0;
     this.timer = null;
     this.rejected = 0;
+    // Held until consent is given; nothing is recorded once the session has ended.
+    this.held = pageState.session.current.kind === 'consent';
+    this.closed = pageState.session.status !== 'active';
     setInterval(() => {
       if (this.pending().length > 0) this.flush();
     }, PERIOD_MS);
@@ -108,6 +116,7 @@ export class EventLog {
 
   /** Records an event and schedules sending it; returns its number. */
   record(type, data = {}) {
+    if (this.closed) return null;
     // The stored counter is re-read: another tab of the same session may have used numbers.
     const seq = storage.nextNumber(this.prefix + 'seq', this.lastSeq);
     this.lastSeq = seq;
@@ -139,8 +148,20 @@ export class EventLog {
     return this.inFlight;
   }
 
+  /** Consent was given: what waited may now be stored. */
+  release() {
+    this.held = false;
+  }
+
+  /** Consent was declined: nothing recorded may be stored, and nothing more is recorded. */
+  discard() {
+    storage.setJson(this.prefix + 'events', []);
+    this.closed = true;
+  }
+
   async sendAll() {
     for (;;) {
+      if (this.held) return false;
       const queue = this.pending();
       if (queue.length === 0) {
         this.attempt = 0;
@@ -149,7 +170,7 @@ export class EventLog {
       const batch = queue.slice(0, BATCH);
       try {
         const answer = await request('POST', '/session/events', { events: batch });
-        this.acknowledge(new Set(answer.stored));
+        this.acknowledge(answered(answer));
         this.attempt = 0;
       } catch (error) {
         if (error instanceof NetworkError) {
@@ -162,6 +183,17 @@ export class EventLog {
           // The session is gone on the server: nothing sent now can ever be stored.
           showPageError('Your session could not be found on the server. Please reopen the study link.');
           return false;
+        }
+        if (error instanceof ApiError && error.code === 'consent_required') {
+          // Sent before consent (another tab): keep them until the participant agrees.
+          this.held = true;
+          return false;
+        }
+        if (error instanceof ApiError && error.code === 'session_closed') {
+          // The session has ended: nothing can be stored any more.
+          this.closed = true;
+          this.acknowledge(new Set(queue.map((event) => event.seq)));
+          return true;
         }
         // Refused as malformed: it can never be stored, and it must not hold back the rest.
         console.error('events refused by the server', error, batch);
@@ -184,11 +216,21 @@ export class EventLog {
 
   flushOnExit() {
     const queue = this.pending();
-    if (queue.length === 0) return;
+    if (queue.length === 0 || this.held) return;
     request('POST', '/session/events', { events: queue.slice(0, BATCH) }, { keepalive: true })
-      .then((answer) => this.acknowledge(new Set(answer.stored)))
+      .then((answer) => this.acknowledge(answered(answer)))
       .catch(() => {});
   }
+}
+
+/** The numbers an events answer settles: stored, and refused on their own (never storable). */
+function answered(answer) {
+  const seqs = new Set(answer.stored);
+  for (const refused of answer.refused || []) {
+    console.error('event refused by the server', refused);
+    seqs.add(refused.seq);
+  }
+  return seqs;
 }
 
 /**

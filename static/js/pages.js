@@ -31,6 +31,9 @@ export function startConsent(pageState, log) {
     button.addEventListener('click', () => answer(button, log, async () => {
       log.record('consent', { agree });
       await retrying('POST', '/session/consent', { agree });
+      // Events wait for consent: stored once it is given, never after a refusal.
+      if (agree) log.release();
+      else log.discard();
       await loadNextStep(pageState, log);
     }));
   }

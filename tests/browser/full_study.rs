@@ -616,6 +616,13 @@ async fn check_database(
         .find(|s| s.recruiter_id.as_deref() == Some("browser-participant-2"))
         .context("the declining participant's session")?;
     ensure!(declined.status == SessionStatus::Declined);
+    // The consent page's events waited for consent; declining discarded them.
+    let declined_events = store.session_record(&declined.id).await?.events;
+    ensure!(
+        declined_events.is_empty(),
+        "{} events stored for a participant who declined",
+        declined_events.len()
+    );
 
     let record = store.session_record(&session.id).await?;
     ensure!(record.params.get("STUDY_ID").map(String::as_str) == Some("study-1"));

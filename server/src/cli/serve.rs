@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (use behind HTTPS).
     #[arg(long, env = "PROGLAB_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Days a participant's session token stays valid on the server, counted from entry; older
+    /// sessions are refused with 401.
+    #[arg(long, env = "PROGLAB_SESSION_LIFETIME_DAYS", default_value_t = config::DEFAULT_SESSION_LIFETIME_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_lifetime_days: u32,
 }
 
 impl ServeArgs {
@@ -47,6 +51,9 @@ impl ServeArgs {
             body_limit: self.body_limit,
             request_timeout: Duration::from_secs(self.request_timeout),
             secure_cookies: self.secure_cookies,
+            session_lifetime: Duration::from_secs(
+                u64::from(self.session_lifetime_days) * 24 * 3600,
+            ),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Every cookie is HttpOnly (no script can read it) and SameSite=Strict (no other site can send
 //! it); `Secure` is added when the server is told it runs behind HTTPS.
 
+use std::time::Duration;
+
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
@@ -14,9 +16,6 @@ pub const PARTICIPANT_SESSION: &str = "proglab_session";
 pub const RESEARCHER_SESSION: &str = "proglab_researcher";
 /// The double-submit CSRF cookie of the researcher sign-in form.
 pub const SIGN_IN_CSRF: &str = "proglab_sign_in_csrf";
-
-/// How long a participant's browser keeps the session cookie: 30 days.
-const PARTICIPANT_MAX_AGE: i64 = 30 * 24 * 3600;
 
 /// The value of the first cookie called `name` among the request's cookies.
 pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -38,15 +37,11 @@ pub fn build(name: &str, value: &str, path: &str, max_age: i64, secure: bool) ->
     )
 }
 
-/// The `Set-Cookie` value that hands a participant's browser its session token.
-pub fn participant_session(token: &SessionToken, secure: bool) -> String {
-    build(
-        PARTICIPANT_SESSION,
-        token.expose(),
-        "/",
-        PARTICIPANT_MAX_AGE,
-        secure,
-    )
+/// The `Set-Cookie` value that hands a participant's browser its session token, kept as long as
+/// the server accepts the token (`Config::session_lifetime`).
+pub fn participant_session(token: &SessionToken, secure: bool, lifetime: Duration) -> String {
+    let max_age = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    build(PARTICIPANT_SESSION, token.expose(), "/", max_age, secure)
 }
 
 #[cfg(test)]
@@ -66,6 +61,8 @@ mod tests {
         assert_eq!(read(&headers, PARTICIPANT_SESSION), None);
     }
 
+    const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
+
     #[test]
     fn built_cookies_are_http_only_strict_and_secure_when_asked() {
         let plain = build("n", "v", "/researcher", 60, false);
@@ -74,7 +71,7 @@ mod tests {
             "n=v; Path=/researcher; HttpOnly; SameSite=Strict; Max-Age=60"
         );
         assert!(
-            participant_session(&SessionToken::generate(), true)
+            participant_session(&SessionToken::generate(), true, THIRTY_DAYS)
                 .ends_with("Max-Age=2592000; Secure")
         );
     }

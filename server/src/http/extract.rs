@@ -38,8 +38,12 @@ fn token_from(headers: &HeaderMap) -> Result<Option<SessionToken>, AppError> {
     Ok(None)
 }
 
+/// The session of a token; an unknown token or an expired session is 401.
 async fn session_for(state: &AppState, token: &SessionToken) -> Result<Session, AppError> {
     match state.store.session_by_token(&token.hash()).await {
+        Ok(session) if crate::clock::now() - session.created_at > state.config.session_lifetime => {
+            Err(AppError::Unauthorized)
+        }
         Ok(session) => Ok(session),
         Err(StoreError::NotFound) => Err(AppError::Unauthorized),
         Err(e) => Err(e.into()),
@@ -146,6 +150,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use std::time::Duration;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -192,12 +197,16 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_and_same_site() {
-        let cookie = cookie::participant_session(&SessionToken::generate(), false);
+        let cookie =
+            cookie::participant_session(&SessionToken::generate(), false, Duration::from_secs(60));
         assert!(
             cookie.contains("HttpOnly")
                 && cookie.contains("SameSite=Strict")
                 && !cookie.contains("Secure")
         );
-        assert!(cookie::participant_session(&SessionToken::generate(), true).ends_with("; Secure"));
+        assert!(
+            cookie::participant_session(&SessionToken::generate(), true, Duration::from_secs(60))
+                .ends_with("; Secure")
+        );
     }
 }

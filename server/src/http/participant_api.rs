@@ -115,6 +115,7 @@ async fn enter(
     let cookie = HeaderValue::from_str(&cookie::participant_session(
         &token,
         state.config.secure_cookies,
+        state.config.session_lifetime,
     ))
     .map_err(|e| AppError::Internal(e.into()))?;
     let body = EntryResponse {

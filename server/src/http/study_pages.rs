@@ -199,9 +199,7 @@ async fn render(
     let view = study::view(state.store.as_ref(), experiment, session).await?;
     // Numbers already used, so that a browser that lost its storage never reuses one (the server
     // would take a reused number for a retry and drop the new event).
-    let record = state.store.session_record(&session.id).await?;
-    let last_event_seq = record.events.iter().map(|e| e.seq).max().unwrap_or(0);
-    let last_run = record.runs.iter().map(|r| r.seq).max().unwrap_or(0);
+    let (last_event_seq, last_run) = state.store.max_seqs(&session.id).await?;
     let now = crate::clock::now();
     let page_state = PageState {
         api: "/api/v1",

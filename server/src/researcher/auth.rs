@@ -118,6 +118,12 @@ pub async fn sign_in(
     now: OffsetDateTime,
 ) -> Result<(SessionToken, ResearcherSession), SignInError> {
     let name = username.trim();
+    if name.contains('\0') {
+        // No account can have such a name (`check_username`), and Postgres cannot store it in
+        // the failure count or the audit log: refuse it as a wrong name, without a lookup.
+        let _ = verify_password(password, dummy_hash());
+        return Err(SignInError::Invalid);
+    }
     let since = now - FAILURE_WINDOW;
     let failures = research
         .sign_in_failures_since(name, since)

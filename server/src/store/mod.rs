@@ -226,10 +226,17 @@ pub struct StoredEvent {
 /// The result of storing a batch of events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsStored {
-    /// Every sequence number of the batch; all are now stored.
+    /// Every sequence number of the batch, once each; all are now stored.
     pub stored: Vec<i64>,
-    /// Those that were already stored before this batch.
+    /// Those that were already stored before this batch, or earlier in the same batch.
     pub duplicates: Vec<i64>,
+}
+
+/// A client event refused on its own; only its number and the reason are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedEvent {
+    pub seq: i64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -329,7 +336,20 @@ pub trait Store: Send + Sync + 'static {
         session_ms: i64,
     ) -> StoreResult<EventsStored>;
 
-    /// Sequence numbers from 1 to `through` that are not stored.
+    /// Records events refused one by one, once per `(session, seq)`, so that completion counts
+    /// them as accounted for.
+    async fn refuse_events(
+        &self,
+        session_id: &str,
+        refused: &[RefusedEvent],
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// The highest event number stored or refused and the highest run number stored for the
+    /// session (0 where there is none), without reading the rows themselves.
+    async fn max_seqs(&self, session_id: &str) -> StoreResult<(i64, i64)>;
+
+    /// Sequence numbers from 1 to `through` that are neither stored nor refused.
     async fn missing_events(&self, session_id: &str, through: i64) -> StoreResult<Vec<i64>>;
 
     /// Stores the questionnaire answers and advances past `step`, in one transaction. Conflict if

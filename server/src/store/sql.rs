@@ -20,8 +20,8 @@ macro_rules! impl_store {
                 SessionRow, TRIAL_COLUMNS, TrialRow,
             };
             use $crate::store::{
-                Answer, Assignment, EventsStored, FinishTrial, NewEvent, NewSession, NewTrial, Run,
-                RunRecorded, Session, SessionRecord, Store, StoreError, StoreResult, TableCounts,
+                Answer, Assignment, EventsStored, FinishTrial, NewEvent, NewSession, NewTrial,
+                RefusedEvent, Run, RunRecorded, Session, SessionRecord, Store, StoreError, StoreResult, TableCounts,
                 Trial,
             };
 
@@ -345,8 +345,13 @@ macro_rules! impl_store {
                     session_ms: i64,
                 ) -> StoreResult<EventsStored> {
                     let mut tx = self.begin_write().await?;
-                    let mut duplicates = Vec::new();
+                    let (mut stored, mut duplicates) = (Vec::new(), Vec::new());
                     for event in events {
+                        // A number repeated within the batch is stored once, from its first
+                        // copy; the later copy conflicts below and is reported as a duplicate.
+                        if !stored.contains(&event.seq) {
+                            stored.push(event.seq);
+                        }
                         let inserted = sqlx::query(
                             "INSERT INTO events (session_id, seq, kind, step, client_ms, data, received_at, session_ms) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id, seq) DO NOTHING",
@@ -366,10 +371,44 @@ macro_rules! impl_store {
                         }
                     }
                     tx.commit().await?;
-                    Ok(EventsStored {
-                        stored: events.iter().map(|e| e.seq).collect(),
-                        duplicates,
-                    })
+                    Ok(EventsStored { stored, duplicates })
+                }
+
+                #[tracing::instrument(skip_all, fields(session = %session_id, n = refused.len()))]
+                async fn refuse_events(
+                    &self,
+                    session_id: &str,
+                    refused: &[RefusedEvent],
+                    at: time::OffsetDateTime,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    for event in refused {
+                        sqlx::query(
+                            "INSERT INTO refused_events (session_id, seq, reason, received_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (session_id, seq) DO NOTHING",
+                        )
+                        .bind(session_id)
+                        .bind(event.seq)
+                        .bind(&event.reason)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn max_seqs(&self, session_id: &str) -> StoreResult<(i64, i64)> {
+                    let (event, refused, run): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+                        "SELECT (SELECT MAX(seq) FROM events WHERE session_id = $1), \
+                         (SELECT MAX(seq) FROM refused_events WHERE session_id = $1), \
+                         (SELECT MAX(seq) FROM runs WHERE session_id = $1)",
+                    )
+                    .bind(session_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    let event = event.unwrap_or(0).max(refused.unwrap_or(0));
+                    Ok((event, run.unwrap_or(0)))
                 }
 
                 async fn missing_events(
@@ -378,7 +417,10 @@ macro_rules! impl_store {
                     through: i64,
                 ) -> StoreResult<Vec<i64>> {
                     let stored: Vec<(i64,)> =
-                        sqlx::query_as("SELECT seq FROM events WHERE session_id = $1 AND seq >= 1 AND seq <= $2 ORDER BY seq")
+                        sqlx::query_as(
+                            "SELECT seq FROM events WHERE session_id = $1 AND seq >= 1 AND seq <= $2 \
+                             UNION SELECT seq FROM refused_events WHERE session_id = $1 AND seq >= 1 AND seq <= $2",
+                        )
                             .bind(session_id)
                             .bind(through)
                             .fetch_all(&self.pool)

@@ -13,6 +13,7 @@ mod events;
 mod programs;
 mod progress;
 mod session;
+mod storable;
 pub mod views;
 
 pub use error::StudyError;
@@ -27,9 +28,12 @@ pub mod limits {
     pub const MAX_PARAM_NAME: usize = 128;
     pub const MAX_PARAM_VALUE: usize = 2048;
     pub const MAX_PROGRAM_CHARS: usize = 20_000;
-    pub const MAX_MODE_CHARS: usize = 32;
+    /// The run modes the browser app sends: the Run button, quick run and single steps.
+    pub const RUN_MODES: [&str; 3] = ["run", "quick_run", "step"];
     pub const MAX_EVENTS_PER_BATCH: usize = 1000;
     pub const MAX_EVENT_TYPE_CHARS: usize = 64;
+    /// Largest event `data`, in bytes of its JSON text; a larger event is refused on its own.
+    pub const MAX_EVENT_DATA_BYTES: usize = 64 * 1024;
     pub const MAX_ANSWER_CHARS: usize = 10_000;
     /// Largest `seq` or `run` number accepted.
     pub const MAX_SEQ: i64 = 10_000_000;

@@ -1,7 +1,8 @@
 //! Programs on a task step: runs (recorded, answered with the trace) and submits.
 
 use super::error::StudyError;
-use super::session::{check_version, serve, view, wrong_step};
+use super::session::{check_version, closed, require_active, serve, view, wrong_step};
+use super::storable::require_storable;
 use super::{limits, views};
 use crate::api::{RunRequest, RunResponse, SubmitResponse};
 use crate::clock::now;
@@ -10,6 +11,7 @@ use crate::experiment::{Experiment, Step};
 use crate::store::{FinishTrial, Run, RunRecorded, Session, Store, StoreError};
 
 fn parse_program(experiment: &Experiment, text: &str) -> Result<dsl::Program, StudyError> {
+    require_storable("the program", text)?;
     if text.chars().count() > limits::MAX_PROGRAM_CHARS {
         return Err(StudyError::invalid(format!(
             "a program may have at most {} characters",
@@ -39,6 +41,39 @@ pub(super) fn task_step(
     }
 }
 
+/// A program read and executed on the task of `step`, ready to answer with.
+struct Prepared {
+    phase: Phase,
+    index: usize,
+    task: usize,
+    program: dsl::Program,
+    compact: String,
+    outcome: dsl::Outcome,
+}
+
+fn prepare(
+    experiment: &Experiment,
+    session: &Session,
+    step: i64,
+    text: &str,
+) -> Result<Prepared, StudyError> {
+    let (phase, index, task) = task_step(experiment, session, step)?;
+    let program = parse_program(experiment, text)?;
+    let compact = program.to_compact();
+    let entry = experiment
+        .task_entry(phase, task)
+        .ok_or_else(|| StudyError::Internal(anyhow::anyhow!("no task {phase:?}[{task}]")))?;
+    let outcome = views::execute(experiment, &entry.task, &program);
+    Ok(Prepared {
+        phase,
+        index,
+        task,
+        program,
+        compact,
+        outcome,
+    })
+}
+
 /// Executes a program on the task of `step`, records the run and returns its trace.
 pub async fn run(
     store: &dyn Store,
@@ -48,62 +83,66 @@ pub async fn run(
     request: RunRequest,
 ) -> Result<RunResponse, StudyError> {
     check_version(experiment, &session)?;
+    if session.status != SessionStatus::Active {
+        // An ended session answers only a retry of a run it recorded; anything else is closed.
+        if let Ok(prepared) = prepare(experiment, &session, step, &request.program)
+            && let Some(stored) = store.run(&session.id, request.run).await?
+            && stored.step == step
+            && stored.program == prepared.compact
+        {
+            return Ok(run_response(request.run, true, &prepared));
+        }
+        return Err(closed(&session));
+    }
     if !(1..=limits::MAX_SEQ).contains(&request.run) {
         return Err(StudyError::invalid(format!(
             "`run` must be a number from 1 to {}",
             limits::MAX_SEQ
         )));
     }
-    let mode = request.mode.unwrap_or_else(|| "run".to_owned());
-    if mode.is_empty() || mode.chars().count() > limits::MAX_MODE_CHARS {
+    let mode = request.mode.clone().unwrap_or_else(|| "run".to_owned());
+    if !limits::RUN_MODES.contains(&mode.as_str()) {
         return Err(StudyError::invalid(format!(
-            "`mode` must be 1-{} characters",
-            limits::MAX_MODE_CHARS
+            "`mode` must be one of {}",
+            limits::RUN_MODES.join(", ")
         )));
     }
-    let (phase, index, task) = task_step(experiment, &session, step)?;
-    let program = parse_program(experiment, &request.program)?;
-    let compact = program.to_compact();
-    let entry = experiment
-        .task_entry(phase, task)
-        .ok_or_else(|| StudyError::Internal(anyhow::anyhow!("no task {phase:?}[{task}]")))?;
-    let outcome = views::execute(experiment, &entry.task, &program);
-    let response = |duplicate: bool| RunResponse {
-        run: request.run,
-        duplicate,
-        program: compact.clone(),
-        solved: outcome.solved,
-        steps: outcome.steps,
-        instruction_count: program.instruction_count(),
-        budget_exhausted: outcome.budget_exhausted,
-        final_state: views::state(&outcome.final_state),
-        trace: views::trace(&outcome),
-    };
-    if step != session.step || session.status != SessionStatus::Active {
+    let prepared = prepare(experiment, &session, step, &request.program)?;
+    if step != session.step {
         // Only a retry of a run recorded while this step was current is still answered.
         return match store.run(&session.id, request.run).await? {
-            Some(stored) if stored.step == step && stored.program == compact => Ok(response(true)),
+            Some(stored) if stored.step == step && stored.program == prepared.compact => {
+                Ok(run_response(request.run, true, &prepared))
+            }
             _ => Err(wrong_step(&session, step)),
         };
     }
-    serve(store, experiment, &session, phase, index, task).await?;
+    serve(
+        store,
+        experiment,
+        &session,
+        prepared.phase,
+        prepared.index,
+        prepared.task,
+    )
+    .await?;
     let at = now();
     let recorded = store
         .record_run(Run {
             session_id: session.id.clone(),
             seq: request.run,
             step,
-            program: compact.clone(),
+            program: prepared.compact.clone(),
             mode,
-            solved: outcome.solved,
-            steps: i64::from(outcome.steps),
+            solved: prepared.outcome.solved,
+            steps: i64::from(prepared.outcome.steps),
             created_at: at,
             session_ms: session.ms_since_start(at),
         })
         .await;
     match recorded {
-        Ok(RunRecorded::New(_)) => Ok(response(false)),
-        Ok(RunRecorded::Existing(_)) => Ok(response(true)),
+        Ok(RunRecorded::New(_)) => Ok(run_response(request.run, false, &prepared)),
+        Ok(RunRecorded::Existing(_)) => Ok(run_response(request.run, true, &prepared)),
         Err(StoreError::Conflict(message)) => {
             Err(StudyError::wrong_state("run_number_reused", message))
         }
@@ -111,8 +150,37 @@ pub async fn run(
     }
 }
 
+fn run_response(run: i64, duplicate: bool, prepared: &Prepared) -> RunResponse {
+    RunResponse {
+        run,
+        duplicate,
+        program: prepared.compact.clone(),
+        solved: prepared.outcome.solved,
+        steps: prepared.outcome.steps,
+        instruction_count: prepared.program.instruction_count(),
+        budget_exhausted: prepared.outcome.budget_exhausted,
+        final_state: views::state(&prepared.outcome.final_state),
+        trace: views::trace(&prepared.outcome),
+    }
+}
+
+/// Whether the trial of `step` was already submitted with this program: a retry.
+async fn submitted_before(
+    store: &dyn Store,
+    session: &Session,
+    step: i64,
+    compact: &str,
+) -> Result<bool, StudyError> {
+    match store.trial(&session.id, step).await {
+        Ok(trial) => Ok(trial.outcome == Some(TrialOutcome::Submitted)
+            && trial.program.as_deref() == Some(compact)),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Accepts a program that solves the current task (under the experiment's light mode) and moves
-/// on.
+/// on. A retry of an accepted submit, sequential or simultaneous, answers `duplicate: true`.
 pub async fn submit(
     store: &dyn Store,
     experiment: &Experiment,
@@ -121,56 +189,73 @@ pub async fn submit(
     program_text: &str,
 ) -> Result<SubmitResponse, StudyError> {
     check_version(experiment, &session)?;
-    let (phase, index, task) = task_step(experiment, &session, step)?;
-    let program = parse_program(experiment, program_text)?;
-    let compact = program.to_compact();
-    let entry = experiment
-        .task_entry(phase, task)
-        .ok_or_else(|| StudyError::Internal(anyhow::anyhow!("no task {phase:?}[{task}]")))?;
-    let outcome = views::execute(experiment, &entry.task, &program);
-    if step != session.step || session.status != SessionStatus::Active {
-        let retry = match store.trial(&session.id, step).await {
-            Ok(trial) => {
-                trial.outcome == Some(TrialOutcome::Submitted)
-                    && trial.program.as_deref() == Some(compact.as_str())
-            }
-            Err(StoreError::NotFound) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if !retry {
-            return Err(wrong_step(&session, step));
+    let prepared = match prepare(experiment, &session, step, program_text) {
+        Ok(prepared) => prepared,
+        Err(_) if session.status != SessionStatus::Active => {
+            return Err(closed(&session));
         }
-        return Ok(SubmitResponse {
-            program: compact,
-            steps: outcome.steps,
-            instruction_count: program.instruction_count(),
+        Err(e) => return Err(e),
+    };
+    let retry = |session: Session, prepared: Prepared| async move {
+        Ok(SubmitResponse {
+            program: prepared.compact,
+            steps: prepared.outcome.steps,
+            instruction_count: prepared.program.instruction_count(),
             duplicate: true,
             session: view(store, experiment, &session).await?,
-        });
+        })
+    };
+    if step != session.step || session.status != SessionStatus::Active {
+        if submitted_before(store, &session, step, &prepared.compact).await? {
+            return retry(session, prepared).await;
+        }
+        require_active(&session)?;
+        return Err(wrong_step(&session, step));
     }
-    if !outcome.solved {
+    if !prepared.outcome.solved {
         return Err(StudyError::Refused {
             code: "not_solved",
             message: "the program does not solve the task, so it cannot be submitted".into(),
         });
     }
-    serve(store, experiment, &session, phase, index, task).await?;
+    serve(
+        store,
+        experiment,
+        &session,
+        prepared.phase,
+        prepared.index,
+        prepared.task,
+    )
+    .await?;
     let at = now();
-    let session = store
+    let finished = store
         .finish_trial(FinishTrial {
             session_id: session.id.clone(),
             step,
             outcome: TrialOutcome::Submitted,
-            program: Some(compact.clone()),
+            program: Some(prepared.compact.clone()),
             at,
             ms: session.ms_since_start(at),
         })
-        .await?;
+        .await;
+    let session = match finished {
+        Ok(session) => session,
+        Err(StoreError::Conflict(_)) => {
+            // A simultaneous request ended the trial first: answer as a sequential retry would.
+            let session = store.session(&session.id).await?;
+            if submitted_before(store, &session, step, &prepared.compact).await? {
+                return retry(session, prepared).await;
+            }
+            require_active(&session)?;
+            return Err(wrong_step(&session, step));
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(session = %session.id, step, "solution submitted");
     Ok(SubmitResponse {
-        program: compact,
-        steps: outcome.steps,
-        instruction_count: program.instruction_count(),
+        program: prepared.compact,
+        steps: prepared.outcome.steps,
+        instruction_count: prepared.program.instruction_count(),
         duplicate: false,
         session: view(store, experiment, &session).await?,
     })

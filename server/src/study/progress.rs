@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use super::error::StudyError;
 use super::limits;
 use super::programs::task_step;
-use super::session::{check_version, current_step, require_active, serve, view, wrong_step};
+use super::session::{
+    check_version, closed, current_step, require_active, serve, view, wrong_step,
+};
+use super::storable::require_storable;
 use crate::api::{CompleteResponse, SessionView};
 use crate::clock::now;
 use crate::domain::{Phase, SessionStatus, TrialOutcome};
@@ -57,7 +60,18 @@ pub async fn continue_step(
             format!("step {step} is not a text screen; it needs its own answer"),
         ));
     }
-    let session = store.advance(&session.id, step, now()).await?;
+    let session = match store.advance(&session.id, step, now()).await {
+        Ok(session) => session,
+        Err(StoreError::Conflict(message)) => {
+            // A simultaneous continue moved on first: answer as a sequential retry would.
+            let session = store.session(&session.id).await?;
+            if session.step > step {
+                return view(store, experiment, &session).await;
+            }
+            return Err(StoreError::Conflict(message).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     view(store, experiment, &session).await
 }
 
@@ -69,6 +83,12 @@ pub async fn skip(
     step: i64,
 ) -> Result<SessionView, StudyError> {
     check_version(experiment, &session)?;
+    if session.status != SessionStatus::Active {
+        if skipped_before(store, &session, step).await? {
+            return view(store, experiment, &session).await;
+        }
+        return Err(closed(&session));
+    }
     let (phase, index, task) = task_step(experiment, &session, step)?;
     if phase != Phase::Tasks {
         return Err(StudyError::wrong_state(
@@ -76,14 +96,11 @@ pub async fn skip(
             format!("{} tasks cannot be skipped", phase.as_str()),
         ));
     }
-    if step != session.step || session.status != SessionStatus::Active {
-        return match store.trial(&session.id, step).await {
-            Ok(trial) if trial.outcome == Some(TrialOutcome::Skipped) => {
-                view(store, experiment, &session).await
-            }
-            Ok(_) | Err(StoreError::NotFound) => Err(wrong_step(&session, step)),
-            Err(e) => Err(e.into()),
-        };
+    if step != session.step {
+        if skipped_before(store, &session, step).await? {
+            return view(store, experiment, &session).await;
+        }
+        return Err(wrong_step(&session, step));
     }
     let trial = serve(store, experiment, &session, phase, index, task).await?;
     let at = now();
@@ -98,7 +115,7 @@ pub async fn skip(
             ),
         ));
     }
-    let session = store
+    let finished = store
         .finish_trial(FinishTrial {
             session_id: session.id.clone(),
             step,
@@ -107,9 +124,35 @@ pub async fn skip(
             at,
             ms: session.ms_since_start(at),
         })
-        .await?;
+        .await;
+    let session = match finished {
+        Ok(session) => session,
+        Err(StoreError::Conflict(_)) => {
+            // A simultaneous request ended the trial first: answer as a sequential retry would.
+            let session = store.session(&session.id).await?;
+            if skipped_before(store, &session, step).await? {
+                return view(store, experiment, &session).await;
+            }
+            require_active(&session)?;
+            return Err(wrong_step(&session, step));
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(session = %session.id, step, "task skipped");
     view(store, experiment, &session).await
+}
+
+/// Whether the trial of `step` was already skipped: a retry.
+async fn skipped_before(
+    store: &dyn Store,
+    session: &Session,
+    step: i64,
+) -> Result<bool, StudyError> {
+    match store.trial(&session.id, step).await {
+        Ok(trial) => Ok(trial.outcome == Some(TrialOutcome::Skipped)),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Stores the questionnaire answers, checked against the items, and moves on.
@@ -120,7 +163,18 @@ pub async fn questionnaire(
     answers: BTreeMap<String, String>,
 ) -> Result<SessionView, StudyError> {
     check_version(experiment, &session)?;
+    let (timeline, current) = current_step(experiment, &session)?;
+    let questionnaire_step = timeline.iter().position(|s| *s == Step::Questionnaire);
+    let already = questionnaire_step.is_some_and(|q| (q as i64) < session.step);
+    if session.status != SessionStatus::Active {
+        if already && answered_before(store, &session, &answers).await? {
+            return view(store, experiment, &session).await;
+        }
+        return Err(closed(&session));
+    }
     for (id, answer) in &answers {
+        require_storable("a questionnaire item", id)?;
+        require_storable(&format!("the answer to `{id}`"), answer)?;
         let Some(item) = experiment.questionnaire.iter().find(|item| &item.id == id) else {
             return Err(StudyError::invalid(format!(
                 "there is no questionnaire item `{id}`"
@@ -149,32 +203,50 @@ pub async fn questionnaire(
             )));
         }
     }
-    let (timeline, current) = current_step(experiment, &session)?;
     if current != Step::Questionnaire {
-        let questionnaire_step = timeline.iter().position(|s| *s == Step::Questionnaire);
-        let already = questionnaire_step.is_some_and(|q| (q as i64) < session.step);
-        if already {
-            let stored: BTreeMap<String, String> = store
-                .answers(&session.id)
-                .await?
-                .into_iter()
-                .map(|a| (a.item, a.answer))
-                .collect();
-            if stored == answers {
-                return view(store, experiment, &session).await;
-            }
+        if already && answered_before(store, &session, &answers).await? {
+            return view(store, experiment, &session).await;
         }
         return Err(StudyError::wrong_state(
             "not_questionnaire",
             "the session is not at the questionnaire",
         ));
     }
-    require_active(&session)?;
-    let answers: Vec<(String, String)> = answers.into_iter().collect();
-    let session = store
-        .save_answers(&session.id, session.step, &answers, now())
-        .await?;
+    let list: Vec<(String, String)> = answers.clone().into_iter().collect();
+    let questionnaire_step = session.step;
+    let saved = store
+        .save_answers(&session.id, session.step, &list, now())
+        .await;
+    let session = match saved {
+        Ok(session) => session,
+        Err(StoreError::Conflict(message)) => {
+            // A simultaneous request saved first: answer as a sequential retry would.
+            let session = store.session(&session.id).await?;
+            if session.step > questionnaire_step
+                && answered_before(store, &session, &answers).await?
+            {
+                return view(store, experiment, &session).await;
+            }
+            return Err(StoreError::Conflict(message).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     view(store, experiment, &session).await
+}
+
+/// Whether exactly these answers are stored: a retry.
+async fn answered_before(
+    store: &dyn Store,
+    session: &Session,
+    answers: &BTreeMap<String, String>,
+) -> Result<bool, StudyError> {
+    let stored: BTreeMap<String, String> = store
+        .answers(&session.id)
+        .await?
+        .into_iter()
+        .map(|a| (a.item, a.answer))
+        .collect();
+    Ok(&stored == answers)
 }
 
 /// Completes the session once everything is stored, and returns the completion code and the
@@ -186,31 +258,28 @@ pub async fn complete(
     events_through: Option<i64>,
 ) -> Result<CompleteResponse, StudyError> {
     check_version(experiment, &session)?;
-    if let Some(through) = events_through {
-        if !(0..=limits::MAX_SEQ).contains(&through) {
-            return Err(StudyError::invalid(format!(
-                "`events_through` must be from 0 to {}",
-                limits::MAX_SEQ
-            )));
-        }
-        let missing = store.missing_events(&session.id, through).await?;
-        if !missing.is_empty() {
-            let list: Vec<String> = missing.iter().map(i64::to_string).collect();
-            return Err(StudyError::wrong_state(
-                "events_missing",
-                format!("events not stored yet: {}", list.join(", ")),
-            ));
-        }
-    }
     let session = match session.status {
+        // Completing again returns the same; events sent after completion are refused, so the
+        // check below would never pass again.
         SessionStatus::Completed => session,
-        SessionStatus::Declined => {
-            return Err(StudyError::wrong_state(
-                "session_closed",
-                "the session is declined",
-            ));
-        }
+        SessionStatus::Declined => return Err(closed(&session)),
         SessionStatus::Active => {
+            if let Some(through) = events_through {
+                if !(0..=limits::MAX_SEQ).contains(&through) {
+                    return Err(StudyError::invalid(format!(
+                        "`events_through` must be from 0 to {}",
+                        limits::MAX_SEQ
+                    )));
+                }
+                let missing = store.missing_events(&session.id, through).await?;
+                if !missing.is_empty() {
+                    let list: Vec<String> = missing.iter().map(i64::to_string).collect();
+                    return Err(StudyError::wrong_state(
+                        "events_missing",
+                        format!("events not stored yet: {}", list.join(", ")),
+                    ));
+                }
+            }
             let (_, current) = current_step(experiment, &session)?;
             if current != Step::Complete {
                 return Err(StudyError::wrong_state(
@@ -218,16 +287,29 @@ pub async fn complete(
                     "the study is not finished yet; GET /api/v1/session shows what is left",
                 ));
             }
-            let session = store
+            let completed = store
                 .complete_session(
                     &session.id,
                     session.step,
                     &experiment.completion.code,
                     now(),
                 )
-                .await?;
-            tracing::info!(session = %session.id, "session completed");
-            session
+                .await;
+            match completed {
+                Ok(session) => {
+                    tracing::info!(session = %session.id, "session completed");
+                    session
+                }
+                Err(StoreError::Conflict(message)) => {
+                    // A simultaneous request completed it first: answer as a retry would.
+                    let session = store.session(&session.id).await?;
+                    if session.status != SessionStatus::Completed {
+                        return Err(StoreError::Conflict(message).into());
+                    }
+                    session
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     let params = store.params(&session.id).await?;

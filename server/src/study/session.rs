@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 
 use super::error::StudyError;
+use super::storable::require_storable;
 use super::{limits, views};
 use crate::api::{Current, Progress, SessionView, SkipView, TrialView};
 use crate::clock::{now, rfc3339};
@@ -35,6 +36,8 @@ pub async fn enter(
         )));
     }
     for (name, value) in &params {
+        require_storable("an entry parameter", name)?;
+        require_storable("an entry parameter", value)?;
         if name.is_empty()
             || name.len() > limits::MAX_PARAM_NAME
             || value.len() > limits::MAX_PARAM_VALUE
@@ -277,12 +280,18 @@ pub(super) fn wrong_step(session: &Session, step: i64) -> StudyError {
     )
 }
 
+/// The one answer every write gets once a session has ended (declined or completed), unless it
+/// is a retry of something that already took effect.
+pub(super) fn closed(session: &Session) -> StudyError {
+    StudyError::wrong_state(
+        "session_closed",
+        format!("the session is {}", session.status.as_str()),
+    )
+}
+
 pub(super) fn require_active(session: &Session) -> Result<(), StudyError> {
     match session.status {
         SessionStatus::Active => Ok(()),
-        status => Err(StudyError::wrong_state(
-            "session_closed",
-            format!("the session is {}", status.as_str()),
-        )),
+        _ => Err(closed(session)),
     }
 }

@@ -422,6 +422,7 @@ macro_rules! impl_research {
                 for table in [
                     "answers",
                     "events",
+                    "refused_events",
                     "runs",
                     "trials",
                     "session_params",
