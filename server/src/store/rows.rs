@@ -236,8 +236,8 @@ pub(crate) fn least_used(rows: &[(i64, i64)], n: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// The one-row reads the shared queries start from, as inherent methods of `$store` so both the
-/// participant and the researcher queries can call them on any executor (pool or transaction).
+/// The reads the shared queries build on, as inherent methods of `$store` so both the participant
+/// and the researcher queries can call them on any executor (pool or transaction).
 /// Expanded inside [`crate::store::sql::impl_store!`]'s scope, which imports the names used here.
 macro_rules! impl_fetch {
     ($store:ty, $db:ty) => {
@@ -292,6 +292,25 @@ macro_rules! impl_fetch {
                     .fetch_optional(executor)
                     .await?;
                 Ok(row.map(Into::into))
+            }
+
+            /// A session's trials, in step order.
+            pub(in crate::store) async fn fetch_trials<'e, E>(
+                executor: E,
+                session_id: &str,
+            ) -> StoreResult<Vec<Trial>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let sql = format!(
+                    "SELECT {} FROM trials WHERE session_id = $1 ORDER BY step",
+                    TRIAL_COLUMNS
+                );
+                let rows: Vec<TrialRow> = sqlx::query_as(&sql)
+                    .bind(session_id)
+                    .fetch_all(executor)
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
             }
         }
     };

@@ -517,14 +517,7 @@ macro_rules! impl_store {
                 async fn session_record(&self, session_id: &str) -> StoreResult<SessionRecord> {
                     let session = Self::fetch_session(&self.pool, session_id).await?;
                     let params = self.params(session_id).await?;
-                    let sql = format!(
-                        "SELECT {} FROM trials WHERE session_id = $1 ORDER BY step",
-                        TRIAL_COLUMNS
-                    );
-                    let trials: Vec<TrialRow> = sqlx::query_as(&sql)
-                        .bind(session_id)
-                        .fetch_all(&self.pool)
-                        .await?;
+                    let trials = Self::fetch_trials(&self.pool, session_id).await?;
                     let sql = format!(
                         "SELECT {} FROM runs WHERE session_id = $1 ORDER BY seq",
                         RUN_COLUMNS
@@ -545,10 +538,7 @@ macro_rules! impl_store {
                     Ok(SessionRecord {
                         session,
                         params,
-                        trials: trials
-                            .into_iter()
-                            .map(TryInto::try_into)
-                            .collect::<Result<_, _>>()?,
+                        trials,
                         runs: runs.into_iter().map(Into::into).collect(),
                         events: events.into_iter().map(Into::into).collect(),
                         answers,

@@ -1,10 +1,12 @@
 //! Programs on a task step: runs (recorded, answered with the trace) and submits.
 
 use super::error::StudyError;
-use super::session::{check_version, closed, require_active, serve, view, wrong_step};
+use super::session::{
+    check_version, closed, require_active, serve, served_trial, view, wrong_step,
+};
 use super::storable::require_storable;
 use super::{limits, views};
-use crate::api::{RunRequest, RunResponse, SubmitResponse};
+use crate::api::{RunRequest, RunResponse, SessionView, SubmitResponse};
 use crate::clock::now;
 use crate::domain::{Phase, SessionStatus, TrialOutcome};
 use crate::experiment::{Experiment, Step};
@@ -51,6 +53,22 @@ struct Prepared {
     outcome: dsl::Outcome,
 }
 
+impl Prepared {
+    /// Serves the prepared task's trial (once), as every write on a task step does first.
+    async fn serve(
+        &self,
+        store: &dyn Store,
+        experiment: &Experiment,
+        session: &Session,
+    ) -> Result<(), StudyError> {
+        serve(
+            store, experiment, session, self.phase, self.index, self.task,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 fn prepare(
     experiment: &Experiment,
     session: &Session,
@@ -86,9 +104,7 @@ pub async fn run(
     if session.status != SessionStatus::Active {
         // An ended session answers only a retry of a run it recorded; anything else is closed.
         if let Ok(prepared) = prepare(experiment, &session, step, &request.program)
-            && let Some(stored) = store.run(&session.id, request.run).await?
-            && stored.step == step
-            && stored.program == prepared.compact
+            && recorded_before(store, &session, request.run, step, &prepared.compact).await?
         {
             return Ok(run_response(request.run, true, &prepared));
         }
@@ -110,22 +126,12 @@ pub async fn run(
     let prepared = prepare(experiment, &session, step, &request.program)?;
     if step != session.step {
         // Only a retry of a run recorded while this step was current is still answered.
-        return match store.run(&session.id, request.run).await? {
-            Some(stored) if stored.step == step && stored.program == prepared.compact => {
-                Ok(run_response(request.run, true, &prepared))
-            }
-            _ => Err(wrong_step(&session, step)),
-        };
+        if recorded_before(store, &session, request.run, step, &prepared.compact).await? {
+            return Ok(run_response(request.run, true, &prepared));
+        }
+        return Err(wrong_step(&session, step));
     }
-    serve(
-        store,
-        experiment,
-        &session,
-        prepared.phase,
-        prepared.index,
-        prepared.task,
-    )
-    .await?;
+    prepared.serve(store, experiment, &session).await?;
     let at = now();
     let recorded = store
         .record_run(Run {
@@ -164,6 +170,20 @@ fn run_response(run: i64, duplicate: bool, prepared: &Prepared) -> RunResponse {
     }
 }
 
+/// Whether run number `run` was recorded on `step` with this program: a retry.
+async fn recorded_before(
+    store: &dyn Store,
+    session: &Session,
+    run: i64,
+    step: i64,
+    compact: &str,
+) -> Result<bool, StudyError> {
+    Ok(store
+        .run(&session.id, run)
+        .await?
+        .is_some_and(|stored| stored.step == step && stored.program == compact))
+}
+
 /// Whether the trial of `step` was already submitted with this program: a retry.
 async fn submitted_before(
     store: &dyn Store,
@@ -171,12 +191,40 @@ async fn submitted_before(
     step: i64,
     compact: &str,
 ) -> Result<bool, StudyError> {
-    match store.trial(&session.id, step).await {
-        Ok(trial) => Ok(trial.outcome == Some(TrialOutcome::Submitted)
-            && trial.program.as_deref() == Some(compact)),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e.into()),
+    Ok(served_trial(store, session, step)
+        .await?
+        .is_some_and(|trial| {
+            trial.outcome == Some(TrialOutcome::Submitted)
+                && trial.program.as_deref() == Some(compact)
+        }))
+}
+
+fn submit_response(prepared: Prepared, duplicate: bool, session: SessionView) -> SubmitResponse {
+    SubmitResponse {
+        steps: prepared.outcome.steps,
+        instruction_count: prepared.program.instruction_count(),
+        program: prepared.compact,
+        duplicate,
+        session,
     }
+}
+
+/// Answers a submit that did not end the trial itself (the session was elsewhere, or a
+/// simultaneous request got there first): a retry of an accepted submit gets the same answer
+/// with `duplicate: true`; anything else is refused by the session's state.
+async fn answer_repeated_submit(
+    store: &dyn Store,
+    experiment: &Experiment,
+    session: Session,
+    step: i64,
+    prepared: Prepared,
+) -> Result<SubmitResponse, StudyError> {
+    if submitted_before(store, &session, step, &prepared.compact).await? {
+        let view = view(store, experiment, &session).await?;
+        return Ok(submit_response(prepared, true, view));
+    }
+    require_active(&session)?;
+    Err(wrong_step(&session, step))
 }
 
 /// Accepts a program that solves the current task (under the experiment's light mode) and moves
@@ -196,21 +244,8 @@ pub async fn submit(
         }
         Err(e) => return Err(e),
     };
-    let retry = |session: Session, prepared: Prepared| async move {
-        Ok(SubmitResponse {
-            program: prepared.compact,
-            steps: prepared.outcome.steps,
-            instruction_count: prepared.program.instruction_count(),
-            duplicate: true,
-            session: view(store, experiment, &session).await?,
-        })
-    };
     if step != session.step || session.status != SessionStatus::Active {
-        if submitted_before(store, &session, step, &prepared.compact).await? {
-            return retry(session, prepared).await;
-        }
-        require_active(&session)?;
-        return Err(wrong_step(&session, step));
+        return answer_repeated_submit(store, experiment, session, step, prepared).await;
     }
     if !prepared.outcome.solved {
         return Err(StudyError::Refused {
@@ -218,15 +253,7 @@ pub async fn submit(
             message: "the program does not solve the task, so it cannot be submitted".into(),
         });
     }
-    serve(
-        store,
-        experiment,
-        &session,
-        prepared.phase,
-        prepared.index,
-        prepared.task,
-    )
-    .await?;
+    prepared.serve(store, experiment, &session).await?;
     let at = now();
     let finished = store
         .finish_trial(FinishTrial {
@@ -241,22 +268,12 @@ pub async fn submit(
     let session = match finished {
         Ok(session) => session,
         Err(StoreError::Conflict(_)) => {
-            // A simultaneous request ended the trial first: answer as a sequential retry would.
             let session = store.session(&session.id).await?;
-            if submitted_before(store, &session, step, &prepared.compact).await? {
-                return retry(session, prepared).await;
-            }
-            require_active(&session)?;
-            return Err(wrong_step(&session, step));
+            return answer_repeated_submit(store, experiment, session, step, prepared).await;
         }
         Err(e) => return Err(e.into()),
     };
     tracing::info!(session = %session.id, step, "solution submitted");
-    Ok(SubmitResponse {
-        program: prepared.compact,
-        steps: prepared.outcome.steps,
-        instruction_count: prepared.program.instruction_count(),
-        duplicate: false,
-        session: view(store, experiment, &session).await?,
-    })
+    let view = view(store, experiment, &session).await?;
+    Ok(submit_response(prepared, false, view))
 }

@@ -6,7 +6,7 @@ use super::error::StudyError;
 use super::limits;
 use super::programs::task_step;
 use super::session::{
-    check_version, closed, current_step, require_active, serve, view, wrong_step,
+    check_version, closed, current_step, require_active, serve, served_trial, view, wrong_step,
 };
 use super::storable::require_storable;
 use crate::api::{CompleteResponse, SessionView};
@@ -84,10 +84,7 @@ pub async fn skip(
 ) -> Result<SessionView, StudyError> {
     check_version(experiment, &session)?;
     if session.status != SessionStatus::Active {
-        if skipped_before(store, &session, step).await? {
-            return view(store, experiment, &session).await;
-        }
-        return Err(closed(&session));
+        return answer_repeated_skip(store, experiment, &session, step).await;
     }
     let (phase, index, task) = task_step(experiment, &session, step)?;
     if phase != Phase::Tasks {
@@ -97,10 +94,7 @@ pub async fn skip(
         ));
     }
     if step != session.step {
-        if skipped_before(store, &session, step).await? {
-            return view(store, experiment, &session).await;
-        }
-        return Err(wrong_step(&session, step));
+        return answer_repeated_skip(store, experiment, &session, step).await;
     }
     let trial = serve(store, experiment, &session, phase, index, task).await?;
     let at = now();
@@ -128,13 +122,8 @@ pub async fn skip(
     let session = match finished {
         Ok(session) => session,
         Err(StoreError::Conflict(_)) => {
-            // A simultaneous request ended the trial first: answer as a sequential retry would.
             let session = store.session(&session.id).await?;
-            if skipped_before(store, &session, step).await? {
-                return view(store, experiment, &session).await;
-            }
-            require_active(&session)?;
-            return Err(wrong_step(&session, step));
+            return answer_repeated_skip(store, experiment, &session, step).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -142,17 +131,23 @@ pub async fn skip(
     view(store, experiment, &session).await
 }
 
-/// Whether the trial of `step` was already skipped: a retry.
-async fn skipped_before(
+/// Answers a skip that did not end the trial itself (the session was elsewhere, or a
+/// simultaneous request got there first): a retry of a skip that took effect gets the current
+/// view; anything else is refused by the session's state.
+async fn answer_repeated_skip(
     store: &dyn Store,
+    experiment: &Experiment,
     session: &Session,
     step: i64,
-) -> Result<bool, StudyError> {
-    match store.trial(&session.id, step).await {
-        Ok(trial) => Ok(trial.outcome == Some(TrialOutcome::Skipped)),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e.into()),
+) -> Result<SessionView, StudyError> {
+    let skipped = served_trial(store, session, step)
+        .await?
+        .is_some_and(|trial| trial.outcome == Some(TrialOutcome::Skipped));
+    if skipped {
+        return view(store, experiment, session).await;
     }
+    require_active(session)?;
+    Err(wrong_step(session, step))
 }
 
 /// Stores the questionnaire answers, checked against the items, and moves on.
@@ -213,7 +208,7 @@ pub async fn questionnaire(
         ));
     }
     let list: Vec<(String, String)> = answers.clone().into_iter().collect();
-    let questionnaire_step = session.step;
+    let saved_at = session.step;
     let saved = store
         .save_answers(&session.id, session.step, &list, now())
         .await;
@@ -222,9 +217,7 @@ pub async fn questionnaire(
         Err(StoreError::Conflict(message)) => {
             // A simultaneous request saved first: answer as a sequential retry would.
             let session = store.session(&session.id).await?;
-            if session.step > questionnaire_step
-                && answered_before(store, &session, &answers).await?
-            {
+            if session.step > saved_at && answered_before(store, &session, &answers).await? {
                 return view(store, experiment, &session).await;
             }
             return Err(StoreError::Conflict(message).into());

@@ -289,6 +289,19 @@ pub(super) fn closed(session: &Session) -> StudyError {
     )
 }
 
+/// The trial of `step`, if the server has served it.
+pub(super) async fn served_trial(
+    store: &dyn Store,
+    session: &Session,
+    step: i64,
+) -> Result<Option<Trial>, StudyError> {
+    match store.trial(&session.id, step).await {
+        Ok(trial) => Ok(Some(trial)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(super) fn require_active(session: &Session) -> Result<(), StudyError> {
     match session.status {
         SessionStatus::Active => Ok(()),

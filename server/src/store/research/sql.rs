@@ -245,15 +245,7 @@ macro_rules! impl_research {
             }
 
             async fn session_trials(&self, session_id: &str) -> StoreResult<Vec<Trial>> {
-                let sql = format!(
-                    "SELECT {} FROM trials WHERE session_id = $1 ORDER BY step",
-                    crate::store::rows::TRIAL_COLUMNS
-                );
-                let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql)
-                    .bind(session_id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
+                Self::fetch_trials(&self.pool, session_id).await
             }
 
             async fn experiment_trials(&self, experiment: &str) -> StoreResult<Vec<Trial>> {
