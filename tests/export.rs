@@ -159,7 +159,10 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
         let task_order = experiment
             .order
             .task_order(experiment.tasks.len(), None, seed);
-        let at = server::clock::now();
+        // `participant_idx` numbers sessions in the order they started, so each simulated
+        // participant starts a second after the one before: sessions created within the same
+        // millisecond would otherwise be ordered by their random IDs.
+        let at = server::clock::now() + time::Duration::seconds(i as i64);
         let session = store
             .create_session(NewSession {
                 id: uuid::Uuid::new_v4().to_string(),
