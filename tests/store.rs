@@ -6,9 +6,10 @@ use std::sync::Arc;
 use rstest::rstest;
 use serde_json::json;
 use server::domain::{SessionStatus, SessionToken, TrialOutcome};
+use server::store::group_commit::{EventWriter, GroupCommitConfig};
 use server::store::{
-    Assignment, FinishTrial, NewEvent, NewSession, NewTrial, RefusedEvent, Run, RunRecorded, Store,
-    StoreError,
+    Assignment, EventBatch, FinishTrial, NewEvent, NewSession, NewTrial, RefusedEvent, Run,
+    RunRecorded, Store, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -521,4 +522,143 @@ async fn refused_events_count_for_completion_and_max_seqs_reads_the_highest_numb
         vec![5, 6]
     );
     assert_eq!(store.max_seqs(&session.id).await.unwrap(), (4, 0));
+}
+
+fn edit(seq: i64) -> NewEvent {
+    NewEvent {
+        seq,
+        kind: "edit".into(),
+        step: Some(1),
+        client_ms: Some(seq * 10),
+        data: json!({"seq": seq}),
+    }
+}
+
+fn batch(session_id: &str, seqs: &[i64]) -> EventBatch {
+    EventBatch {
+        session_id: session_id.to_owned(),
+        events: seqs.iter().map(|&seq| edit(seq)).collect(),
+        at: at(1),
+        session_ms: 1000,
+    }
+}
+
+async fn stored_seqs(store: &dyn Store, session_id: &str) -> Vec<i64> {
+    let record = store.session_record(session_id).await.unwrap();
+    record.events.iter().map(|event| event.seq).collect()
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_failing_batch_does_not_fail_its_group_mates(#[case] backend: Backend) {
+    // Arrange: two sessions, one of which already holds event 2.
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for recruiter in ["a", "b"] {
+        let session = store
+            .create_session(new_session(
+                Some(recruiter),
+                Assignment::Given { task_order: vec![] },
+            ))
+            .await
+            .unwrap();
+        ids.push(session.id);
+    }
+    store
+        .store_events(&ids[1], &[edit(2)], at(0), 0)
+        .await
+        .unwrap();
+
+    // Act: one group whose middle batch names a session that does not exist (a foreign-key
+    // violation, as a withdrawn session would give).
+    let results = store
+        .store_event_batches(&[
+            batch(&ids[0], &[1, 2]),
+            batch("no-such-session", &[1]),
+            batch(&ids[1], &[2, 3, 3]),
+        ])
+        .await
+        .expect("the group commits");
+
+    // Assert
+    assert_eq!(results.len(), 3);
+    let first = results[0].as_ref().expect("first batch stored");
+    assert_eq!((&first.stored, &first.duplicates), (&vec![1, 2], &vec![]));
+    assert!(results[1].is_err(), "the bad batch fails alone");
+    let third = results[2].as_ref().expect("third batch stored");
+    assert_eq!(
+        (&third.stored, &third.duplicates),
+        (&vec![2, 3], &vec![2, 3])
+    );
+    assert_eq!(stored_seqs(store.as_ref(), &ids[0]).await, vec![1, 2]);
+    assert_eq!(stored_seqs(store.as_ref(), &ids[1]).await, vec![2, 3]);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_through_the_group_commit_are_each_stored_once(
+    #[case] backend: Backend,
+) {
+    // Arrange
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let writer = EventWriter::spawn(
+        store.clone(),
+        GroupCommitConfig::for_backend(backend_name(backend)),
+    );
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let session = store
+            .create_session(new_session(
+                Some(&format!("r{i}")),
+                Assignment::Given { task_order: vec![] },
+            ))
+            .await
+            .unwrap();
+        ids.push(session.id);
+    }
+
+    // Act: 8 sessions x 25 requests, each sent twice at the same time (a retry racing its
+    // original), plus one request for a session that does not exist.
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in &ids {
+        for seq in 1..=25 {
+            for _copy in 0..2 {
+                let (writer, id) = (writer.clone(), id.clone());
+                tasks.spawn(async move { (seq, writer.store(batch(&id, &[seq])).await) });
+            }
+        }
+    }
+    let orphan = writer.store(batch("no-such-session", &[1])).await;
+    let mut duplicates = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (seq, result) = joined.unwrap();
+        let stored = result.expect("acknowledged");
+        assert_eq!(stored.stored, vec![seq]);
+        duplicates += stored.duplicates.len();
+    }
+
+    // Assert: every acknowledged event is stored exactly once; each pair had one duplicate.
+    assert!(orphan.is_err());
+    assert_eq!(duplicates, 8 * 25);
+    for id in &ids {
+        assert_eq!(
+            stored_seqs(store.as_ref(), id).await,
+            (1..=25).collect::<Vec<_>>()
+        );
+    }
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
 }

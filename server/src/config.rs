@@ -36,6 +36,9 @@ pub struct Config {
     /// A participant session's token is refused (401, like an unknown one) once the session is
     /// older than this; also the session cookie's `Max-Age`.
     pub session_lifetime: Duration,
+    /// Commit the client events of concurrent requests together (`store::group_commit`); off,
+    /// each request commits its own.
+    pub group_commit: bool,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             session_lifetime: Duration::from_secs(
                 u64::from(DEFAULT_SESSION_LIFETIME_DAYS) * 24 * 3600,
             ),
+            group_commit: true,
         }
     }
 }
@@ -77,6 +81,7 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("secure_cookies", &self.secure_cookies)
             .field("session_lifetime", &self.session_lifetime)
+            .field("group_commit", &self.group_commit)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ pub mod experiment;
 pub mod http;
 pub mod researcher;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod study;
 pub mod telemetry;

@@ -2,7 +2,6 @@
 //! builds the router. [`App::build`] returns an already-bound listener, so tests can listen on
 //! port 0 and know the address before serving.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,47 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::experiment::{self, Experiment};
+use crate::state::{AppState, Experiments};
+use crate::store::group_commit::{EventWriter, GroupCommitConfig};
 use crate::store::{self, Store};
-
-/// What every handler can reach. Nothing in here changes while the server runs: all state that
-/// matters lives in the database.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// The same database, seen through the researcher side's operations.
-    pub research: Arc<dyn store::research::ResearchStore>,
-    pub config: Arc<Config>,
-    pub experiments: Arc<Experiments>,
-}
-
-/// The experiments being served, by slug.
-#[derive(Debug, Default)]
-pub struct Experiments(BTreeMap<String, Arc<Experiment>>);
-
-impl Experiments {
-    /// Fails if two experiments share a slug.
-    pub fn new(list: Vec<Experiment>) -> anyhow::Result<Experiments> {
-        let mut map = BTreeMap::new();
-        for experiment in list {
-            let slug = experiment.slug.to_string();
-            if let Some(previous) = map.insert(slug.clone(), Arc::new(experiment)) {
-                anyhow::bail!(
-                    "two experiments have the slug `{slug}` (one is {})",
-                    previous.source
-                );
-            }
-        }
-        Ok(Experiments(map))
-    }
-
-    pub fn get(&self, slug: &str) -> Option<&Arc<Experiment>> {
-        self.0.get(slug)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Experiment>> {
-        self.0.values()
-    }
-}
 
 /// Loads the experiment files, or the bundled experiments if there are none.
 pub fn load_experiments(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<Experiment>> {
@@ -107,8 +68,17 @@ impl App {
                 "serving experiment"
             );
         }
+        let events = if config.group_commit {
+            EventWriter::spawn(
+                store.clone(),
+                GroupCommitConfig::for_backend(store.backend()),
+            )
+        } else {
+            EventWriter::direct(store.clone())
+        };
         let state = AppState {
             store: store.clone(),
+            events,
             research,
             config: Arc::new(config),
             experiments,

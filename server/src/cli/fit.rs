@@ -6,24 +6,19 @@
 //! names goes to the held-out table of `train_neural.rs` instead.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use analysis::choice::ObserveOptions;
-use analysis::compare::{self, Comparison};
+use analysis::compare::Comparison;
 use analysis::cv::CvResult;
 use analysis::data::RowError;
 use analysis::models::{MODELS, Model, REFERENCE_MODELS};
 use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
 use analysis::pipeline::symbolic::{FitConfig, StageSeconds, fit_and_cross_validate};
-use analysis::pipeline::{Observations, Progress, load_observations};
 
-/// The experiment both analysis subcommands read by default.
-pub(super) const DEFAULT_EXPERIMENT: &str = "correa2025";
+use super::progress::Bars;
+use super::{DEFAULT_EXPERIMENT, load_observations};
 
 /// Arguments of `proglab fit`.
 #[derive(Debug, clap::Args)]
@@ -112,7 +107,7 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
         anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
     }
     let tasks = super::experiment_tasks(&args.experiment)?;
-    let observations = load(&args.programs, &tasks, !args.no_canonicalise)?;
+    let observations = load_observations(&args.programs, &tasks, !args.no_canonicalise)?;
     for error in &observations.excluded {
         eprintln!("warning: line {} left out: {}", error.line, error.message);
     }
@@ -150,164 +145,6 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
     } else {
         super::print_stdout(&format_report(&report))
     }
-}
-
-/// Reads the observations of `path`, canonical programs unless `canonicalise` is false.
-pub(super) fn load(
-    path: &std::path::Path,
-    tasks: &[dsl::tasks::NamedTask],
-    canonicalise: bool,
-) -> anyhow::Result<Observations> {
-    let options = ObserveOptions {
-        canonicalise,
-        ..ObserveOptions::default()
-    };
-    load_observations(path, tasks, &options)
-        .with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// Progress bars on stderr for the pipelines' [`Progress`] events: one bar per stage, replaced
-/// when a new stage starts.
-#[derive(Default)]
-pub(super) struct Bars {
-    /// The current stage's name and bar.
-    current: Mutex<Option<(String, ProgressBar)>>,
-}
-
-const COUNT_BAR: &str = "{msg:28} [{bar:30}] {pos}/{len} {elapsed}";
-const STREAM_BAR: &str = "{msg} {pos} candidates ({elapsed}, {per_sec})";
-#[cfg(feature = "neural")]
-const TRAIN_BAR: &str = "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})";
-#[cfg(feature = "neural")]
-const SCORE_BAR: &str = "{msg} [{bar:30}] {pos}/{len} programs ({elapsed})";
-
-impl Bars {
-    pub(super) fn show(&self, event: Progress<'_>) {
-        let Ok(mut current) = self.current.lock() else {
-            return;
-        };
-        match event {
-            Progress::Enumerating { task, done, total } => {
-                let bar = stage(&mut current, format!("enumerating task {task}"), COUNT_BAR);
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            }
-            Progress::FittingRankModel { model } => {
-                let name = format!("fitting the ranking model {model} on the full sets");
-                let bar = stage(&mut current, name, "{msg} ({elapsed})");
-                bar.enable_steady_tick(Duration::from_millis(200));
-            }
-            Progress::Streaming { task, done } => {
-                stage(
-                    &mut current,
-                    format!("choice set of task {task}"),
-                    STREAM_BAR,
-                )
-                .set_position(done);
-            }
-            Progress::Compare(compare::Progress::FitStarted { model, restarts }) => {
-                stage(&mut current, format!("fitting {model}"), COUNT_BAR)
-                    .set_length(restarts as u64);
-            }
-            Progress::Compare(compare::Progress::RestartDone) => {
-                if let Some((_, bar)) = current.as_ref() {
-                    bar.inc(1);
-                }
-            }
-            Progress::Compare(compare::Progress::ProfileStarted { model }) => {
-                if let Some((_, bar)) = current.as_ref() {
-                    bar.set_message(format!("profiling {model}"));
-                }
-            }
-            Progress::CrossValidationStarted { folds, fits } => {
-                stage(
-                    &mut current,
-                    format!("{folds}-fold cross-validation"),
-                    COUNT_BAR,
-                )
-                .set_length(fits as u64);
-            }
-            Progress::CrossValidated { model, .. } => {
-                if let Some((_, bar)) = current.as_ref() {
-                    bar.set_message(format!("cross-validating {model}"));
-                    bar.inc(1);
-                }
-            }
-            #[cfg(feature = "neural")]
-            Progress::Neural(event) => neural_event(&mut current, event),
-            #[cfg(feature = "neural")]
-            Progress::ScoringCandidates { task, done } => {
-                stage(&mut current, format!("scoring task {task}"), STREAM_BAR)
-                    .set_position(done as u64);
-            }
-            Progress::Compare(compare::Progress::ModelDone { .. }) | Progress::StageDone => {
-                if let Some((_, bar)) = current.take() {
-                    bar.finish_and_clear();
-                }
-            }
-        }
-    }
-}
-
-#[cfg(feature = "neural")]
-fn neural_event(
-    current: &mut Option<(String, ProgressBar)>,
-    event: analysis::neural::cv::NeuralCvProgress<'_>,
-) {
-    use analysis::neural::cv::NeuralCvProgress;
-    use analysis::neural::train::TrainProgress;
-    match event {
-        NeuralCvProgress::Training { fold, .. } => {
-            stage(current, format!("training (fold {fold})"), TRAIN_BAR);
-        }
-        NeuralCvProgress::Train(TrainProgress::Started { steps }) => {
-            if let Some((_, bar)) = current.as_ref() {
-                bar.set_length(steps as u64);
-                bar.set_position(0);
-            }
-        }
-        NeuralCvProgress::Train(TrainProgress::Step { loss }) => {
-            if let Some((name, bar)) = current.as_ref() {
-                bar.inc(1);
-                if bar.position().is_multiple_of(20) {
-                    bar.set_message(format!("{name} loss {loss:.3}"));
-                }
-            }
-        }
-        NeuralCvProgress::Train(TrainProgress::Epoch { .. }) => {}
-        NeuralCvProgress::Scoring { fold, programs } => {
-            stage(current, format!("scoring (fold {fold})"), SCORE_BAR).set_length(programs as u64);
-        }
-        NeuralCvProgress::Scored { done } => {
-            if let Some((_, bar)) = current.as_ref() {
-                bar.set_position(done as u64);
-            }
-        }
-    }
-}
-
-/// The bar of stage `name`, started (and the previous stage's bar cleared) if it is new.
-fn stage<'a>(
-    current: &'a mut Option<(String, ProgressBar)>,
-    name: String,
-    template: &str,
-) -> &'a ProgressBar {
-    if current
-        .as_ref()
-        .is_some_and(|(running, _)| *running != name)
-        && let Some((_, bar)) = current.take()
-    {
-        bar.finish_and_clear();
-    }
-    let (_, bar) = current.get_or_insert_with(|| {
-        let bar = ProgressBar::new(0);
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(name.clone());
-        (name, bar)
-    });
-    bar
 }
 
 fn format_report(report: &Report<'_>) -> String {

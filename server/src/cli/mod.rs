@@ -8,6 +8,7 @@ pub mod enumerate;
 pub mod export;
 pub mod fit;
 pub mod import;
+mod progress;
 pub mod researcher;
 pub mod run;
 pub mod serve;
@@ -80,6 +81,25 @@ pub fn experiment_tasks(experiment: &str) -> anyhow::Result<Vec<dsl::tasks::Name
         .find(|set| set.name == experiment)
         .map(|set| set.tasks.clone())
         .ok_or_else(|| anyhow::anyhow!("unknown experiment `{experiment}` (bundled: correa2025)"))
+}
+
+/// The experiment the analysis subcommands read by default.
+pub const DEFAULT_EXPERIMENT: &str = "correa2025";
+
+/// Reads the observations of a programs.csv-format file, canonical programs unless
+/// `canonicalise` is false.
+pub fn load_observations(
+    path: &std::path::Path,
+    tasks: &[dsl::tasks::NamedTask],
+    canonicalise: bool,
+) -> anyhow::Result<analysis::pipeline::Observations> {
+    use anyhow::Context;
+    let options = analysis::choice::ObserveOptions {
+        canonicalise,
+        ..analysis::choice::ObserveOptions::default()
+    };
+    analysis::pipeline::load_observations(path, tasks, &options)
+        .with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Writes `text` to stdout. A closed pipe (`proglab ... | head`) ends output quietly instead of

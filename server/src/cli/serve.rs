@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// sessions are refused with 401.
     #[arg(long, env = "PROGLAB_SESSION_LIFETIME_DAYS", default_value_t = config::DEFAULT_SESSION_LIFETIME_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub session_lifetime_days: u32,
+    /// Store each request's client events in a transaction of its own instead of committing
+    /// concurrent requests together (for measuring the group commit; docs/operations.md).
+    #[arg(long, env = "PROGLAB_NO_GROUP_COMMIT")]
+    pub no_group_commit: bool,
 }
 
 impl ServeArgs {
@@ -54,6 +58,7 @@ impl ServeArgs {
             session_lifetime: Duration::from_secs(
                 u64::from(self.session_lifetime_days) * 24 * 3600,
             ),
+            group_commit: !self.no_group_commit,
         }
     }
 }

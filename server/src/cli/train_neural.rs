@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
 
-use super::fit::DEFAULT_EXPERIMENT;
+use super::DEFAULT_EXPERIMENT;
 
 /// Arguments of `proglab train-neural`.
 #[derive(Debug, clap::Args)]
@@ -159,7 +159,8 @@ mod enabled {
     };
 
     use super::TrainNeuralArgs;
-    use crate::cli::fit::{Bars, load};
+    use crate::cli::load_observations;
+    use crate::cli::progress::Bars;
     use crate::cli::{experiment_tasks, print_json, print_stdout};
 
     pub fn main(args: TrainNeuralArgs) -> anyhow::Result<()> {
@@ -179,7 +180,7 @@ mod enabled {
             .clone()
             .context("--out is required unless --cv is given")?;
         let tasks = experiment_tasks(&args.experiment)?;
-        let observations = load(&args.data, &tasks, true)?;
+        let observations = load_observations(&args.data, &tasks, true)?;
         warn_excluded(&args.data, &observations.excluded);
         let network = args.network();
         let bars = Bars::default();
@@ -232,7 +233,7 @@ mod enabled {
     ) -> anyhow::Result<()> {
         let device = device(device_name.parse::<DeviceChoice>()?)?;
         let tasks = experiment_tasks(experiment)?;
-        let observations = load(data, &tasks, true)?;
+        let observations = load_observations(data, &tasks, true)?;
         warn_excluded(data, &observations.excluded);
         let bars = Bars::default();
         let table = neural_table(

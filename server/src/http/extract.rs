@@ -14,7 +14,7 @@ use crate::domain::SessionToken;
 use crate::experiment::Experiment;
 use crate::http::cookie;
 use crate::http::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Session, StoreError};
 
 /// The token sent with a request: `Authorization: Bearer <token>` first, then the cookie.

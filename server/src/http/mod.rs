@@ -29,7 +29,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::http::error::{AppError, InternalCause};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {

@@ -16,7 +16,7 @@ use crate::api::{
 use crate::http::cookie;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, MaybeParticipant, OptionalJson, Participant};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::study::{self, views};
 
 /// Declares the API routes once: the router and the [`ROUTES`] list the OpenAPI test checks.
@@ -230,7 +230,13 @@ async fn events(
     AppJson(request): AppJson<EventsRequest>,
 ) -> Result<Json<EventsResponse>, AppError> {
     Ok(Json(
-        study::events(state.store.as_ref(), &participant.session, request.events).await?,
+        study::events(
+            state.store.as_ref(),
+            &state.events,
+            &participant.session,
+            request.events,
+        )
+        .await?,
     ))
 }
 

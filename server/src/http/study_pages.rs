@@ -26,7 +26,7 @@ use crate::experiment::Experiment;
 use crate::http::error::{AppError, InternalCause};
 use crate::http::extract::MaybeParticipant;
 use crate::http::front_door::NotFoundPage;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::study;
 
 pub fn router() -> Router<AppState> {

@@ -5,6 +5,7 @@
 //! Both backends run the same SQL (written once in `sql.rs`; sqlx accepts `$1` placeholders for
 //! SQLite too) and differ only in how they open connections and start write transactions.
 
+pub mod group_commit;
 mod postgres;
 pub mod research;
 mod rows;
@@ -223,6 +224,17 @@ pub struct StoredEvent {
     pub session_ms: i64,
 }
 
+/// One request's events, as the group commit queues them.
+#[derive(Debug, Clone)]
+pub struct EventBatch {
+    pub session_id: String,
+    pub events: Vec<NewEvent>,
+    /// When the server received them.
+    pub at: OffsetDateTime,
+    /// Milliseconds since the session started, by the server's clock.
+    pub session_ms: i64,
+}
+
 /// The result of storing a batch of events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsStored {
@@ -335,6 +347,15 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
         session_ms: i64,
     ) -> StoreResult<EventsStored>;
+
+    /// Stores several requests' event batches in one transaction (the group commit of
+    /// [`group_commit::EventWriter`]), each batch inside its own savepoint. The outer error means
+    /// the transaction did not commit and nothing of any batch is stored; an inner error is that
+    /// batch's alone, rolled back while the others commit.
+    async fn store_event_batches(
+        &self,
+        batches: &[EventBatch],
+    ) -> StoreResult<Vec<StoreResult<EventsStored>>>;
 
     /// Records events refused one by one, once per `(session, seq)`, so that completion counts
     /// them as accounted for.

@@ -20,12 +20,51 @@ macro_rules! impl_store {
                 SessionRow, TRIAL_COLUMNS, TrialRow,
             };
             use $crate::store::{
-                Answer, Assignment, EventsStored, FinishTrial, NewEvent, NewSession, NewTrial,
+                Answer, Assignment, EventBatch, EventsStored, FinishTrial, NewEvent, NewSession, NewTrial,
                 RefusedEvent, Run, RunRecorded, Session, SessionRecord, Store, StoreError, StoreResult, TableCounts,
                 Trial,
             };
 
             $crate::store::rows::impl_fetch!($store, $db);
+
+            impl $store {
+                /// Inserts one request's events inside the caller's transaction, each once per
+                /// `(session, seq)`.
+                async fn insert_events(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    session_id: &str,
+                    events: &[NewEvent],
+                    at: time::OffsetDateTime,
+                    session_ms: i64,
+                ) -> StoreResult<EventsStored> {
+                    let (mut stored, mut duplicates) = (Vec::new(), Vec::new());
+                    for event in events {
+                        // A number repeated within the batch is stored once, from its first
+                        // copy; the later copy conflicts below and is reported as a duplicate.
+                        if !stored.contains(&event.seq) {
+                            stored.push(event.seq);
+                        }
+                        let inserted = sqlx::query(
+                            "INSERT INTO events (session_id, seq, kind, step, client_ms, data, received_at, session_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id, seq) DO NOTHING",
+                        )
+                        .bind(session_id)
+                        .bind(event.seq)
+                        .bind(&event.kind)
+                        .bind(event.step)
+                        .bind(event.client_ms)
+                        .bind(sqlx::types::Json(&event.data))
+                        .bind(at)
+                        .bind(session_ms)
+                        .execute(&mut *conn)
+                        .await?;
+                        if inserted.rows_affected() == 0 {
+                            duplicates.push(event.seq);
+                        }
+                    }
+                    Ok(EventsStored { stored, duplicates })
+                }
+            }
 
             #[async_trait::async_trait]
             impl Store for $store {
@@ -345,33 +384,44 @@ macro_rules! impl_store {
                     session_ms: i64,
                 ) -> StoreResult<EventsStored> {
                     let mut tx = self.begin_write().await?;
-                    let (mut stored, mut duplicates) = (Vec::new(), Vec::new());
-                    for event in events {
-                        // A number repeated within the batch is stored once, from its first
-                        // copy; the later copy conflicts below and is reported as a duplicate.
-                        if !stored.contains(&event.seq) {
-                            stored.push(event.seq);
-                        }
-                        let inserted = sqlx::query(
-                            "INSERT INTO events (session_id, seq, kind, step, client_ms, data, received_at, session_ms) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id, seq) DO NOTHING",
+                    let stored =
+                        Self::insert_events(&mut tx, session_id, events, at, session_ms).await?;
+                    tx.commit().await?;
+                    Ok(stored)
+                }
+
+                #[tracing::instrument(skip_all, fields(batches = batches.len()))]
+                async fn store_event_batches(
+                    &self,
+                    batches: &[EventBatch],
+                ) -> StoreResult<Vec<StoreResult<EventsStored>>> {
+                    let mut tx = self.begin_write().await?;
+                    let mut results = Vec::with_capacity(batches.len());
+                    for batch in batches {
+                        // Each batch inside its own savepoint: one that fails is rolled back
+                        // alone and its batch-mates still commit.
+                        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                        let result = Self::insert_events(
+                            &mut savepoint,
+                            &batch.session_id,
+                            &batch.events,
+                            batch.at,
+                            batch.session_ms,
                         )
-                        .bind(session_id)
-                        .bind(event.seq)
-                        .bind(&event.kind)
-                        .bind(event.step)
-                        .bind(event.client_ms)
-                        .bind(sqlx::types::Json(&event.data))
-                        .bind(at)
-                        .bind(session_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                        if inserted.rows_affected() == 0 {
-                            duplicates.push(event.seq);
+                        .await;
+                        match result {
+                            Ok(stored) => {
+                                savepoint.commit().await?;
+                                results.push(Ok(stored));
+                            }
+                            Err(error) => {
+                                savepoint.rollback().await?;
+                                results.push(Err(error));
+                            }
                         }
                     }
                     tx.commit().await?;
-                    Ok(EventsStored { stored, duplicates })
+                    Ok(results)
                 }
 
                 #[tracing::instrument(skip_all, fields(session = %session_id, n = refused.len()))]

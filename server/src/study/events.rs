@@ -6,14 +6,16 @@ use super::session::require_active;
 use super::storable::{storable, storable_json};
 use crate::api::{EventIn, EventsResponse, RefusedEventView};
 use crate::clock::now;
-use crate::store::{NewEvent, RefusedEvent, Session, Store};
+use crate::store::group_commit::EventWriter;
+use crate::store::{EventBatch, NewEvent, RefusedEvent, Session, Store};
 
-/// Stores a batch of client events, each once per sequence number. Nothing is stored before
+/// Stores a batch of client events, each once per sequence number, through the group commit. Nothing is stored before
 /// consent is given or once the session has ended. An event that can never be stored is refused
 /// on its own and recorded as refused, so it neither holds back the rest of its batch nor
 /// completion (docs/api.md, Events).
 pub async fn events(
     store: &dyn Store,
+    writer: &EventWriter,
     session: &Session,
     events: Vec<EventIn>,
 ) -> Result<EventsResponse, StudyError> {
@@ -58,20 +60,36 @@ pub async fn events(
         tracing::warn!(session = %session.id, n = refused.len(), "client events refused");
         store.refuse_events(&session.id, &refused, at).await?;
     }
-    let stored = store
-        .store_events(&session.id, &new_events, at, session.ms_since_start(at))
+    if new_events.is_empty() {
+        return Ok(EventsResponse {
+            stored: Vec::new(),
+            duplicates: Vec::new(),
+            refused: refused_views(refused),
+        });
+    }
+    let stored = writer
+        .store(EventBatch {
+            session_id: session.id.clone(),
+            events: new_events,
+            at,
+            session_ms: session.ms_since_start(at),
+        })
         .await?;
     Ok(EventsResponse {
         stored: stored.stored,
         duplicates: stored.duplicates,
-        refused: refused
-            .into_iter()
-            .map(|r| RefusedEventView {
-                seq: r.seq,
-                reason: r.reason,
-            })
-            .collect(),
+        refused: refused_views(refused),
     })
+}
+
+fn refused_views(refused: Vec<RefusedEvent>) -> Vec<RefusedEventView> {
+    refused
+        .into_iter()
+        .map(|r| RefusedEventView {
+            seq: r.seq,
+            reason: r.reason,
+        })
+        .collect()
 }
 
 /// Why an event can never be stored, if it cannot.

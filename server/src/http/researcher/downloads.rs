@@ -12,7 +12,7 @@ use super::{SignedIn, experiment_of, exporter};
 use crate::clock;
 use crate::researcher::export::{ExportOptions, Format, Sink};
 use crate::researcher::{ResearcherError, audit};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct ExportForm {

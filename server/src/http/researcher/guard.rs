@@ -13,7 +13,7 @@ use crate::clock;
 use crate::domain::SessionToken;
 use crate::http::cookie;
 use crate::researcher::{ResearcherError, auth};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The largest form body the guard reads to find its `csrf` field.
 const FORM_LIMIT: usize = 64 * 1024;

@@ -27,7 +27,7 @@ use axum::routing::{MethodRouter, get, post};
 use crate::experiment::Experiment;
 use crate::researcher::ResearcherError;
 use crate::researcher::export::{ExportOptions, Exporter};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub use guard::SignedIn;
 

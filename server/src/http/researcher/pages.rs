@@ -17,7 +17,7 @@ use crate::experiment::Experiment;
 use crate::researcher::dashboard::{self, ExperimentCard, ExperimentDashboard, ParticipantRow};
 use crate::researcher::export::{ExportOptions, Format};
 use crate::researcher::{ResearcherError, withdraw};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::research::AuditEntry;
 
 #[derive(Template, WebTemplate)]

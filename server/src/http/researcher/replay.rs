@@ -10,7 +10,7 @@ use super::{SignedIn, experiment_of, exporter};
 use crate::researcher::ResearcherError;
 use crate::researcher::dashboard::{self, ResearcherRun};
 use crate::researcher::export::ExportOptions;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 /// A program to run from the replay page (nothing is recorded).

@@ -14,7 +14,7 @@ use crate::clock;
 use crate::http::cookie;
 use crate::researcher::auth::{self, SignInError};
 use crate::researcher::{ResearcherError, audit};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How long the sign-in form's CSRF cookie lives, in seconds.
 const SIGN_IN_FORM_MAX_AGE: i64 = 3600;
