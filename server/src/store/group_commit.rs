@@ -132,27 +132,41 @@ async fn write_groups(
 }
 
 /// Commits one group and answers each of its requests.
-async fn commit_group(store: &dyn Store, group: Vec<Pending>) {
+///
+/// Several writers (on Postgres) commit groups at the same time, and a retry racing its original
+/// can put the same `(session, seq)` in two of them; each insert then waits for the other
+/// transaction, and two such waits in opposite orders are a deadlock that the database breaks by
+/// failing one side. Ordering every group by session makes that rare; a request that still fails
+/// inside the group is retried alone once the group has committed, as is every request of a group
+/// whose commit fails, so the answer a request gets is the one a transaction of its own would give.
+async fn commit_group(store: &dyn Store, mut group: Vec<Pending>) {
+    // A stable sort keeps a session's requests in the order they arrived.
+    group.sort_by(|a, b| a.batch.session_id.cmp(&b.batch.session_id));
     let (batches, replies): (Vec<EventBatch>, Vec<_>) = group
         .into_iter()
         .map(|pending| (pending.batch, pending.reply))
         .unzip();
-    match store.store_event_batches(&batches).await {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                // A requester that went away (a closed connection) needs no answer: its events
-                // are stored, and its retry will be told they are duplicates.
-                let _ = reply.send(result);
-            }
-        }
+    let results = match store.store_event_batches(&batches).await {
+        Ok(results) => results,
         Err(error) => {
             tracing::warn!(%error, requests = batches.len(), "group commit failed; retrying each request alone");
-            for (reply, batch) in replies.into_iter().zip(&batches) {
-                let result = store
-                    .store_events(&batch.session_id, &batch.events, batch.at, batch.session_ms)
-                    .await;
-                let _ = reply.send(result);
-            }
+            batches
+                .iter()
+                .map(|_| Err(StoreError::Conflict("not committed".into())))
+                .collect()
         }
+    };
+    for ((reply, batch), result) in replies.into_iter().zip(&batches).zip(results) {
+        let result = match result {
+            Ok(stored) => Ok(stored),
+            Err(_) => {
+                store
+                    .store_events(&batch.session_id, &batch.events, batch.at, batch.session_ms)
+                    .await
+            }
+        };
+        // A requester that went away (a closed connection) needs no answer: its events are
+        // stored, and its retry will be told they are duplicates.
+        let _ = reply.send(result);
     }
 }
