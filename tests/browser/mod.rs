@@ -11,6 +11,7 @@
 
 mod cutoff;
 mod full_study;
+mod hostile;
 mod researcher;
 
 use std::collections::BTreeMap;

@@ -14,9 +14,10 @@ use super::{
 };
 use crate::support::{Participant, solutions};
 
-const PASSWORD: &str = "a long enough passphrase";
+pub(super) const PASSWORD: &str = "a long enough passphrase";
 
-fn proglab(args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
+/// Runs a `proglab` subcommand (the test binary) to completion.
+pub(super) fn proglab(args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
         .args(args)
         .stdin(Stdio::piped())

@@ -1,0 +1,245 @@
+//! Hostile participant input in researcher pages: recruiter parameters, event types and data,
+//! programs and questionnaire answers carrying HTML and script are shown as text, and no script
+//! of theirs runs, on every page a researcher opens. A sign-in attempt with a hostile name puts
+//! one in the audit log too.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use serde_json::json;
+
+use super::researcher::{PASSWORD, proglab};
+use super::{Browser, Scratch, Server, browser_or_skip, free_port, write_experiment};
+use crate::support::{Participant, solutions};
+
+/// Each payload sets `window.__hostile` if it ever runs, to its own number.
+fn payload(n: u32) -> String {
+    format!(
+        "<script>window.__hostile={n}</script><img src=x onerror=\"window.__hostile={n}\"><svg onload=\"window.__hostile={n}\"></svg>"
+    )
+}
+
+/// A payload short enough for an event type (64 characters at most).
+fn short_payload(n: u32) -> String {
+    format!("<img src=x onerror=window.__hostile={n}>")
+}
+
+/// A participant who puts a payload into everything the API stores, then completes the study.
+async fn hostile_participant(server: &Server) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let entered: serde_json::Value = client
+        .post(server.url("/api/v1/experiments/correa2025/sessions"))
+        .json(&json!({ "params": {
+            "PROLIFIC_PID": payload(1),
+            "STUDY_ID": payload(2),
+            payload(3): payload(4),
+        } }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut participant = Participant {
+        base: server.url(""),
+        client,
+        token: entered["token"].as_str().context("token")?.to_owned(),
+        last: entered["session"].clone(),
+    };
+    let solutions = solutions();
+    participant.consent(true).await;
+    let (mut seq, mut run, mut tutorial) = (0, 0, 0);
+    loop {
+        let step = participant.step();
+        // An event of a hostile type, and an edit whose program is a payload (the replay lists
+        // edits with their program).
+        seq += 2;
+        let (status, body) = participant
+            .events(json!([
+                { "seq": seq - 1, "type": short_payload(5), "step": step,
+                  "data": { "note": payload(6), payload(7): [payload(8)] } },
+                { "seq": seq, "type": "edit", "step": step,
+                  "data": { "op": "add", "program": payload(16) } },
+            ]))
+            .await;
+        ensure!(
+            status.is_success() && body["stored"] == json!([seq - 1, seq]),
+            "events: {body}"
+        );
+        match participant.kind() {
+            "screen" => {
+                participant.continue_step(step).await;
+            }
+            "task" => {
+                let trial = participant.last["current"]["trial"].clone();
+                let program = match trial["phase"].as_str().unwrap_or("") {
+                    "tutorial" => {
+                        tutorial += 1;
+                        solutions.tutorial[tutorial - 1].to_owned()
+                    }
+                    "practice" => solutions.practice.to_owned(),
+                    _ => solutions.tasks[trial["task_index"].as_u64().context("task")? as usize]
+                        .clone(),
+                };
+                // A program that is itself a payload: refused as a program, but tried.
+                run += 1;
+                participant.run(step, run, &payload(9)).await;
+                let (status, body) = participant.submit(step, &program).await;
+                ensure!(status.is_success(), "submit: {body}");
+            }
+            "questionnaire" => {
+                let answers = json!({
+                    "programming_exp": "None",
+                    "programming_game_exp": "No",
+                    "strategy": payload(10),
+                    "confusing": payload(11),
+                    "suggestions": payload(12),
+                    "technical": payload(13),
+                    "comments": payload(14),
+                });
+                let (status, body) = participant.questionnaire(answers).await;
+                ensure!(status.is_success(), "questionnaire: {body}");
+            }
+            "complete" => break,
+            other => anyhow::bail!("unexpected step {other}"),
+        }
+    }
+    let (status, body) = participant.complete(None).await;
+    ensure!(status.is_success(), "complete: {body}");
+    Ok(())
+}
+
+/// Waits long enough for an `onerror` or `onload` to fire, then checks that nothing ran and no
+/// element of a payload was created.
+async fn assert_inert(browser: &Browser, page: &str) -> anyhow::Result<()> {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let ran = browser
+        .js("return window.__hostile === undefined ? null : window.__hostile")
+        .await?;
+    ensure!(ran.is_null(), "{page}: payload {ran} ran");
+    let elements = browser
+        .js("return document.querySelectorAll('img[src=\"x\"], svg[onload], script:not([src]):not([type])').length")
+        .await?;
+    ensure!(
+        elements == json!(0),
+        "{page}: {elements} payload elements in the page"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow::Result<()> {
+    let Some(binaries) =
+        browser_or_skip("hostile_participant_input_is_inert_in_every_researcher_page")
+    else {
+        return Ok(());
+    };
+    // Arrange: an account, a participant who put payloads everywhere, a hostile sign-in name.
+    let scratch = Scratch::new("hostile")?;
+    let url = format!("sqlite://{}", scratch.path().join("proglab.db").display());
+    let experiment = write_experiment(scratch.path(), |_| {})?;
+    proglab(
+        &[
+            "researcher",
+            "add",
+            "ada",
+            "--password-stdin",
+            "--database-url",
+            &url,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )?;
+    let server = Server::start(&url, &experiment, free_port()?)?;
+    hostile_participant(&server).await?;
+    let browser = Browser::start(&binaries, 1400, 1000).await?;
+    browser.goto(&server.url("/researcher")).await?;
+    browser
+        .wait_for("document.getElementById('username')", "the sign-in form")
+        .await?;
+    browser.type_into("#username", &payload(15)).await?;
+    browser.type_into("#password", "wrong password").await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_for(
+            "document.getElementById('username')",
+            "the sign-in form again",
+        )
+        .await?;
+    assert_inert(&browser, "the failed sign-in").await?;
+
+    // Act and assert: every researcher page that shows participant data.
+    // The failed form keeps the name typed; start from empty fields.
+    browser
+        .js("document.getElementById('username').value = ''; document.getElementById('password').value = ''")
+        .await?;
+    browser.type_into("#username", "ada").await?;
+    browser.type_into("#password", PASSWORD).await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_for(
+            "document.getElementById('experiments')",
+            "the experiment list",
+        )
+        .await?;
+    assert_inert(&browser, "the experiment list").await?;
+
+    browser.click("#experiments a").await?;
+    browser
+        .wait_for("document.getElementById('task-summaries')", "the dashboard")
+        .await?;
+    browser
+        .wait_for(
+            "document.querySelectorAll('#participants tbody tr').length === 1",
+            "the participant's row",
+        )
+        .await?;
+    assert_inert(&browser, "the dashboard").await?;
+
+    browser.click("#participants tbody tr a").await?;
+    browser
+        .wait_for(
+            "document.getElementById('replay') && document.getElementById('replay').dataset.ready === 'true'",
+            "the replay",
+        )
+        .await?;
+    assert_inert(&browser, "the replay").await?;
+    // The edits' programs are listed as text, so the payload is on the page as written.
+    let shown = browser
+        .js("return document.body.innerText.includes('<script>window.__hostile=16</script>')")
+        .await?;
+    let text = browser.js("return document.body.innerText").await?;
+    ensure!(
+        shown == json!(true),
+        "the replay shows the payload as text: {text}"
+    );
+    // Open every history entry, so that whatever renders an entry's details runs too.
+    let entries = browser
+        .js("return document.querySelectorAll('#timeline .timeline-entry').length")
+        .await?;
+    let entries = entries.as_u64().context("entries")?;
+    ensure!(entries > 0, "the replay lists the history");
+    for i in 0..entries {
+        browser
+            .js(&format!(
+                "document.querySelectorAll('#timeline .timeline-entry')[{i}].click()"
+            ))
+            .await?;
+    }
+    assert_inert(&browser, "the replay's history").await?;
+
+    browser.goto(&server.url("/researcher/audit")).await?;
+    browser
+        .wait_for("document.readyState === 'complete'", "the audit log")
+        .await?;
+    let logged = browser
+        .js("return document.body.innerText.includes('window.__hostile=15')")
+        .await?;
+    ensure!(
+        logged == json!(true),
+        "the audit log shows the hostile name as text"
+    );
+    assert_inert(&browser, "the audit log").await?;
+    browser
+        .screenshot("researcher-7-hostile-input-inert")
+        .await?;
+    browser.close().await;
+    Ok(())
+}
