@@ -406,6 +406,33 @@ async fn the_front_door_lists_the_studies_and_hosts_each_one() {
     assert!(missing.text().await.unwrap().contains("Study not found"));
 }
 
+#[tokio::test]
+async fn every_response_forbids_sniffing_framing_and_referrers() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    for path in [
+        "/",
+        "/e/correa2025",
+        "/api/v1/health",
+        "/api/v1/nothing",
+        "/researcher",
+        "/static/js/board.js",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            assert_eq!(
+                headers.get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{path}: {name}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_doc_test_parser_reads_quotes_and_variables() {
     let vars = BTreeMap::from([
