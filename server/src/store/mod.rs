@@ -11,6 +11,7 @@ pub mod research;
 mod rows;
 mod sql;
 mod sqlite;
+mod write_tx;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::Postgres;
 
 use crate::store::StoreResult;
 use crate::store::sql::impl_store;
+use crate::store::write_tx::{WriteGate, WriteTx};
 
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
@@ -31,8 +32,13 @@ impl PostgresStore {
 
     /// Postgres transactions run at READ COMMITTED; the statements that need more take row locks
     /// (`FOR UPDATE`) or guard themselves with conditional updates.
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx<Postgres>> {
+        Ok(WriteTx::new(self.pool.begin().await?, None))
+    }
+
+    /// Postgres needs no gate: writers wait only on the rows they touch.
+    pub(crate) async fn write_gate(&self) -> WriteGate {
+        None
     }
 }
 

@@ -8,7 +8,9 @@
 //! [`crate::store::rows`].
 
 /// Implements [`crate::store::Store`] for `$store`, whose `pool` field is a `Pool<$db>` and which
-/// has `async fn begin_write(&self) -> StoreResult<Transaction<'static, $db>>`.
+/// has `async fn begin_write(&self) -> StoreResult<WriteTx<$db>>` and
+/// `async fn write_gate(&self) -> WriteGate` (`store::write_tx`): every write goes through one
+/// of the two.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $lock_suffix:literal) => {
         // An anonymous constant gives the expansion a scope of its own, so the queries can
@@ -208,6 +210,7 @@ macro_rules! impl_store {
                     } else {
                         (0i64, "declined")
                     };
+                    let gate = self.write_gate().await;
                     let updated = sqlx::query(
                         "UPDATE sessions SET consent = $2, consent_at = $3, step = $4, status = $5, updated_at = $3 \
                          WHERE id = $1 AND step = 0 AND status = 'active' AND consent IS NULL",
@@ -219,6 +222,7 @@ macro_rules! impl_store {
                     .bind(status)
                     .execute(&self.pool)
                     .await?;
+                    drop(gate);
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::Conflict("consent was already answered".into()));
                     }
@@ -232,6 +236,7 @@ macro_rules! impl_store {
                     from_step: i64,
                     at: time::OffsetDateTime,
                 ) -> StoreResult<Session> {
+                    let gate = self.write_gate().await;
                     let updated = sqlx::query(
                         "UPDATE sessions SET step = step + 1, updated_at = $3 WHERE id = $1 AND step = $2 AND status = 'active'",
                     )
@@ -240,6 +245,7 @@ macro_rules! impl_store {
                     .bind(at)
                     .execute(&self.pool)
                     .await?;
+                    drop(gate);
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::Conflict(format!(
                             "the session is not at step {from_step}"
@@ -249,6 +255,7 @@ macro_rules! impl_store {
                 }
 
                 async fn serve_trial(&self, new: NewTrial) -> StoreResult<Trial> {
+                    let gate = self.write_gate().await;
                     sqlx::query(
                         "INSERT INTO trials (session_id, step, phase, position, task_index, label, started_at, started_ms, runs) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (session_id, step) DO NOTHING",
@@ -263,6 +270,7 @@ macro_rules! impl_store {
                     .bind(new.ms)
                     .execute(&self.pool)
                     .await?;
+                    drop(gate);
                     Self::fetch_trial(&self.pool, &new.session_id, new.step).await
                 }
 
@@ -546,6 +554,7 @@ macro_rules! impl_store {
                     code: &str,
                     at: time::OffsetDateTime,
                 ) -> StoreResult<Session> {
+                    let gate = self.write_gate().await;
                     let updated = sqlx::query(
                         "UPDATE sessions SET status = 'completed', completed_at = $3, completion_code = $4, updated_at = $3 \
                          WHERE id = $1 AND step = $2 AND status = 'active'",
@@ -556,6 +565,7 @@ macro_rules! impl_store {
                     .bind(code)
                     .execute(&self.pool)
                     .await?;
+                    drop(gate);
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::Conflict(
                             "the session cannot be completed now".into(),

@@ -1,21 +1,27 @@
 //! The SQLite backend: the embedded default, one database file.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::Sqlite;
+use tokio::sync::Mutex;
 
 use crate::store::StoreResult;
 use crate::store::sql::impl_store;
+use crate::store::write_tx::{WriteGate, WriteTx};
 
 /// A SQLite database file, in WAL mode with `synchronous = FULL`, so every committed transaction
 /// is on disk before the response that acknowledges it.
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// Writers queue here, first come first served, instead of polling SQLite's write lock
+    /// (`store::write_tx`).
+    write_gate: Arc<Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -37,13 +43,24 @@ impl SqliteStore {
             .run(&pool)
             .await
             .context("cannot apply the SQLite migrations")?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            write_gate: Arc::new(Mutex::new(())),
+        })
     }
 
-    /// SQLite allows one writer. `BEGIN IMMEDIATE` takes the write lock up front, so a
-    /// transaction that reads before it writes cannot fail to upgrade its lock halfway.
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Waits for this process's turn to write.
+    pub(crate) async fn write_gate(&self) -> WriteGate {
+        Some(self.write_gate.clone().lock_owned().await)
+    }
+
+    /// SQLite allows one writer. After the gate, `BEGIN IMMEDIATE` takes the write lock up
+    /// front, so a transaction that reads before it writes cannot fail to upgrade its lock
+    /// halfway (and another process on the same file is still waited for).
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx<Sqlite>> {
+        let gate = self.write_gate().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx::new(tx, gate))
     }
 }
 

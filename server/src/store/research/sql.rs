@@ -45,7 +45,7 @@ fn trial_columns_t() -> String {
 }
 
 macro_rules! impl_research {
-    ($store:ty, $db:ty, $begin:literal) => {
+    ($store:ty, $db:ty) => {
         #[async_trait]
         impl ResearchStore for $store {
             async fn add_researcher(
@@ -72,7 +72,7 @@ macro_rules! impl_research {
             }
 
             async fn remove_researcher(&self, username: &str) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM researcher_sessions WHERE username = $1")
                     .bind(username)
                     .execute(&mut *tx)
@@ -323,7 +323,7 @@ macro_rules! impl_research {
             }
 
             async fn import_sessions(&self, sessions: &[ImportedSession]) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.begin_write().await?;
                 for imported in sessions {
                     let task_order =
                         serde_json::to_string(&imported.task_order).map_err(anyhow::Error::from)?;
@@ -408,7 +408,7 @@ macro_rules! impl_research {
             }
 
             async fn withdraw_session(&self, session_id: &str) -> StoreResult<u64> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.begin_write().await?;
                 let mut deleted = 0;
                 // Children first: runs refer to trials, everything refers to the session.
                 for table in [
@@ -442,5 +442,5 @@ macro_rules! impl_research {
     };
 }
 
-impl_research!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
-impl_research!(PostgresStore, sqlx::Postgres, "BEGIN");
+impl_research!(SqliteStore, sqlx::Sqlite);
+impl_research!(PostgresStore, sqlx::Postgres);
