@@ -23,6 +23,10 @@ mod browser;
 // SIGTERM shuts down cleanly.
 mod restart;
 
+// Faults around the real `proglab serve`: SIGKILL and a Postgres restart under load, a full disk,
+// connections cut mid-request and mid-response; the database holds every acknowledged write once.
+mod faults;
+
 // The API documents cannot drift: docs/api.md's curl exchanges run against a live server, the
 // OpenAPI document lists exactly the served routes; and the HTML front door.
 mod api_docs;

@@ -2,7 +2,7 @@
 //! on the same database, it has lost nothing it acknowledged; SIGTERM shuts it down cleanly.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,66 +10,7 @@ use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::json;
 
-use crate::support::{Backend, TestDb, into_parts};
-
-/// A `proglab serve` child process.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    /// Starts `proglab serve` on a free port and waits until it says where it listens.
-    fn start(database_url: &str) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
-            .args([
-                "serve",
-                "--database-url",
-                database_url,
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("start proglab serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = line.strip_prefix("proglab: listening on ") {
-                    let _ = sender.send(address.to_owned());
-                }
-            }
-        });
-        let base = match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("proglab serve did not start: {:?}", child.wait());
-            }
-        };
-        ServerProcess { child, base }
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill(mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("wait");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{Backend, ServerProcess, TestDb, into_parts};
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // Each test module uses a different part of the helpers.
 
+mod server_process;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use server::experiment::Experiment;
 use server::startup::App;
 use server::store::Store;
 use sqlx::Connection;
+
+pub use server_process::ServerProcess;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

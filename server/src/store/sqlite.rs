@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Sqlite;
 use tokio::sync::Mutex;
 
 use crate::store::StoreResult;
@@ -36,6 +36,14 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // When SQLite rolls a transaction back by itself (it does on a full disk or an I/O
+            // error), the ROLLBACK that sqlx sends afterwards fails, and sqlx goes on counting the
+            // transaction as open: that connection would refuse every later `BEGIN` ("non-zero
+            // transaction depth") for as long as it lives, long after the disk has room again.
+            // Such a connection is closed instead of being handed out, and a fresh one replaces it.
+            .before_acquire(|connection, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+            })
             .connect_with(options)
             .await
             .context("cannot open the SQLite database")?;
