@@ -601,6 +601,62 @@ async fn a_failing_batch_does_not_fail_its_group_mates(#[case] backend: Backend)
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_group_answers_each_batch_as_if_stored_one_after_another(#[case] backend: Backend) {
+    // Arrange: two sessions, the second already holding event 2.
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for recruiter in ["a", "b"] {
+        let session = store
+            .create_session(new_session(
+                Some(recruiter),
+                Assignment::Given { task_order: vec![] },
+            ))
+            .await
+            .unwrap();
+        ids.push(session.id);
+    }
+    store
+        .store_events(&ids[1], &[edit(2)], at(0), 0)
+        .await
+        .unwrap();
+
+    // Act: a group in which nothing fails, with repeats inside a batch, across batches of one
+    // session, and of an event stored before.
+    let results = store
+        .store_event_batches(&[
+            batch(&ids[0], &[1, 2]),
+            batch(&ids[1], &[2, 3, 3]),
+            batch(&ids[0], &[2, 4]),
+        ])
+        .await
+        .expect("the group commits");
+
+    // Assert
+    let answers: Vec<(Vec<i64>, Vec<i64>)> = results
+        .into_iter()
+        .map(|result| {
+            let stored = result.expect("stored");
+            (stored.stored, stored.duplicates)
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (vec![1, 2], vec![]),
+            (vec![2, 3], vec![2, 3]),
+            (vec![2, 4], vec![2]),
+        ]
+    );
+    assert_eq!(stored_seqs(store.as_ref(), &ids[0]).await, vec![1, 2, 4]);
+    assert_eq!(stored_seqs(store.as_ref(), &ids[1]).await, vec![2, 3]);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_through_the_group_commit_are_each_stored_once(
     #[case] backend: Backend,

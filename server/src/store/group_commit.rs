@@ -4,18 +4,22 @@
 //! One transaction per request bounds the event endpoint by the database's commit rate (each
 //! commit waits for the disk), not by the CPU. Here requests hand their events to a bounded
 //! queue; a writer task takes everything waiting in it (up to [`GroupCommitConfig::max_batches`]
-//! requests) and stores it in one transaction, each request's events inside its own savepoint.
+//! requests) and stores it in one transaction: all its rows in a few multi-row inserts, which
+//! report the rows they inserted, so each request is answered as if the group's requests had been
+//! stored one after another.
 //! Nothing waits on a timer: while one commit is in flight the next group gathers by itself, so
 //! a lone request pays one commit, as before, and a busy server pays one commit per group.
 //!
 //! Durability is unchanged: a request is answered only after the transaction holding its events
 //! has committed (SQLite in WAL with `synchronous = FULL`, Postgres with its default
-//! `synchronous_commit = on`). One request whose insert fails is rolled back to its savepoint
-//! and answered with its error while the others commit; if the group's commit itself fails, each
-//! request of the group is retried alone, so one bad request never fails its neighbours.
+//! `synchronous_commit = on`). If an insert fails (a session withdrawn a moment before, say), the
+//! group is stored again request by request, each inside a savepoint, so only the failing request
+//! is answered with its error; if even that transaction fails, each request is retried alone. One
+//! bad request never fails its neighbours.
 //! On shutdown the HTTP server stops accepting requests and waits for those in flight, which wait
 //! for their group's commit, so the queue is drained before the database closes.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -169,4 +173,29 @@ async fn commit_group(store: &dyn Store, mut group: Vec<Pending>) {
         // stored, and its retry will be told they are duplicates.
         let _ = reply.send(result);
     }
+}
+
+/// Each batch's answer, given the `(session, seq)` keys that a group's inserts reported
+/// inserted: an event is new if its key was inserted and no earlier event of the group (in this
+/// batch or a batch before it) has claimed it; otherwise it is a duplicate, exactly as if the
+/// batches had been stored one after another in this order.
+pub(crate) fn answers_from_inserted(
+    batches: &[EventBatch],
+    mut inserted: HashSet<(String, i64)>,
+) -> Vec<EventsStored> {
+    batches
+        .iter()
+        .map(|batch| {
+            let (mut stored, mut duplicates) = (Vec::new(), Vec::new());
+            for event in &batch.events {
+                if !stored.contains(&event.seq) {
+                    stored.push(event.seq);
+                }
+                if !inserted.remove(&(batch.session_id.clone(), event.seq)) {
+                    duplicates.push(event.seq);
+                }
+            }
+            EventsStored { stored, duplicates }
+        })
+        .collect()
 }

@@ -350,9 +350,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<EventsStored>;
 
     /// Stores several requests' event batches in one transaction (the group commit of
-    /// [`group_commit::EventWriter`]), each batch inside its own savepoint. The outer error means
-    /// the transaction did not commit and nothing of any batch is stored; an inner error is that
-    /// batch's alone, rolled back while the others commit.
+    /// [`group_commit::EventWriter`]), answering each batch as if they had been stored one after
+    /// another. The outer error means nothing of any batch is stored; an inner error is that
+    /// batch's alone, rolled back (to a savepoint) while the others commit.
     async fn store_event_batches(
         &self,
         batches: &[EventBatch],
