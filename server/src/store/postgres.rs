@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::store::StoreResult;
 use crate::store::sql::impl_store;
