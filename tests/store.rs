@@ -543,20 +543,8 @@ fn batch(session_id: &str, seqs: &[i64]) -> EventBatch {
     }
 }
 
-async fn stored_seqs(store: &dyn Store, session_id: &str) -> Vec<i64> {
-    let record = store.session_record(session_id).await.unwrap();
-    record.events.iter().map(|event| event.seq).collect()
-}
-
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[case::postgres(Backend::Postgres)]
-#[tokio::test]
-async fn a_failing_batch_does_not_fail_its_group_mates(#[case] backend: Backend) {
-    // Arrange: two sessions, one of which already holds event 2.
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+/// Two new sessions' IDs; the second already holds event 2.
+async fn two_sessions_the_second_holding_event_2(store: &dyn Store) -> Vec<String> {
     let mut ids = Vec::new();
     for recruiter in ["a", "b"] {
         let session = store
@@ -572,6 +560,24 @@ async fn a_failing_batch_does_not_fail_its_group_mates(#[case] backend: Backend)
         .store_events(&ids[1], &[edit(2)], at(0), 0)
         .await
         .unwrap();
+    ids
+}
+
+async fn stored_seqs(store: &dyn Store, session_id: &str) -> Vec<i64> {
+    let record = store.session_record(session_id).await.unwrap();
+    record.events.iter().map(|event| event.seq).collect()
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_failing_batch_does_not_fail_its_group_mates(#[case] backend: Backend) {
+    // Arrange: two sessions, one of which already holds event 2.
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let ids = two_sessions_the_second_holding_event_2(store.as_ref()).await;
 
     // Act: one group whose middle batch names a session that does not exist (a foreign-key
     // violation, as a withdrawn session would give).
@@ -607,21 +613,7 @@ async fn a_group_answers_each_batch_as_if_stored_one_after_another(#[case] backe
     let Some((_db, store)) = open(backend).await else {
         return;
     };
-    let mut ids = Vec::new();
-    for recruiter in ["a", "b"] {
-        let session = store
-            .create_session(new_session(
-                Some(recruiter),
-                Assignment::Given { task_order: vec![] },
-            ))
-            .await
-            .unwrap();
-        ids.push(session.id);
-    }
-    store
-        .store_events(&ids[1], &[edit(2)], at(0), 0)
-        .await
-        .unwrap();
+    let ids = two_sessions_the_second_holding_event_2(store.as_ref()).await;
 
     // Act: a group in which nothing fails, with repeats inside a batch, across batches of one
     // session, and of an event stored before.

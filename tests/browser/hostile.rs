@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::researcher::{PASSWORD, proglab};
-use super::{Browser, Scratch, Server, browser_or_skip, free_port, write_experiment};
+use super::researcher::{PASSWORD, database_with_researcher};
+use super::{Browser, Scratch, Server, browser_or_skip, free_port};
 use crate::support::{Participant, solutions};
 
 /// Each payload sets `window.__hostile` if it ever runs, to its own number.
@@ -134,19 +134,7 @@ async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow
     };
     // Arrange: an account, a participant who put payloads everywhere, a hostile sign-in name.
     let scratch = Scratch::new("hostile")?;
-    let url = format!("sqlite://{}", scratch.path().join("proglab.db").display());
-    let experiment = write_experiment(scratch.path(), |_| {})?;
-    proglab(
-        &[
-            "researcher",
-            "add",
-            "ada",
-            "--password-stdin",
-            "--database-url",
-            &url,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )?;
+    let (url, experiment) = database_with_researcher(&scratch)?;
     let server = Server::start(&url, &experiment, free_port()?)?;
     hostile_participant(&server).await?;
     let browser = Browser::start(&binaries, 1400, 1000).await?;

@@ -3,6 +3,7 @@
 //! Screenshots go to `target/e2e-screenshots/researcher-*.png`.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -39,6 +40,25 @@ pub(super) fn proglab(args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> 
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(())
+}
+
+/// A SQLite database in `scratch` with the account `ada` (password [`PASSWORD`]), and the bundled
+/// experiment's file: the database URL and the file's path.
+pub(super) fn database_with_researcher(scratch: &Scratch) -> anyhow::Result<(String, PathBuf)> {
+    let url = format!("sqlite://{}", scratch.path().join("proglab.db").display());
+    let experiment = write_experiment(scratch.path(), |_| {})?;
+    proglab(
+        &[
+            "researcher",
+            "add",
+            "ada",
+            "--password-stdin",
+            "--database-url",
+            &url,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )?;
+    Ok((url, experiment))
 }
 
 /// A live participant who edits and runs programs on the first main task through the API.
@@ -114,19 +134,7 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
     };
     // Arrange: an account, the published development data imported, one live participant.
     let scratch = Scratch::new("researcher")?;
-    let url = format!("sqlite://{}", scratch.path().join("proglab.db").display());
-    let experiment = write_experiment(scratch.path(), |_| {})?;
-    proglab(
-        &[
-            "researcher",
-            "add",
-            "ada",
-            "--password-stdin",
-            "--database-url",
-            &url,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )?;
+    let (url, experiment) = database_with_researcher(&scratch)?;
     let published = workspace_root().join("analysis/data/programs-dev.csv");
     proglab(
         &[
