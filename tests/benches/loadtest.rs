@@ -73,6 +73,10 @@ struct Args {
     /// --url it only labels the report.
     #[arg(long)]
     no_group_commit: bool,
+    /// Pin the server the harness starts to these CPUs (`taskset -c`, e.g. `0`); run the harness
+    /// itself under `taskset -c 1` so that client and server do not share a core.
+    #[arg(long)]
+    server_cpus: Option<String>,
     /// Simulated participants (walk).
     #[arg(long, default_value_t = 100)]
     participants: usize,
@@ -1132,6 +1136,7 @@ impl ServerProcess {
         binary: &Path,
         database_url: &str,
         group_commit: bool,
+        cpus: Option<&str>,
         log: &Path,
     ) -> Result<ServerProcess> {
         if !binary.is_file() {
@@ -1142,7 +1147,15 @@ impl ServerProcess {
         }
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = Command::new(binary);
+        // `taskset` execs the server, so the child's pid is the server's.
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut command = Command::new("taskset");
+                command.args(["-c", cpus]).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["serve", "--database-url", database_url])
             .args(["--listen", "127.0.0.1:0"])
@@ -1293,9 +1306,14 @@ impl Target {
                 });
                 let binary = workspace_root().join(&args.server_bin);
                 let log = scratch.path.join("server.log");
-                let server =
-                    ServerProcess::start(&binary, &database_url, !args.no_group_commit, &log)
-                        .await?;
+                let server = ServerProcess::start(
+                    &binary,
+                    &database_url,
+                    !args.no_group_commit,
+                    args.server_cpus.as_deref(),
+                    &log,
+                )
+                .await?;
                 Target {
                     base: server.base.clone(),
                     database_url,
@@ -1791,10 +1809,13 @@ fn settings(args: &Args, target: &Target, backend: String) -> Settings {
     };
     let target_text = match &target.server {
         Some(server) => format!(
-            "{} (pid {}) at {}, started by the harness",
+            "{} (pid {}) at {}, started by the harness{}",
             args.server_bin.display(),
             server.pid(),
-            target.base
+            target.base,
+            args.server_cpus
+                .as_deref()
+                .map_or(String::new(), |cpus| format!(", on CPU {cpus}"))
         ),
         None => format!("{} (external)", target.base),
     };
