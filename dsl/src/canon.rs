@@ -8,14 +8,15 @@
 //! a body at a recursive call, and the counts of pass 3 are not recomputed before inlining.
 //!
 //! Every walk here is bounded: the call-graph walks visit each routine at most once and use an
-//! explicit stack, and the only execution (pass 2) is the bounded walk of [`crate::steps`], which
-//! refuses programs that do not solve the task.
+//! explicit stack, and the only execution (pass 2) is the walk of [`crate::steps`], capped at
+//! [`crate::steps::WALK_CAP`] tokens, run only after [`canonicalise`] has checked that the program
+//! solves the task.
 
 use crate::error::ExecError;
 use crate::interp::{RunOptions, run};
 use crate::map::Task;
 use crate::program::{Action, Instr, Program};
-use crate::steps::{TerminalRecursion, walk_unhalted};
+use crate::steps::{TerminalRecursion, walk_capped};
 
 /// Which passes [`canonicalise`] runs; all are on by default. Pass 3 (counting references) only
 /// feeds passes 4 and 5 and has no switch of its own.
@@ -59,7 +60,8 @@ pub fn canonicalise(
     program: &Program,
     options: &CanonOptions,
 ) -> Result<Program, ExecError> {
-    // Checked here as well as in pass 2, so that the answer does not depend on the options.
+    // The only check that the program solves the task, so that the answer does not depend on the
+    // options: the later passes keep what the program does.
     if !run(task, program, &RunOptions::default()).solved {
         return Err(ExecError::Unsolved);
     }
@@ -241,7 +243,10 @@ fn drop_dead(task: &Task, program: &Program) -> Result<Program, ExecError> {
         .iter()
         .map(|body| vec![false; body.len()])
         .collect();
-    walk_unhalted(task, program, TerminalRecursion::StopAll, |visit| {
+    // `canonicalise` has checked that the program it was given solves the task; pass 1 keeps what
+    // the program does but may add call tokens, so the budget of that check is not applied again
+    // here (it would refuse a solving program as unsolved). The walk is capped all the same.
+    walk_capped(task, program, TerminalRecursion::StopAll, |visit| {
         if !visit.post_terminal && visit.effective {
             live[visit.routine][visit.position] = true;
         }

@@ -92,7 +92,9 @@ impl State {
                 let there = task.height_at(nx as usize, ny as usize);
                 let allowed = match action {
                     Action::Walk => there == here,
-                    _ => there == here + 1 || there < here,
+                    // `checked_add`: a level may have cells of height 255 (docs/semantics.md
+                    // §1.1), and nothing is one higher than those.
+                    _ => here.checked_add(1) == Some(there) || there < here,
                 };
                 allowed.then_some(State {
                     x: nx as u8,

@@ -57,11 +57,24 @@ pub(crate) fn walk_unhalted(
     task: &Task,
     program: &Program,
     policy: TerminalRecursion,
-    mut visit: impl FnMut(Visit),
+    visit: impl FnMut(Visit),
 ) -> Result<(), ExecError> {
     if !run(task, program, &RunOptions::default()).solved {
         return Err(ExecError::Unsolved);
     }
+    walk_capped(task, program, policy, visit)
+}
+
+/// The walk of [`walk_unhalted`] without its first check that the program solves the task
+/// within the interpreter's budget. Canonicalisation uses it on a program that pass 1 rewrote
+/// from a checked one: the same primitives in the same order, but with more call tokens, so it
+/// may need more than the budget although it reaches the goal. Still capped at [`WALK_CAP`].
+pub(crate) fn walk_capped(
+    task: &Task,
+    program: &Program,
+    policy: TerminalRecursion,
+    mut visit: impl FnMut(Visit),
+) -> Result<(), ExecError> {
     let mut state: State = task.start_state();
     let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
     let mut tokens = 0usize;
