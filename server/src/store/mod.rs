@@ -5,6 +5,7 @@
 //! Both backends run the same SQL (written once in `sql.rs`; sqlx accepts `$1` placeholders for
 //! SQLite too) and differ only in how they open connections and start write transactions.
 
+mod event_sql;
 pub mod group_commit;
 mod postgres;
 pub mod research;
