@@ -21,9 +21,19 @@ pub struct Definition {
     pub max_routine_length: usize,
     #[serde(default)]
     pub allow_repeats: bool,
-    /// Entry URL parameters that identify a recruiter's participant, first present wins.
-    #[serde(default = "default_recruiter_id_params")]
-    pub recruiter_id_params: Vec<String>,
+    /// Entry URL parameters that identify a recruiter's participant, first present wins. Naming
+    /// them makes the recruiter ID required (see [`EntryDef::require_recruiter_id`]).
+    #[serde(default)]
+    pub recruiter_id_params: Option<Vec<String>>,
+    /// How the level is drawn: `isometric` (stacked blocks, as the reference study) or `flat`.
+    #[serde(default)]
+    pub board: Option<String>,
+    /// Rules for arrivals: whether a recruiter ID is required, and when an arrival resumes.
+    #[serde(default)]
+    pub entry: EntryDef,
+    /// What the participant's device must offer, checked on the front door.
+    #[serde(default)]
+    pub device: DeviceDef,
     pub consent: ConsentDef,
     #[serde(default)]
     pub tutorial: Vec<ScreenDef>,
@@ -49,10 +59,43 @@ fn default_max_routine_length() -> usize {
     dsl::Limits::default().max_routine_len
 }
 
-fn default_recruiter_id_params() -> Vec<String> {
+pub fn default_recruiter_id_params() -> Vec<String> {
     ["PROLIFIC_PID", "workerId", "participant_id"]
         .map(String::from)
         .to_vec()
+}
+
+/// `[entry]`: who may enter and when an arrival continues an earlier session (docs/api.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDef {
+    /// Refuse arrivals without a recruiter ID; defaults to true when `recruiter_id_params` is
+    /// named in the file, false otherwise.
+    #[serde(default)]
+    pub require_recruiter_id: Option<bool>,
+    /// Let an arrival with the recruiter ID of an active, unfinished session continue it
+    /// (default true).
+    #[serde(default)]
+    pub resume: Option<bool>,
+    /// The recruiter's per-submission parameters that must also match for a resume (default
+    /// `["SESSION_ID"]`, Prolific's). An arrival whose parameters all equal the session's
+    /// resumes as well (a retried entry).
+    #[serde(default)]
+    pub resume_params: Option<Vec<String>>,
+}
+
+/// `[device]`: the front door's device check (docs/api.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDef {
+    /// Smallest browser window, in CSS pixels.
+    #[serde(default)]
+    pub min_width: Option<u32>,
+    #[serde(default)]
+    pub min_height: Option<u32>,
+    /// Whether touch-only devices (phones, tablets) may take part (default true).
+    #[serde(default)]
+    pub touch: Option<bool>,
 }
 
 /// Markdown, either inline or read from a file next to the experiment file.

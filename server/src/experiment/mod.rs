@@ -17,7 +17,8 @@ use std::path::Path;
 pub use crate::experiment::error::{ExperimentError, Problem};
 pub use crate::experiment::files::{DiskFiles, EmbeddedFiles, Files};
 pub use crate::experiment::model::{
-    Bonus, BonusRule, Completion, Consent, Experiment, Item, ItemKind, Screen, TaskEntry, Text,
+    BoardKind, Bonus, BonusRule, Completion, Consent, DeviceRules, EntryRules, Experiment, Item,
+    ItemKind, Screen, TaskEntry, Text,
 };
 pub use crate::experiment::order::Order;
 pub use crate::experiment::resolve::parse;

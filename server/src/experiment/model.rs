@@ -23,6 +23,12 @@ pub struct Experiment {
     pub limits: Limits,
     pub allow_repeats: bool,
     pub recruiter_id_params: Vec<String>,
+    /// How the level is drawn for participants and in the replay.
+    pub board: BoardKind,
+    /// Who may enter, and when an arrival continues an earlier session.
+    pub entry: EntryRules,
+    /// What the participant's device must offer.
+    pub device: DeviceRules,
     pub consent: Consent,
     pub tutorial: Vec<Screen>,
     pub practice: Vec<TaskEntry>,
@@ -32,6 +38,37 @@ pub struct Experiment {
     pub questionnaire: Vec<Item>,
     pub completion: Completion,
     pub bonus: Bonus,
+}
+
+/// How the level is drawn. Both views show the server's trace only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardKind {
+    /// Stacked blocks seen from above at an angle, with camera rotation (the reference study).
+    #[default]
+    Isometric,
+    /// A top-down grid with the height written on each block (accessibility, small screens).
+    Flat,
+}
+
+/// The entry rules (docs/api.md, "Entry").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRules {
+    /// Arrivals without a recruiter ID are refused (outside preview sessions).
+    pub require_recruiter_id: bool,
+    /// An arrival may continue an active, unfinished session of the same recruiter ID.
+    pub resume: bool,
+    /// Parameters that must match the session's for such a resume.
+    pub resume_params: Vec<String>,
+}
+
+/// The front door's device check; `None` means no requirement.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DeviceRules {
+    pub min_width: Option<u32>,
+    pub min_height: Option<u32>,
+    /// Whether touch-only devices may take part.
+    pub touch: bool,
 }
 
 /// Markdown text with its HTML rendering.

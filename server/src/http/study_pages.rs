@@ -62,6 +62,8 @@ pub struct PageState<'a> {
     pub last_event_seq: i64,
     /// Highest run number stored for this session (0 if none).
     pub last_run: i64,
+    /// How the level is drawn (`isometric` or `flat`).
+    pub board: crate::experiment::BoardKind,
 }
 
 #[derive(Template, WebTemplate)]
@@ -209,6 +211,7 @@ async fn render(
         session_ms: session.ms_since_start(now),
         last_event_seq,
         last_run,
+        board: experiment.board,
     };
     let state_json =
         serde_json::to_string(&page_state).map_err(|e| AppError::Internal(e.into()))?;

@@ -5,6 +5,7 @@
 
 mod completion;
 mod order;
+mod participation;
 mod questionnaire;
 mod tasks;
 
@@ -94,11 +95,19 @@ impl Resolver<'_> {
             subroutines: def.subroutines.min(9),
             max_routine_len: def.max_routine_length,
         };
-        for (i, name) in def.recruiter_id_params.iter().enumerate() {
+        let named_recruiter_params = def.recruiter_id_params.is_some();
+        let recruiter_id_params = def
+            .recruiter_id_params
+            .clone()
+            .unwrap_or_else(crate::experiment::definition::default_recruiter_id_params);
+        for (i, name) in recruiter_id_params.iter().enumerate() {
             if name.trim().is_empty() {
                 self.problem(format!("recruiter_id_params[{i}]"), "must not be empty");
             }
         }
+        let board = self.board(def.board.as_deref());
+        let entry = self.entry(&def.entry, named_recruiter_params);
+        let device = self.device(&def.device);
 
         let description = def
             .description
@@ -147,7 +156,10 @@ impl Resolver<'_> {
             skip_delay: Duration::from_secs(def.skip_delay_seconds),
             limits,
             allow_repeats: def.allow_repeats,
-            recruiter_id_params: def.recruiter_id_params,
+            recruiter_id_params,
+            board: board?,
+            entry,
+            device,
             consent: Consent {
                 text: consent_text?,
                 agree_label: def.consent.agree_label,
