@@ -177,6 +177,8 @@ async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<V
                     task_order: task_order.clone(),
                 },
                 at,
+                preview: false,
+                device: None,
             })
             .await
             .expect("session");
@@ -415,7 +417,10 @@ async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audite
         store.clone(),
         research.clone(),
         experiment.clone(),
-        ExportOptions { raw_ids: true },
+        ExportOptions {
+            raw_ids: true,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();

@@ -8,6 +8,10 @@ mod support;
 // repeats, skips, refused submits, tokens, body limits.
 mod participant_flow;
 
+// Entry: a retried entry resumes, a second browser continues the session, refused arrivals
+// (no recruiter ID, the device check, a repeat) get no session and are counted.
+mod entry;
+
 // A session's writes follow its state: events only between consent and the end, one answer on an
 // ended session, simultaneous retries, token lifetime, input no database can store, limits.
 mod session_states;

@@ -37,7 +37,7 @@ async fn walk_to_first_task(participant: &mut Participant) {
                     "tutorial" => {
                         let solved_before =
                             participant.last["progress"]["phase_step"].as_i64().unwrap();
-                        let index = [1, 6, 8, 11]
+                        let index = [1, 5, 9, 11]
                             .iter()
                             .position(|&i| i == solved_before)
                             .expect("a tutorial level");
@@ -457,40 +457,12 @@ async fn a_recruiter_id_that_already_took_part_is_refused(#[case] backend: Backe
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let first = app
+    let mut first = app
         .enter(
             "correa2025",
-            &[("PROLIFIC_PID", "again"), ("STUDY_ID", "1")],
+            &[("PROLIFIC_PID", "again"), ("SESSION_ID", "1")],
         )
         .await;
-
-    let (status, refused) = app
-        .enter_raw(
-            "correa2025",
-            &[("PROLIFIC_PID", "again"), ("STUDY_ID", "2")],
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
-    assert_eq!(refused["error"]["code"], "already_participated");
-    assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("already taken part")
-    );
-    // A token of another session does not get around it either.
-    let other = app
-        .enter("correa2025", &[("PROLIFIC_PID", "someone-else")])
-        .await;
-    let (status, _) = app
-        .enter_raw(
-            "correa2025",
-            &[("PROLIFIC_PID", "again")],
-            Some(&other.token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
     // The participant's own token resumes.
     let (status, resumed) = app
         .enter_raw(
@@ -503,6 +475,39 @@ async fn a_recruiter_id_that_already_took_part_is_refused(#[case] backend: Backe
         (status, &resumed["resumed"]),
         (StatusCode::OK, &json!(true))
     );
+    let (status, _) = first.consent(false).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Once the session has ended, the same ID is refused, whatever its submission.
+    for submission in ["1", "2"] {
+        let (status, refused) = app
+            .enter_raw(
+                "correa2025",
+                &[("PROLIFIC_PID", "again"), ("SESSION_ID", submission)],
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["error"]["code"], "already_participated");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already taken part")
+        );
+    }
+    // A token of another session does not get around it either.
+    let other = app
+        .enter("correa2025", &[("PROLIFIC_PID", "someone-else")])
+        .await;
+    let (status, _) = app
+        .enter_raw(
+            "correa2025",
+            &[("PROLIFIC_PID", "again")],
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
 
     let counts = app.store.table_counts().await.unwrap();
     assert_eq!(
@@ -524,8 +529,28 @@ async fn repeats_are_accepted_when_the_experiment_allows_them(#[case] backend: B
     let Some(app) = spawn_app_with(backend, vec![experiment], |_| {}).await else {
         return;
     };
-    app.enter("correa2025", &[("PROLIFIC_PID", "twice")]).await;
-    app.enter("correa2025", &[("PROLIFIC_PID", "twice")]).await;
+    app.enter(
+        "correa2025",
+        &[("PROLIFIC_PID", "twice"), ("SESSION_ID", "1")],
+    )
+    .await;
+    app.enter(
+        "correa2025",
+        &[("PROLIFIC_PID", "twice"), ("SESSION_ID", "2")],
+    )
+    .await;
+    // The same submission again is a retry: it resumes the second session.
+    let (status, retried) = app
+        .enter_raw(
+            "correa2025",
+            &[("PROLIFIC_PID", "twice"), ("SESSION_ID", "2")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &retried["resumed"]),
+        (StatusCode::OK, &json!(true))
+    );
     let counts = app.store.table_counts().await.unwrap();
     assert_eq!((counts.sessions, counts.participations), (2, 0));
 }
@@ -870,7 +895,7 @@ async fn completion_waits_until_every_event_is_stored(#[case] backend: Backend) 
     let Some(app) = spawn_app_with(backend, vec![short], |_| {}).await else {
         return;
     };
-    let mut participant = app.enter("correa2025", &[]).await;
+    let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "short")]).await;
     participant.consent(true).await;
     let solution = solutions().tasks[0].clone();
     let (status, body) = participant.submit(1, &solution).await;

@@ -8,8 +8,8 @@ use serde_json::json;
 use server::domain::{SessionStatus, SessionToken, TrialOutcome};
 use server::store::group_commit::{EventWriter, GroupCommitConfig};
 use server::store::{
-    Assignment, EventBatch, FinishTrial, NewEvent, NewSession, NewTrial, RefusedEvent, Run,
-    RunRecorded, Store, StoreError,
+    Assignment, EventBatch, FinishTrial, NewEvent, NewSession, NewTrial, RefusedArrival,
+    RefusedEvent, Run, RunRecorded, Store, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -46,6 +46,8 @@ fn new_session(recruiter: Option<&str>, assignment: Assignment) -> NewSession {
         seed: 42,
         assignment,
         at: at(0),
+        preview: false,
+        device: None,
     }
 }
 
@@ -134,6 +136,70 @@ async fn sessions_are_created_found_by_token_and_refused_for_a_repeat_recruiter(
         (2, 1, 4),
         "the refused session left nothing"
     );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_resume_replaces_the_token_and_refused_arrivals_are_kept(#[case] backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut new = new_session(Some("p9"), Assignment::Given { task_order: vec![] });
+    new.preview = true;
+    new.device = Some(json!({ "width": 1280, "height": 800, "touch": false }));
+    let old = new.token_hash.clone();
+    let session = store.create_session(new).await.unwrap();
+    assert!(session.preview);
+    let later = new_session(Some("p9"), Assignment::Given { task_order: vec![] });
+    let mut later = NewSession {
+        unique_recruiter: false,
+        at: at(5),
+        ..later
+    };
+    later.preview = false;
+    let newer = store.create_session(later).await.unwrap();
+    assert_eq!(
+        store.latest_session_of("exp", "p9").await.unwrap(),
+        Some(newer)
+    );
+    assert_eq!(
+        store.latest_session_of("exp", "nobody").await.unwrap(),
+        None
+    );
+
+    let fresh = SessionToken::generate().hash();
+    let moved = store
+        .replace_token(&session.id, &fresh, at(9))
+        .await
+        .unwrap();
+    assert_eq!(moved.id, session.id);
+    assert_eq!(store.session_by_token(&fresh).await.unwrap().id, session.id);
+    assert!(matches!(
+        store.session_by_token(&old).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.is_superseded(&old).await.unwrap());
+    assert!(!store.is_superseded(&fresh).await.unwrap());
+    assert!(matches!(
+        store
+            .replace_token("no-such-session", &SessionToken::generate().hash(), at(9))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    let refused = RefusedArrival {
+        experiment: "exp".into(),
+        reason: "device_not_supported".into(),
+        recruiter_id: Some("p10".into()),
+        params: BTreeMap::from([("PROLIFIC_PID".to_owned(), "p10".to_owned())]),
+        device: Some(json!({ "width": 390, "height": 844, "touch": true })),
+        at: at(10),
+    };
+    store.refuse_arrival(refused.clone()).await.unwrap();
+    assert_eq!(store.refused_arrivals("exp").await.unwrap(), vec![refused]);
+    assert!(store.refused_arrivals("other").await.unwrap().is_empty());
 }
 
 #[rstest]

@@ -13,14 +13,62 @@ pub struct EntryRequest {
     /// verbatim.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// What the browser measured for the experiment's device check; an arrival that reports
+    /// nothing is not checked (the front door always reports).
+    #[serde(default)]
+    pub device: Option<DeviceReport>,
+}
+
+/// The device check's measurements, as the browser reports them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    /// The browser window's inner size, in CSS pixels.
+    pub width: u32,
+    pub height: u32,
+    /// The device has a touch screen and no fine pointer (a phone or a tablet).
+    pub touch: bool,
+}
+
+impl DeviceReport {
+    /// Why the device falls short of `rules`, in words for the participant; None if it does not.
+    pub fn shortfall(&self, rules: &crate::experiment::DeviceRules) -> Option<String> {
+        if self.touch && !rules.touch {
+            return Some(
+                "this study needs a computer with a mouse or a trackpad; it cannot be done on a \
+                 phone or a tablet"
+                    .into(),
+            );
+        }
+        let too_narrow = rules.min_width.is_some_and(|w| self.width < w);
+        let too_low = rules.min_height.is_some_and(|h| self.height < h);
+        if too_narrow || too_low {
+            return Some(format!(
+                "this study needs a browser window of at least {} by {} pixels, and yours is {} by \
+                 {}; please use a computer with a larger screen, or make the window larger and \
+                 reload the page",
+                rules.min_width.unwrap_or(0),
+                rules.min_height.unwrap_or(0),
+                self.width,
+                self.height
+            ));
+        }
+        None
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "width": self.width, "height": self.height, "touch": self.touch })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EntryResponse {
-    /// The session token, only when a new session was created; send it back as
-    /// `Authorization: Bearer <token>` (browsers get it as a cookie too).
+    /// A new session token: for a new session, and for a session resumed by recruiter ID (the
+    /// old token then stops working); send it back as `Authorization: Bearer <token>` (browsers
+    /// get it as a cookie too). Absent when the request's own token resumed the session.
     pub token: Option<String>,
-    /// The request resumed an existing session (found by its cookie or bearer token).
+    /// The request resumed an existing session (found by its token, or by recruiter ID and the
+    /// experiment's resume parameters).
     pub resumed: bool,
     pub session: SessionView,
 }
@@ -204,6 +252,11 @@ pub enum Current {
         text: TextView,
         level: Option<MapView>,
         demo: Option<DemoView>,
+        /// The instructions taught so far, as compact-form letters in palette order (`W J L R S`,
+        /// then process digits): the screen shows them beside its level. Absent on screens
+        /// without one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        palette: Option<Vec<String>>,
     },
     /// Run programs, then submit a solution (or skip, where allowed).
     Task { phase: String, trial: TrialView },
@@ -242,6 +295,10 @@ pub struct TrialView {
     /// `toggle` or `idempotent`.
     pub light: String,
     pub limits: LimitsView,
+    /// The instructions the editor offers, as compact-form letters in palette order (`W J L R S`,
+    /// then process digits `1` to `limits.subroutines`); a tutorial level offers only those taught
+    /// so far, and shows one list per process offered.
+    pub palette: Vec<String>,
     /// When the server first served this task (RFC 3339, UTC).
     pub started_at: String,
     pub runs: i64,

@@ -72,7 +72,31 @@ export async function request(method, path, body, { keepalive = false, signal } 
   }
   connection.up();
   const detail = json && json.error ? json.error : {};
+  if (response.status === 401 && detail.code === 'session_continued_elsewhere') showMoved();
   throw new ApiError(response.status, detail.code || 'error', detail.message || `error ${response.status}`);
+}
+
+/**
+ * The participant continued in another browser, which replaced this one's token: everything this
+ * page would send is refused from now on, so it says so in place of the study.
+ */
+export function showMoved() {
+  const app = document.getElementById('app');
+  if (!app || app.dataset.moved === 'true') return;
+  app.dataset.moved = 'true';
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  const card = document.createElement('article');
+  card.className = 'card prose end-page moved';
+  card.setAttribute('role', 'alert');
+  const heading = document.createElement('h1');
+  heading.textContent = 'You continued in another window';
+  const text = document.createElement('p');
+  text.textContent = 'You opened this study again in another window or browser, and your session goes on there. Please use that window; you can close this one.';
+  card.append(heading, text);
+  for (const child of [...app.children]) {
+    if (!child.classList.contains('app-header')) child.hidden = true;
+  }
+  app.appendChild(card);
 }
 
 /** Waits `ms`, or rejects with Cancelled when `signal` aborts first. */

@@ -94,8 +94,11 @@ export class Board {
     this.svg = svg;
   }
 
-  /** Shows a state (the API's StateView); `effect` `no_op` makes the robot shake. */
-  show(state, { animate = true, effect = null } = {}) {
+  /**
+   * Shows a state (the API's StateView); `effect` `no_op` makes the robot shake. `duration` (ms)
+   * shortens the move so it keeps up with the player's pace.
+   */
+  show(state, { animate = true, effect = null, duration = null } = {}) {
     const { height } = this.map;
     const lit = new Set(state.lit);
     for (const [light, pad] of this.pads) pad.classList.toggle('lit', lit.has(light));
@@ -107,6 +110,9 @@ export class Board {
     const cx = state.x * CELL + CELL / 2 - 2;
     const cy = (height - 1 - state.y) * CELL + CELL / 2 - 2;
     this.robot.classList.toggle('animate', animate);
+    const move = duration === null ? '' : `${Math.round(Math.min(duration, 260))}ms`;
+    this.robot.style.transitionDuration = move;
+    this.robot.querySelector('.robot-body').style.animationDuration = duration === null ? '' : `${Math.round(Math.min(duration, 300))}ms`;
     this.robot.style.transform = `translate(${cx}px, ${cy}px) rotate(${this.angle}deg)`;
     this.robot.classList.remove('bump');
     if (effect === 'no_op' && animate) {
@@ -114,6 +120,7 @@ export class Board {
       void this.robot.getBoundingClientRect();
       this.robot.classList.add('bump');
     }
+    if (animate && this.frozen !== undefined && this.frozen !== null) this.hold();
     this.state = state;
     const h = this.map.heights[state.y][state.x];
     const all = this.map.lights.length;
@@ -124,6 +131,31 @@ export class Board {
     this.container.dataset.robot = `${state.x},${state.y},${state.direction}`;
     this.container.dataset.lit = [...lit].sort((a, b) => a - b).join(',');
     this.container.dataset.allLit = String(lit.size === all);
+  }
+
+  /**
+   * For tests and screenshots: hold every animation at fraction `fraction` of its duration
+   * (null lets them run again).
+   */
+  freezeAt(fraction) {
+    this.frozen = fraction;
+    if (fraction === null) {
+      for (const a of this.robot.getAnimations({ subtree: true })) a.play();
+    } else {
+      this.hold();
+    }
+  }
+
+  hold() {
+    for (const a of this.robot.getAnimations({ subtree: true })) {
+      a.pause();
+      a.currentTime = this.frozen * Number(a.effect.getTiming().duration);
+    }
+  }
+
+  /** True while the robot moves. */
+  get animating() {
+    return this.robot.getAnimations({ subtree: true }).some((a) => a.playState === 'running');
   }
 
   reset() {

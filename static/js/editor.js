@@ -53,6 +53,22 @@ function chip(letter) {
   return node;
 }
 
+/**
+ * The instructions taught so far (compact letters, in palette order), shown beside a tutorial
+ * screen's level as the palette looks, but not usable.
+ */
+export function showLegend(element, letters) {
+  element.textContent = '';
+  element.appendChild(html('h2', { className: 'palette-title', id: 'palette-title', text: 'Instructions so far' }));
+  const items = html('ul', { className: 'palette-items legend', 'aria-labelledby': 'palette-title' });
+  for (const letter of letters) {
+    const item = html('li', { className: 'palette-item', 'data-letter': letter });
+    item.appendChild(chip(letter));
+    items.appendChild(item);
+  }
+  element.appendChild(items);
+}
+
 export class Editor {
   /**
    * @param {object} options
@@ -61,10 +77,13 @@ export class Editor {
    * @param {number} options.subroutines how many process lists to show
    * @param {number} options.maxLength longest list allowed
    * @param {boolean} options.readOnly a demonstration: no editing at all
+   * @param {string[]|null} options.letters the instructions the palette offers (compact letters,
+   *   in palette order); null for every primitive and a call of each process list
    * @param {(edit: object) => void} options.onEdit called after every change
    */
-  constructor({ palette = null, routines, subroutines, maxLength = 200, readOnly = false, onEdit = () => {} }) {
+  constructor({ palette = null, routines, subroutines, maxLength = 200, readOnly = false, letters = null, onEdit = () => {} }) {
     this.paletteElement = palette;
+    this.letters = letters;
     this.routinesElement = routines;
     this.count = subroutines + 1;
     this.maxLength = maxLength;
@@ -192,8 +211,7 @@ export class Editor {
     palette.textContent = '';
     palette.appendChild(html('h2', { className: 'palette-title', id: 'palette-title', text: 'Instructions' }));
     const items = html('div', { className: 'palette-items', role: 'group', 'aria-labelledby': 'palette-title' });
-    const letters = PRIMITIVES.map((p) => p.letter);
-    for (let k = 1; k < this.count; k += 1) letters.push(String(k));
+    const letters = this.paletteLetters();
     this.paletteButtons = [];
     for (const letter of letters) {
       const button = html('button', { type: 'button', className: 'palette-item', 'data-letter': letter });
@@ -213,6 +231,14 @@ export class Editor {
     this.updatePaletteLabels();
   }
 
+  /** The palette's instructions: the ones given, or every primitive and each process list. */
+  paletteLetters() {
+    if (this.letters) return [...this.letters];
+    const letters = PRIMITIVES.map((p) => p.letter);
+    for (let k = 1; k < this.count; k += 1) letters.push(String(k));
+    return letters;
+  }
+
   updatePaletteLabels() {
     if (!this.paletteButtons) return;
     const target = routineName(this.selected);
@@ -221,7 +247,9 @@ export class Editor {
       button.setAttribute('aria-label', `${info.long || info.name}: add to ${target}`);
     }
     this.hint.textContent = '';
-    this.hint.append('Click to add to ');
+    // Phones and tablets are tapped, not clicked.
+    const coarse = window.matchMedia && window.matchMedia('(pointer: coarse)').matches;
+    this.hint.append(`${coarse ? 'Tap' : 'Click'} to add to `);
     this.hint.appendChild(html('strong', { text: target }));
     this.hint.append(', or drag into any list.');
   }
@@ -330,7 +358,10 @@ export class Editor {
     const token = list.querySelectorAll('.token')[position];
     if (token) {
       token.classList.add('current');
-      token.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      // In the one-column layout of narrow screens the lists are below the level: scrolling to
+      // the instruction would scroll the robot out of sight, so the level stays in view instead.
+      const narrow = window.matchMedia && window.matchMedia('(max-width: 760px)').matches;
+      if (!narrow) token.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     }
   }
 

@@ -3,11 +3,11 @@
 // API and then reloads the study address, which shows the next step.
 
 import { ApiError, Cancelled, retrying, sleep } from './api.js';
-import { Board } from './board.js';
 import { fromCompact } from './compact.js';
-import { Editor } from './editor.js';
+import { Editor, showLegend } from './editor.js';
 import { loadNextStep, showPageError } from './events.js';
 import { play } from './player.js';
+import { makeBoard } from './view.js';
 
 /** Runs `action`; a refusal is shown to the participant, and `button` is enabled again. */
 async function answer(button, log, action) {
@@ -48,7 +48,7 @@ export function startScreen(pageState, log) {
   const step = pageState.session.progress.step;
   log.record('page', { page: 'screen', phase: current.phase });
   if (current.level) {
-    const board = new Board(document.getElementById('board'), current.level);
+    const board = makeBoard(document.getElementById('board'), current.level, { kind: pageState.board, log });
     if (current.demo) {
       const demo = current.demo;
       // Only Main and the processes up to the last one the example uses.
@@ -62,28 +62,52 @@ export function startScreen(pageState, log) {
       });
       const routines = fromCompact(parts.slice(0, count).join('|'), count) || [[]];
       editor.load(routines);
-      document.getElementById('demo-count').textContent = `Instruction Count: ${demo.instruction_count}`;
+      // The Instruction Count is introduced with the instructions, not in the tutorial.
+      if (current.phase === 'instructions') {
+        document.getElementById('demo-count').textContent = `Instruction Count: ${demo.instruction_count}`;
+      }
+      // The example starts only when the participant presses Play, and can be played again; Stop
+      // halts it where it is.
       let controller = null;
+      let plays = 0;
+      const app = document.getElementById('app');
       const playButton = document.getElementById('demo-play');
+      const stopButton = document.getElementById('demo-stop');
+      const setDemo = (state) => {
+        app.dataset.demo = state;
+        app.dataset.demoPlays = String(plays);
+        stopButton.disabled = state !== 'playing';
+        playButton.textContent = plays === 0 ? '▶ Play' : '▶ Play again';
+      };
       const playDemo = async () => {
         if (controller) controller.abort();
         controller = new AbortController();
         board.reset();
         editor.highlight(null);
+        setDemo('playing');
         try {
-          await sleep(400, controller.signal);
+          await sleep(300, controller.signal);
           await play(board, editor, demo.trace, { signal: controller.signal });
           editor.highlight(null);
+          setDemo('done');
         } catch (error) {
           if (!(error instanceof Cancelled)) throw error;
         }
       };
       playButton.addEventListener('click', () => {
-        log.record('demo_play', {});
+        plays += 1;
+        log.record('demo_play', { play: plays });
         playDemo();
       });
-      playDemo();
+      stopButton.addEventListener('click', () => {
+        if (controller) controller.abort();
+        editor.highlight(null);
+        log.record('demo_stop', { play: plays });
+        setDemo('stopped');
+      });
+      setDemo('ready');
     }
+    if (current.palette) showLegend(document.getElementById('palette'), current.palette);
   }
   const button = document.getElementById('continue');
   button.addEventListener('click', () => answer(button, log, async () => {
@@ -172,6 +196,12 @@ export async function startEntry(root) {
   const slug = root.dataset.experiment;
   const api = root.dataset.api || '/api/v1';
   const params = Object.fromEntries(new URLSearchParams(window.location.search));
+  // What the experiment's device check looks at; the server decides, and stores what it saw.
+  const device = () => ({
+    width: window.innerWidth,
+    height: window.innerHeight,
+    touch: window.matchMedia('(pointer: coarse)').matches && !window.matchMedia('(any-pointer: fine)').matches,
+  });
   const status = root.querySelector('.loading') || root.appendChild(document.createElement('p'));
   status.setAttribute('role', 'status');
   const start = document.createElement('button');
@@ -187,7 +217,7 @@ export async function startEntry(root) {
         response = await fetch(`${api}/experiments/${encodeURIComponent(slug)}/sessions`, {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ params }),
+          body: JSON.stringify({ params, device: device() }),
           credentials: 'same-origin',
         });
       } catch {
@@ -200,9 +230,11 @@ export async function startEntry(root) {
         return;
       }
       let message = `The study could not start (error ${response.status}).`;
+      let code = null;
       try {
         const body = await response.json();
         if (body && body.error && body.error.message) message = body.error.message;
+        if (body && body.error) code = body.error.code;
       } catch {
         // Keep the generic message.
       }
@@ -216,6 +248,7 @@ export async function startEntry(root) {
       alert.className = 'page-error';
       alert.setAttribute('role', 'alert');
       alert.textContent = message.charAt(0).toUpperCase() + message.slice(1) + '.';
+      root.dataset.refused = code || 'error';
       root.appendChild(alert);
       start.remove();
       return;

@@ -6,11 +6,12 @@
 // localStorage, so a reload shows the program as it was.
 
 import { ApiError, Cancelled, connection, retrying } from './api.js';
-import { Board } from './board.js';
 import { fromCompact } from './compact.js';
 import { Editor, routineName } from './editor.js';
 import { loadNextStep, sessionPrefix, showPageError, storage } from './events.js';
+import { fullscreenDuringTasks, keepInView, leaveFullscreen } from './display.js';
 import { play, showEntry } from './player.js';
+import { makeBoard } from './view.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,16 +38,23 @@ export class TaskPage {
     const prefix = sessionPrefix(pageState.session.session_id);
     // One draft per step, so going back to a task is never confused with another one.
     this.draftKey = `${prefix}draft:${this.step}`;
+    // The last program that solved this step, kept until it is submitted or replaced by another
+    // solving run, so that trying to improve a solution never loses it.
+    this.solutionKey = `${prefix}solution:${this.step}`;
     this.runKey = `${prefix}run`;
-    // The tutorial introduces one process; practice and the main tasks offer all of them.
-    this.subroutines = trial.phase === 'tutorial' ? Math.min(1, trial.limits.subroutines) : trial.limits.subroutines;
+    // The instructions the server offers for this step: a tutorial level only those taught so far,
+    // with one list per process offered; practice and the main tasks every one.
+    this.letters = Array.isArray(trial.palette) ? trial.palette : null;
+    this.subroutines = this.letters
+      ? this.letters.filter((letter) => /^[1-9]$/.test(letter)).length
+      : trial.limits.subroutines;
 
     this.buttons = {
       run: $('run'), step: $('step'), quick: $('quick-run'), stop: $('stop'), reset: $('reset'),
     };
     this.statusLine = $('run-status');
     this.counter = $('instruction-count');
-    this.board = new Board($('board'), trial.map);
+    this.board = makeBoard($('board'), trial.map, { kind: pageState.board, log });
 
     this.status = 'idle';
     // Aborts the request or animation in progress (Stop, Reset, Skip).
@@ -59,6 +67,7 @@ export class TaskPage {
       palette: $('palette'),
       routines: $('routines'),
       subroutines: this.subroutines,
+      letters: this.letters,
       maxLength: trial.limits.max_routine_length,
       onEdit: (edit) => this.edited(edit),
     });
@@ -70,6 +79,7 @@ export class TaskPage {
 
     this.bindRunControls();
     this.bindSuccessDialog();
+    this.bindSolution();
     this.bindSkip();
     this.bindHelp();
 
@@ -183,6 +193,7 @@ export class TaskPage {
     this.controller = new AbortController();
     this.setStatus('waiting');
     this.say('Running…');
+    keepInView($('board'));
     try {
       const answer = await retrying('POST', `/session/steps/${this.step}/runs`, { run, program, mode }, { signal: this.controller.signal });
       this.say('');
@@ -205,6 +216,7 @@ export class TaskPage {
     const all = this.trial.map.lights.length;
     if (result && result.solved) {
       this.say('All the lights are on!');
+      this.keepSolution(result.program);
       this.openSuccess();
     } else if (result && result.budget_exhausted) {
       this.say(`The program ran for 1000 instructions without switching on every light, so it was stopped. ${lit} of ${all} lights are on.`);
@@ -283,7 +295,9 @@ export class TaskPage {
 
   /** The step is done: the draft is no longer needed, and the study address shows what follows. */
   async leaveTask() {
+    await leaveFullscreen(this.pageState, this.log);
     storage.remove(this.draftKey);
+    storage.remove(this.solutionKey);
     await loadNextStep(this.pageState, this.log);
   }
 
@@ -324,14 +338,44 @@ export class TaskPage {
     this.submitButton.focus();
   }
 
-  async submit() {
-    const button = this.submitButton;
+  async submit(button = this.submitButton, { via = 'dialog' } = {}) {
     button.disabled = true;
     // The run that solved it, in the compact form the server answered with (the same program).
-    const program = this.result ? this.result.program : this.editor.program();
-    this.log.record('submit', { program });
+    const solved = this.result && this.result.solved ? this.result.program : null;
+    const program = via === 'kept' ? this.solution : solved || this.solution || this.editor.program();
+    this.log.record('submit', { program, via });
     const left = await this.submitAndLeave('Submitting', `/session/steps/${this.step}/submit`, { program });
     if (!left) button.disabled = false;
+  }
+
+  // ---- the kept solution: Submit stays available after "Go back" ----
+
+  bindSolution() {
+    this.solutionBar = $('solution-bar');
+    this.solutionButton = $('submit-solution');
+    this.solutionNote = $('solution-note');
+    this.solution = storage.get(this.solutionKey) || null;
+    if (!this.solutionButton) return;
+    if (this.trial.phase !== 'tasks') this.solutionButton.textContent = 'Continue';
+    this.solutionButton.addEventListener('click', () => this.submit(this.solutionButton, { via: 'kept' }));
+    this.showSolution();
+  }
+
+  keepSolution(program) {
+    this.solution = program;
+    storage.set(this.solutionKey, program);
+    this.showSolution();
+  }
+
+  /** Shows the Submit bar while a solving program is kept, and says which program it sends. */
+  showSolution() {
+    if (!this.solutionBar) return;
+    this.solutionBar.hidden = !this.solution;
+    if (!this.solution) return;
+    const count = this.solution.replace(/\|/g, '').length;
+    const what = this.trial.phase === 'tasks' ? 'Submits' : 'Continues with';
+    this.solutionNote.textContent = `${what} your last program that switched on every light (${count} instruction${count === 1 ? '' : 's'}).`;
+    $('app').dataset.solution = this.solution;
   }
 
   bindSkip() {
@@ -345,8 +389,7 @@ export class TaskPage {
     const wait = skip.available
       ? 0
       : Math.max(0, Date.parse(skip.available_at) - Date.parse(this.pageState.server_now));
-    if (wait === 0) this.enableSkip();
-    else setTimeout(() => this.enableSkip(), wait - (performance.now() - loadedAt));
+    this.skipCountdown(wait - (performance.now() - loadedAt));
     this.skipButton.addEventListener('click', () => {
       this.log.record('skip_open', {});
       this.skipDialog.showModal();
@@ -366,6 +409,27 @@ export class TaskPage {
     this.skipButton.dataset.available = 'true';
   }
 
+  /** Keeps Skip disabled for `ms` more milliseconds, showing the time left ("Skip available in 2:41"). */
+  skipCountdown(ms) {
+    const until = performance.now() + Math.max(0, ms);
+    const label = $('skip-countdown');
+    clearInterval(this.skipTimer);
+    const tick = () => {
+      const left = Math.ceil((until - performance.now()) / 1000);
+      if (left <= 0 || !this.skipButton.isConnected) {
+        clearInterval(this.skipTimer);
+        if (label) label.textContent = '';
+        this.enableSkip();
+        return;
+      }
+      this.skipButton.disabled = true;
+      this.skipButton.dataset.available = 'false';
+      if (label) label.textContent = `Skip available in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+    };
+    tick();
+    if (performance.now() < until) this.skipTimer = setInterval(tick, 250);
+  }
+
   async skip() {
     const confirm = $('skip-confirm');
     confirm.disabled = true;
@@ -378,9 +442,8 @@ export class TaskPage {
       this.skipDialog.close();
       if (error instanceof ApiError && error.code === 'skip_not_available') {
         // The server's clock decides; try again when it says.
-        this.skipButton.disabled = true;
         const seconds = Number((error.message.match(/(\d+) s to go/) || [])[1]) || 5;
-        setTimeout(() => this.enableSkip(), seconds * 1000);
+        this.skipCountdown(seconds * 1000);
         showPageError(`Skipping is possible in ${seconds} seconds.`);
         return;
       }
@@ -403,5 +466,7 @@ export class TaskPage {
 }
 
 export function startTask(pageState, log) {
-  return new TaskPage(pageState, log).handle();
+  const page = new TaskPage(pageState, log);
+  if (page.trial.phase === 'tasks') fullscreenDuringTasks(pageState, log);
+  return page.handle();
 }

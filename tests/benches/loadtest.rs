@@ -30,7 +30,7 @@ const EXPERIMENT: &str = "correa2025";
 
 /// Published programs for the tutorial levels (in the order they are served) and the practice
 /// problem of the bundled study, as docs/api.md §4 submits them.
-const TUTORIAL_SOLUTIONS: [&str; 4] = ["WWWWS", "JJJS", "WWLWWS", "111|WSW"];
+const TUTORIAL_SOLUTIONS: [&str; 4] = ["S", "WWWWS", "JJJS", "WWLWWS"];
 const PRACTICE_SOLUTION: &str = "WJLWJSLWWRJWS";
 
 /// A participant whose step-advancing requests fail this many times in a row gives up, so that a

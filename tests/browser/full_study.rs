@@ -135,7 +135,9 @@ async fn go_through_the_study(
                             .task;
                         let program = format!("{}|", shortest_program(task, experiment.light)?);
                         tutorial_tasks += 1;
-                        if tutorial_tasks == 1 {
+                        // The first level to solve teaches Walk and Light: drag and drop, the
+                        // keyboard, and Step through.
+                        if tutorial_tasks == 2 {
                             drag_and_drop(browser, &mut done).await?;
                             browser.screenshot("04-tutorial-task").await?;
                             done.edits += browser.click_program(&program).await?;
@@ -221,7 +223,9 @@ impl Shots {
         let name = match (phase, has_demo) {
             ("tutorial", true) if !self.tutorial_demo => {
                 self.tutorial_demo = true;
-                // Let the example play to its end, so the picture shows the light on.
+                // The example waits for Play; let it play to its end, so the picture shows the
+                // light on.
+                browser.click("#demo-play").await?;
                 browser
                     .wait_for_within(
                         "document.getElementById('board').dataset.allLit === 'true'",
@@ -241,6 +245,7 @@ impl Shots {
             }
             ("instructions", true) if !self.length => {
                 self.length = true;
+                browser.click("#demo-play").await?;
                 browser
                     .wait_for_within(
                         "document.getElementById('board').dataset.allLit === 'true'",
@@ -345,16 +350,17 @@ async fn drag_and_drop(browser: &Browser, done: &mut Done) -> anyhow::Result<()>
         browser.program().await?
     );
     // Keyboard: Delete on a focused instruction removes it; then Clear empties a list.
-    done.edits += browser.click_program("JL|").await?;
-    let jump = client
+    done.edits += browser.click_program("SW|").await?;
+    let light = client
         .find(Locator::Css(
             "#routines .routine[data-routine='0'] .token[data-index='1']",
         ))
         .await?;
-    jump.send_keys(&fantoccini::key::Key::Delete.to_string())
+    light
+        .send_keys(&fantoccini::key::Key::Delete.to_string())
         .await?;
     ensure!(
-        browser.program().await? == "WL|",
+        browser.program().await? == "WW|",
         "after Delete: {}",
         browser.program().await?
     );

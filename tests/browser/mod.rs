@@ -12,7 +12,9 @@
 mod cutoff;
 mod full_study;
 mod hostile;
+mod iso;
 mod researcher;
+mod tutorial;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -93,7 +93,7 @@ async fn live_participant(server: &Server) -> anyhow::Result<()> {
                         let before = participant.last["progress"]["phase_step"]
                             .as_i64()
                             .unwrap_or(0);
-                        let index = [1, 6, 8, 11]
+                        let index = [1, 5, 9, 11]
                             .iter()
                             .position(|&i| i == before)
                             .context("tutorial level")?;

@@ -466,7 +466,7 @@ pub fn solutions() -> Solutions {
         }
     }
     Solutions {
-        tutorial: vec!["WWWWS", "JJJS", "WWLWWS", "111|WSW"],
+        tutorial: vec!["S", "WWWWS", "JJJS", "WWLWWS"],
         practice: "WJLWJSLWWRJWS",
         tasks: tasks
             .into_iter()

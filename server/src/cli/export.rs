@@ -28,6 +28,9 @@ pub struct ExportArgs {
     /// Include recruiter IDs instead of only pseudonyms.
     #[arg(long)]
     pub raw_ids: bool,
+    /// Include researchers' preview sessions (left out by default).
+    #[arg(long)]
+    pub include_preview: bool,
     #[command(flatten)]
     pub database: super::DatabaseArgs,
 }
@@ -54,6 +57,7 @@ pub fn main(args: ExportArgs) -> anyhow::Result<()> {
         let crate::store::Database { store, research } = args.database.connect().await?;
         let options = ExportOptions {
             raw_ids: args.raw_ids,
+            include_preview: args.include_preview,
         };
         let exporter = Exporter::new(store, research.clone(), experiment.clone(), options).await?;
         let summary = if format == Format::PsychDs {

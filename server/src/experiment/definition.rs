@@ -143,6 +143,10 @@ pub struct ScreenDef {
     pub demo: Option<String>,
     #[serde(default)]
     pub solve: bool,
+    /// The instructions the screen's editor offers, in palette order: `walk`, `jump`, `left`,
+    /// `right`, `light` and processes `P1` to `P9` (a tutorial introduces them one at a time).
+    #[serde(default)]
+    pub palette: Option<Vec<String>>,
 }
 
 /// A practice or main task.

@@ -122,6 +122,10 @@ pub struct Screen {
     pub demo: Option<Program>,
     /// The participant must solve the level before going on.
     pub solve: bool,
+    /// The instructions the screen's editor offers, as compact-form letters (`W J L R S`, then
+    /// process digits `1`, `2`, ...): the screen's `palette`, or for a tutorial screen without one
+    /// every primitive and P1. `None` for an instruction screen without a palette.
+    pub palette: Option<Vec<char>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,6 +20,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/static/{*path}", get(asset))
 }
 
+/// `GET /favicon.ico`: browsers ask for it on every page; the answer is the SVG icon that the
+/// pages also name in `<link rel="icon">`.
+pub fn favicon_router() -> Router<AppState> {
+    Router::new().route(
+        "/favicon.ico",
+        get(|| asset(Path("favicon.svg".to_owned()))),
+    )
+}
+
 async fn asset(Path(path): Path<String>) -> Response {
     let Some(file) = StaticFiles::get(&path) else {
         return StatusCode::NOT_FOUND.into_response();

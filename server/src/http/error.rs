@@ -26,6 +26,14 @@ pub enum AppError {
     /// No valid session token.
     #[error("a valid session token is required")]
     Unauthorized,
+    /// A token that a resume in another browser replaced.
+    #[error(
+        "you continued this study in another window or browser; please go on there (you can close this one)"
+    )]
+    Superseded,
+    /// An arrival the experiment does not admit.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     /// The request does not fit the session's state (wrong step, already answered, too early).
@@ -62,7 +70,8 @@ impl AppError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } | AppError::InvalidProgram(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::Superseded => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,10 +83,12 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest { code, .. }
+            | AppError::Forbidden { code, .. }
             | AppError::Conflict { code, .. }
             | AppError::Unprocessable { code, .. } => code,
             AppError::InvalidProgram(_) => "invalid_program",
             AppError::Unauthorized => "unauthorized",
+            AppError::Superseded => "session_continued_elsewhere",
             AppError::NotFound(_) => "not_found",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::Internal(_) => "internal",
@@ -137,6 +148,7 @@ impl From<StudyError> for AppError {
             StudyError::NotFound(message) => AppError::NotFound(message),
             StudyError::WrongState { code, message } => AppError::Conflict { code, message },
             StudyError::Refused { code, message } => AppError::Unprocessable { code, message },
+            StudyError::NotAdmitted { code, message } => AppError::Forbidden { code, message },
             StudyError::Store(e) => e.into(),
             StudyError::Internal(cause) => AppError::Internal(cause),
         }

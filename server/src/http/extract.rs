@@ -45,6 +45,10 @@ async fn session_for(state: &AppState, token: &SessionToken) -> Result<Session, 
             Err(AppError::Unauthorized)
         }
         Ok(session) => Ok(session),
+        // A token replaced by a resume elsewhere is told so; the lookup runs only on a miss.
+        Err(StoreError::NotFound) if state.store.is_superseded(&token.hash()).await? => {
+            Err(AppError::Superseded)
+        }
         Err(StoreError::NotFound) => Err(AppError::Unauthorized),
         Err(e) => Err(e.into()),
     }
@@ -80,8 +84,12 @@ impl FromRequestParts<AppState> for Participant {
 }
 
 /// The session a request carries, if it carries a valid one; a missing, malformed or unknown
-/// token is simply no session (used by entry, which then starts a new one).
-pub struct MaybeParticipant(pub Option<Session>);
+/// token is simply no session (used by entry, which then starts a new one). `moved` says that the
+/// token was replaced by a resume in another browser.
+pub struct MaybeParticipant {
+    pub session: Option<Session>,
+    pub moved: bool,
+}
 
 impl FromRequestParts<AppState> for MaybeParticipant {
     type Rejection = AppError;
@@ -90,12 +98,20 @@ impl FromRequestParts<AppState> for MaybeParticipant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<MaybeParticipant, AppError> {
+        let none = |moved| MaybeParticipant {
+            session: None,
+            moved,
+        };
         let Ok(Some(token)) = token_from(&parts.headers) else {
-            return Ok(MaybeParticipant(None));
+            return Ok(none(false));
         };
         match session_for(state, &token).await {
-            Ok(session) => Ok(MaybeParticipant(Some(session))),
-            Err(AppError::Unauthorized) => Ok(MaybeParticipant(None)),
+            Ok(session) => Ok(MaybeParticipant {
+                session: Some(session),
+                moved: false,
+            }),
+            Err(AppError::Unauthorized) => Ok(none(false)),
+            Err(AppError::Superseded) => Ok(none(true)),
             Err(e) => Err(e),
         }
     }

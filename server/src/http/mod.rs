@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(study_pages::router())
         .merge(researcher::router(state.clone()))
         .merge(static_files)
+        .merge(assets::favicon_router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))

@@ -92,14 +92,21 @@ async fn experiment(
 async fn enter(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    MaybeParticipant(existing): MaybeParticipant,
+    MaybeParticipant {
+        session: existing, ..
+    }: MaybeParticipant,
     AppJson(request): AppJson<EntryRequest>,
 ) -> Result<Response, AppError> {
     let experiment = state
         .experiments
         .get(&slug)
         .ok_or_else(|| AppError::NotFound(format!("no experiment `{slug}` on this server")))?;
-    let entered = study::enter(state.store.as_ref(), experiment, request.params, existing).await?;
+    let arrival = study::Arrival {
+        params: request.params,
+        device: request.device,
+        preview: false,
+    };
+    let entered = study::enter(state.store.as_ref(), experiment, arrival, existing).await?;
     let session = study::view(state.store.as_ref(), experiment, &entered.session).await?;
     let Some(token) = entered.token else {
         return Ok((
@@ -120,10 +127,16 @@ async fn enter(
     .map_err(|e| AppError::Internal(e.into()))?;
     let body = EntryResponse {
         token: Some(token.expose().to_owned()),
-        resumed: false,
+        resumed: entered.resumed,
         session,
     };
-    Ok((StatusCode::CREATED, [(SET_COOKIE, cookie)], Json(body)).into_response())
+    // A resume by recruiter ID hands out a new token for an existing session: 200, not 201.
+    let status = if entered.resumed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, [(SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
 async fn session(

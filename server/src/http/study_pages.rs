@@ -42,6 +42,8 @@ pub struct Frame {
     /// Steps done and in all, for the progress bar.
     pub step: i64,
     pub steps: i64,
+    /// The progress bar's visible label: "Step 5 of 35", or "Finished".
+    pub progress_label: String,
     /// [`PageState`] as JSON; askama escapes it for the attribute.
     pub state_json: String,
 }
@@ -91,6 +93,8 @@ pub struct ScreenPage {
     pub text_html: String,
     pub has_level: bool,
     pub has_demo: bool,
+    /// The instructions taught so far are shown beside the level.
+    pub has_palette: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -128,6 +132,8 @@ pub struct DonePage {
 #[template(path = "study/no_session.html")]
 pub struct NoSessionPage {
     pub title: String,
+    /// The participant continued in another browser, which replaced this one's token.
+    pub moved: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -140,7 +146,7 @@ pub struct ErrorPage {
 async fn study_page(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    MaybeParticipant(session): MaybeParticipant,
+    MaybeParticipant { session, moved }: MaybeParticipant,
 ) -> Response {
     let Some(experiment) = state.experiments.get(&slug) else {
         return (StatusCode::NOT_FOUND, NotFoundPage { slug }).into_response();
@@ -150,6 +156,7 @@ async fn study_page(
         _ => {
             let page = NoSessionPage {
                 title: experiment.title.clone(),
+                moved,
             };
             return no_store((StatusCode::OK, page).into_response());
         }
@@ -219,8 +226,18 @@ async fn render(
         page,
         title: format!("{title} · {}", experiment.title),
         experiment_title: experiment.title.clone(),
-        step: view.progress.step,
+        // The completion page shows the bar full.
+        step: if page == "done" {
+            view.progress.steps
+        } else {
+            view.progress.step
+        },
         steps: view.progress.steps,
+        progress_label: if page == "done" {
+            "Finished".to_owned()
+        } else {
+            format!("Step {} of {}", view.progress.step + 1, view.progress.steps)
+        },
         state_json: state_json.clone(),
     };
     let response = match &view.current {
@@ -245,6 +262,7 @@ async fn render(
             text,
             level,
             demo,
+            palette,
         } => {
             let heading = if phase == "tutorial" {
                 "Tutorial"
@@ -257,6 +275,7 @@ async fn render(
                 text_html: text.html.clone(),
                 has_level: level.is_some(),
                 has_demo: demo.is_some(),
+                has_palette: palette.is_some(),
             }
             .into_response()
         }

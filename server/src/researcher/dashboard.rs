@@ -67,6 +67,8 @@ pub struct TaskSummary {
 pub struct ExperimentDashboard {
     pub participants: Vec<ParticipantRow>,
     pub tasks: Vec<TaskSummary>,
+    /// Arrivals that got no session, counted by reason (the API's error code), most first.
+    pub refused: Vec<(String, usize)>,
 }
 
 pub const BAR: f64 = 160.0;
@@ -130,7 +132,19 @@ pub async fn experiment_dashboard(
             )
         })
         .collect();
+    let mut refused: Vec<(String, usize)> = Vec::new();
+    for arrival in store.refused_arrivals(slug).await? {
+        match refused
+            .iter_mut()
+            .find(|(reason, _)| *reason == arrival.reason)
+        {
+            Some((_, count)) => *count += 1,
+            None => refused.push((arrival.reason, 1)),
+        }
+    }
+    refused.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(ExperimentDashboard {
+        refused,
         participants,
         tasks: task_summaries(experiment, &trials),
     })
@@ -174,7 +188,11 @@ fn participant_row(
     ParticipantRow {
         pseudonym: pseudonyms.of_session(session),
         session_id: session.id.clone(),
-        status: session.status.as_str().to_owned(),
+        status: if session.preview {
+            format!("{} (preview)", session.status.as_str())
+        } else {
+            session.status.as_str().to_owned()
+        },
         phase,
         task,
         last_seen: crate::clock::rfc3339(last_seen),

@@ -5,6 +5,8 @@
 //! Both backends run the same SQL (written once in `sql.rs`; sqlx accepts `$1` placeholders for
 //! SQLite too) and differ only in how they open connections and start write transactions.
 
+mod arrival_sql;
+mod arrivals;
 mod event_sql;
 pub mod group_commit;
 mod postgres;
@@ -24,6 +26,7 @@ use time::OffsetDateTime;
 use crate::domain::{Phase, SessionStatus, TokenHash, TrialOutcome};
 use crate::store::research::ResearchStore;
 
+pub use crate::store::arrivals::{Arrivals, RefusedArrival};
 pub use crate::store::postgres::PostgresStore;
 pub use crate::store::sqlite::SqliteStore;
 
@@ -94,6 +97,8 @@ pub struct Session {
     #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
     pub completion_code: Option<String>,
+    /// Opened by a signed-in researcher to try the study: left out of exports unless asked for.
+    pub preview: bool,
 }
 
 impl Session {
@@ -129,6 +134,10 @@ pub struct NewSession {
     pub seed: i64,
     pub assignment: Assignment,
     pub at: OffsetDateTime,
+    /// A researcher's preview session.
+    pub preview: bool,
+    /// What the front door's device check measured, if the client reported it.
+    pub device: Option<serde_json::Value>,
 }
 
 /// One attempt at a task (tutorial level, practice or main task).
@@ -287,7 +296,7 @@ pub struct TableCounts {
 
 /// Storage operations, one per use case.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Arrivals + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 

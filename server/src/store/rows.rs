@@ -9,7 +9,7 @@ use crate::domain::{Phase, SessionStatus, TrialOutcome};
 use crate::store::{Answer, Run, Session, StoreError, StoredEvent, Trial};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, experiment, experiment_version, recruiter_id, condition, seed, \
-     task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code";
+     task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code, preview";
 
 pub(crate) const TRIAL_COLUMNS: &str = "session_id, step, phase, position, task_index, label, started_at, \
      started_ms, ended_at, ended_ms, outcome, program, runs";
@@ -36,6 +36,7 @@ pub(crate) struct SessionRow {
     updated_at: OffsetDateTime,
     completed_at: Option<OffsetDateTime>,
     completion_code: Option<String>,
+    preview: bool,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -68,6 +69,7 @@ impl TryFrom<SessionRow> for Session {
             updated_at: row.updated_at,
             completed_at: row.completed_at,
             completion_code: row.completion_code,
+            preview: row.preview,
         })
     }
 }

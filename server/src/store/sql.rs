@@ -31,6 +31,8 @@ macro_rules! impl_store {
 
             $crate::store::event_sql::impl_event_writes!($store, $db);
 
+            $crate::store::arrival_sql::impl_arrivals!($store, $db);
+
             #[async_trait::async_trait]
             impl Store for $store {
                 fn backend(&self) -> &'static str {
@@ -83,8 +85,8 @@ macro_rules! impl_store {
                         serde_json::to_string(&task_order).map_err(anyhow::Error::from)?;
                     sqlx::query(
                         "INSERT INTO sessions (id, experiment, experiment_version, token_hash, recruiter_id, condition, seed, \
-                         task_order, status, step, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', 0, $9, $9)",
+                         task_order, status, step, created_at, updated_at, preview, device) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', 0, $9, $9, $10, $11)",
                     )
                     .bind(&new.id)
                     .bind(&new.experiment)
@@ -95,6 +97,8 @@ macro_rules! impl_store {
                     .bind(new.seed)
                     .bind(&task_order)
                     .bind(new.at)
+                    .bind(new.preview)
+                    .bind(new.device.as_ref().map(sqlx::types::Json))
                     .execute(&mut *tx)
                     .await?;
                     for (name, value) in &new.params {

@@ -21,6 +21,10 @@ pub enum StudyError {
     /// Well-formed, but refused on its merits (an unsolved program submitted).
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// An arrival the experiment does not admit (no recruiter ID, a device below the
+    /// requirements); it gets no session.
+    #[error("{message}")]
+    NotAdmitted { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The stored session and the experiment disagree: a bug, never the client's doing.
@@ -31,6 +35,23 @@ pub enum StudyError {
 impl StudyError {
     pub fn invalid(message: impl Into<String>) -> StudyError {
         StudyError::Invalid(message.into())
+    }
+
+    pub fn not_admitted(code: &'static str, message: impl Into<String>) -> StudyError {
+        StudyError::NotAdmitted {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code of a refusal, if it has one.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            StudyError::WrongState { code, .. }
+            | StudyError::Refused { code, .. }
+            | StudyError::NotAdmitted { code, .. } => Some(code),
+            _ => None,
+        }
     }
 
     pub fn wrong_state(code: &'static str, message: impl Into<String>) -> StudyError {

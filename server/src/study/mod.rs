@@ -20,7 +20,7 @@ pub use error::StudyError;
 pub use events::events;
 pub use programs::{run, submit};
 pub use progress::{complete, consent, continue_step, questionnaire, skip};
-pub use session::{Entered, check_version, enter, view};
+pub use session::{Arrival, Entered, check_version, enter, view};
 
 /// Limits on what a client may send, beyond the request body limit.
 pub mod limits {

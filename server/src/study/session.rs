@@ -8,34 +8,106 @@ use rand::Rng;
 use super::error::StudyError;
 use super::storable::require_storable;
 use super::{limits, views};
-use crate::api::{Current, Progress, SessionView, SkipView, TrialView};
+use crate::api::{Current, DeviceReport, Progress, SessionView, SkipView, TrialView};
 use crate::clock::{now, rfc3339};
 use crate::domain::{Phase, SessionStatus, SessionToken};
 use crate::experiment::{Experiment, Order, Step};
-use crate::store::{Assignment, NewSession, NewTrial, Session, Store, StoreError, Trial};
+use crate::store::{
+    Assignment, NewSession, NewTrial, RefusedArrival, Session, Store, StoreError, Trial,
+};
 
 /// A new or resumed session.
 pub struct Entered {
-    /// Only for a new session: the token is never stored, so it cannot be shown again.
+    /// A new token: for a new session, and for a session resumed by recruiter ID (whose old
+    /// token is then superseded). None when the request's own token resumed it.
     pub token: Option<SessionToken>,
+    /// The session existed before this request.
+    pub resumed: bool,
     pub session: Session,
 }
 
-/// Entry: resumes `existing` if it belongs to this experiment and participant, otherwise creates
-/// a session (refusing a recruiter ID that already took part, unless repeats are allowed).
+/// What an arrival brings besides its URL parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Arrival {
+    /// Every URL parameter, verbatim.
+    pub params: BTreeMap<String, String>,
+    /// What the browser reported for the device check.
+    pub device: Option<DeviceReport>,
+    /// A signed-in researcher's preview: no recruiter ID needed, flagged, kept out of exports.
+    pub preview: bool,
+}
+
+/// Entry (docs/api.md, "Entry"): resumes `existing` if it belongs to this experiment and
+/// participant; otherwise checks the arrival (recruiter ID, device), resumes the active session
+/// of the same recruiter ID when the experiment's resume parameters match, and else creates a
+/// session (refusing a recruiter ID that already took part, unless repeats are allowed).
+/// Refused arrivals are stored with their reason.
 pub async fn enter(
     store: &dyn Store,
     experiment: &Experiment,
-    params: BTreeMap<String, String>,
+    arrival: Arrival,
     existing: Option<Session>,
 ) -> Result<Entered, StudyError> {
+    check_params(&arrival.params)?;
+    let recruiter_id = experiment.recruiter_id(&arrival.params).map(str::to_owned);
+    if let Some(session) = existing {
+        let same_participant = recruiter_id.is_none() || recruiter_id == session.recruiter_id;
+        if session.experiment == experiment.slug.as_str() && same_participant {
+            return Ok(Entered {
+                token: None,
+                resumed: true,
+                session,
+            });
+        }
+    }
+    if !arrival.preview {
+        if let Err(refusal) = admit(experiment, recruiter_id.as_deref(), arrival.device.as_ref()) {
+            return Err(refuse(store, experiment, &arrival, recruiter_id, refusal).await);
+        }
+    }
+    if let Some(id) = recruiter_id.as_deref()
+        && experiment.entry.resume
+        && !arrival.preview
+        && let Some(session) = store
+            .latest_session_of(experiment.slug.as_str(), id)
+            .await?
+        && session.status == SessionStatus::Active
+    {
+        let stored = store.params(&session.id).await?;
+        if resume_matches(experiment, &stored, &arrival.params) {
+            let token = SessionToken::generate();
+            let session = store
+                .replace_token(&session.id, &token.hash(), now())
+                .await?;
+            tracing::info!(session = %session.id, "session resumed by recruiter ID");
+            return Ok(Entered {
+                token: Some(token),
+                resumed: true,
+                session,
+            });
+        }
+        // Where repeats are allowed, an arrival that does not match starts a session of its own.
+        if !experiment.allow_repeats {
+            let refusal = StudyError::wrong_state(
+                "session_active_elsewhere",
+                "you have already started this study in another browser or window; please \
+                 continue there. If you cannot, contact the researcher through the site that \
+                 sent you here",
+            );
+            return Err(refuse(store, experiment, &arrival, recruiter_id, refusal).await);
+        }
+    }
+    create(store, experiment, arrival, recruiter_id).await
+}
+
+fn check_params(params: &BTreeMap<String, String>) -> Result<(), StudyError> {
     if params.len() > limits::MAX_PARAMS {
         return Err(StudyError::invalid(format!(
             "at most {} entry parameters",
             limits::MAX_PARAMS
         )));
     }
-    for (name, value) in &params {
+    for (name, value) in params {
         require_storable("an entry parameter", name)?;
         require_storable("an entry parameter", value)?;
         if name.is_empty()
@@ -49,16 +121,89 @@ pub async fn enter(
             )));
         }
     }
-    let recruiter_id = experiment.recruiter_id(&params).map(str::to_owned);
-    if let Some(session) = existing {
-        let same_participant = recruiter_id.is_none() || recruiter_id == session.recruiter_id;
-        if session.experiment == experiment.slug.as_str() && same_participant {
-            return Ok(Entered {
-                token: None,
-                session,
-            });
-        }
+    Ok(())
+}
+
+/// The experiment's admission rules: a recruiter ID where one is required, and the device check.
+fn admit(
+    experiment: &Experiment,
+    recruiter_id: Option<&str>,
+    device: Option<&DeviceReport>,
+) -> Result<(), StudyError> {
+    if recruiter_id.is_none() && experiment.entry.require_recruiter_id {
+        return Err(StudyError::not_admitted(
+            "recruiter_id_missing",
+            format!(
+                "this link is missing your participant ID ({}); please open the study from the \
+                 link on the site that sent you here",
+                experiment.recruiter_id_params.join(" or ")
+            ),
+        ));
     }
+    if let Some(device) = device
+        && let Some(reason) = device.shortfall(&experiment.device)
+    {
+        return Err(StudyError::not_admitted("device_not_supported", reason));
+    }
+    Ok(())
+}
+
+/// Stores a refused arrival with its reason and returns the refusal; a failure to store it is
+/// logged, never put in place of the participant's answer.
+async fn refuse(
+    store: &dyn Store,
+    experiment: &Experiment,
+    arrival: &Arrival,
+    recruiter_id: Option<String>,
+    refusal: StudyError,
+) -> StudyError {
+    let reason = refusal.code().unwrap_or("refused").to_owned();
+    let record = RefusedArrival {
+        experiment: experiment.slug.to_string(),
+        reason,
+        recruiter_id,
+        params: arrival.params.clone(),
+        device: arrival.device.as_ref().map(DeviceReport::to_json),
+        at: now(),
+    };
+    if let Err(e) = store.refuse_arrival(record).await {
+        tracing::error!(error = %e, "a refused arrival could not be stored");
+    }
+    refusal
+}
+
+/// Whether an arrival may continue a session entered with `stored` parameters: every resume
+/// parameter the session has matches, or the arrival repeats the session's parameters exactly
+/// (an entry retried after its answer was lost).
+fn resume_matches(
+    experiment: &Experiment,
+    stored: &BTreeMap<String, String>,
+    arrived: &BTreeMap<String, String>,
+) -> bool {
+    if stored == arrived {
+        return true;
+    }
+    let mut named = experiment
+        .entry
+        .resume_params
+        .iter()
+        .filter_map(|name| stored.get(name).map(|value| (name, value)))
+        .peekable();
+    named.peek().is_some() && named.all(|(name, value)| arrived.get(name) == Some(value))
+}
+
+async fn create(
+    store: &dyn Store,
+    experiment: &Experiment,
+    arrival: Arrival,
+    recruiter_id: Option<String>,
+) -> Result<Entered, StudyError> {
+    // Kept to record the arrival if the store refuses it as a repeat.
+    let refused = Arrival {
+        params: arrival.params.clone(),
+        device: arrival.device.clone(),
+        preview: arrival.preview,
+    };
     let token = SessionToken::generate();
     let drawn: u64 = rand::rng().random();
     let seed = experiment.order.session_seed(drawn);
@@ -75,25 +220,33 @@ pub async fn enter(
         experiment: experiment.slug.to_string(),
         experiment_version: experiment.version.clone(),
         token_hash: token.hash(),
-        recruiter_id,
-        unique_recruiter: !experiment.allow_repeats,
-        params,
+        unique_recruiter: !experiment.allow_repeats && !arrival.preview,
+        recruiter_id: recruiter_id.clone(),
+        params: arrival.params,
         seed: seed as i64,
         assignment,
         at: now(),
+        preview: arrival.preview,
+        device: arrival.device.as_ref().map(DeviceReport::to_json),
     };
     match store.create_session(new).await {
         Ok(session) => {
-            tracing::info!(session = %session.id, experiment = %session.experiment, condition = ?session.condition, "session created");
+            tracing::info!(session = %session.id, experiment = %session.experiment, condition = ?session.condition, preview = session.preview, "session created");
             Ok(Entered {
                 token: Some(token),
+                resumed: false,
                 session,
             })
         }
-        Err(StoreError::Conflict(_)) => Err(StudyError::wrong_state(
-            "already_participated",
-            "this participant ID has already taken part in this study, and each person may take part only once",
-        )),
+        Err(StoreError::Conflict(_)) => {
+            let refusal = StudyError::wrong_state(
+                "already_participated",
+                "this participant ID has already taken part in this study (finished or left \
+                 it), and each person may take part only once; if you think this is wrong, \
+                 contact the researcher through the site that sent you here",
+            );
+            Err(refuse(store, experiment, &refused, recruiter_id, refusal).await)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -170,6 +323,7 @@ pub async fn view(
                         (Some(level), Some(program)) => Some(views::demo(experiment, &level.task, program)),
                         _ => None,
                     },
+                    palette: screen.palette.as_ref().map(|letters| letters.iter().map(char::to_string).collect()),
                 }
             }
             Step::Task { phase, index, task } => {
@@ -246,6 +400,21 @@ pub(super) fn trial_view(
             .map(|screen| views::text(&screen.text)),
         _ => entry.text.as_ref().map(views::text),
     };
+    let palette: Vec<String> = match phase {
+        Phase::Tutorial => experiment
+            .tutorial
+            .get(task)
+            .and_then(|screen| screen.palette.as_ref())
+            .map(|letters| letters.iter().map(char::to_string).collect()),
+        _ => None,
+    }
+    .unwrap_or_else(|| {
+        dsl::Action::ALL
+            .iter()
+            .map(|a| a.letter().to_string())
+            .chain((1..=experiment.limits.subroutines).map(|k| k.to_string()))
+            .collect()
+    });
     let skip = (phase == Phase::Tasks).then(|| {
         let available_at = trial.started_at + experiment.skip_delay;
         SkipView {
@@ -264,6 +433,7 @@ pub(super) fn trial_view(
         map: views::map(&entry.task),
         light: views::light_name(experiment.light).to_owned(),
         limits: views::limits(experiment),
+        palette,
         started_at: rfc3339(trial.started_at),
         runs: trial.runs,
         skip,

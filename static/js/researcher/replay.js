@@ -3,10 +3,10 @@
 // interpreter); the board, the read-only program view and the player are the participant app's
 // own modules, imported, not copied.
 
-import { Board } from '../board.js';
 import { fromCompact } from '../compact.js';
 import { Editor } from '../editor.js';
 import { play } from '../player.js';
+import { makeBoard } from '../view.js';
 import { Cancelled } from '../api.js';
 
 const root = document.getElementById('replay');
@@ -33,7 +33,8 @@ function stop() {
 function show(map, program, title) {
   stop();
   $('trial-title').textContent = title;
-  board = new Board($('board'), map);
+  // The experiment's view; the replay records nothing, so camera turns are not logged.
+  board = makeBoard($('board'), map, { kind: data.board });
   editor = new Editor({ routines: $('routines'), subroutines: data.subroutines, readOnly: true });
   editor.load(fromCompact(program, data.subroutines + 1) || []);
   current = { map, program };

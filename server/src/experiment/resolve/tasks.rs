@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use dsl::{LightMode, Limits, Task};
+use dsl::{Action, Instr, LightMode, Limits, Program, Task};
 
 use crate::experiment::definition::{ScreenDef, TaskDef};
 use crate::experiment::resolve::{Resolver, valid_label};
@@ -170,6 +170,24 @@ impl Resolver<'_> {
                 }
                 None
             };
+            let palette = match &def.palette {
+                Some(names) => self.palette(&format!("{item_key}.palette"), names, limits),
+                // A tutorial screen without a palette offers every primitive and one process.
+                None if key == "tutorial" => Some(
+                    Action::ALL
+                        .iter()
+                        .map(|a| a.letter())
+                        .chain((limits.subroutines >= 1).then_some('1'))
+                        .collect(),
+                ),
+                None => None,
+            };
+            if def.solve && palette.as_ref().is_some_and(Vec::is_empty) {
+                self.problem(
+                    format!("{item_key}.palette"),
+                    "a screen to solve needs at least one instruction in its palette",
+                );
+            }
             let demo = match (&def.demo, &level) {
                 (Some(program), Some(level)) => match dsl::parse_program(program, None, limits) {
                     Ok(program) => {
@@ -183,6 +201,18 @@ impl Resolver<'_> {
                         );
                         if !outcome.solved && def.solve {
                             self.problem(format!("{item_key}.demo"), "the demonstration does not solve the level the participant must solve");
+                        }
+                        if let (Some(palette), Some(_)) = (&palette, &def.palette) {
+                            let missing = instructions_outside(&program, palette);
+                            if !missing.is_empty() {
+                                self.problem(
+                                    format!("{item_key}.demo"),
+                                    format!(
+                                        "the demonstration uses {}, which the screen's palette does not offer",
+                                        missing.join(", ")
+                                    ),
+                                );
+                            }
                         }
                         Some(program)
                     }
@@ -202,9 +232,96 @@ impl Resolver<'_> {
                     level,
                     demo,
                     solve: def.solve,
+                    palette,
                 });
             }
         }
         screens
     }
+}
+
+impl Resolver<'_> {
+    /// Reads a screen's `palette`: instruction names in any order, each once, with processes
+    /// `P1` to `Pk` without gaps; returns their compact letters in palette order.
+    fn palette(&mut self, key: &str, names: &[String], limits: &Limits) -> Option<Vec<char>> {
+        let mut letters: Vec<char> = Vec::new();
+        let mut ok = true;
+        for (i, name) in names.iter().enumerate() {
+            let word = name.trim().to_ascii_lowercase();
+            let letter = match Action::ALL.iter().find(|a| a.word() == word) {
+                Some(action) => Some(action.letter()),
+                None => match word.strip_prefix('p').and_then(|k| k.parse::<usize>().ok()) {
+                    Some(k) if (1..=limits.subroutines).contains(&k) => {
+                        char::from_digit(k as u32, 10)
+                    }
+                    Some(k) => {
+                        self.problem(
+                            format!("{key}[{i}]"),
+                            format!(
+                                "`{name}`: the experiment has {} processes (`subroutines`), so there is no P{k}",
+                                limits.subroutines
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    None => None,
+                },
+            };
+            let Some(letter) = letter else {
+                self.problem(
+                    format!("{key}[{i}]"),
+                    format!(
+                        "`{name}` is not an instruction: use walk, jump, left, right, light or P1 to P{}",
+                        limits.subroutines.max(1)
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            if letters.contains(&letter) {
+                self.problem(format!("{key}[{i}]"), format!("`{name}` is listed twice"));
+                ok = false;
+                continue;
+            }
+            letters.push(letter);
+        }
+        let processes: Vec<u32> = letters.iter().filter_map(|c| c.to_digit(10)).collect();
+        if let Some(&highest) = processes.iter().max()
+            && processes.len() != highest as usize
+        {
+            self.problem(
+                key,
+                format!(
+                    "processes must be P1 to Pk without gaps: P{highest} needs P1 to P{}",
+                    highest - 1
+                ),
+            );
+            ok = false;
+        }
+        let order = |c: &char| match Action::from_letter(*c) {
+            Some(action) => Action::ALL.iter().position(|a| *a == action).unwrap_or(0),
+            None => 5 + c.to_digit(10).unwrap_or(0) as usize,
+        };
+        letters.sort_by_key(order);
+        ok.then_some(letters)
+    }
+}
+
+/// The instructions of `program` that `palette` does not offer, by name, each once.
+fn instructions_outside(program: &Program, palette: &[char]) -> Vec<String> {
+    let mut missing: Vec<String> = Vec::new();
+    for instr in program.routines.iter().flatten() {
+        if palette.contains(&instr.letter()) {
+            continue;
+        }
+        let name = match instr {
+            Instr::Act(action) => format!("`{}`", action.word()),
+            Instr::Call(k) => format!("`P{k}`"),
+        };
+        if !missing.contains(&name) {
+            missing.push(name);
+        }
+    }
+    missing
 }

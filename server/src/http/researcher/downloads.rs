@@ -20,6 +20,9 @@ pub struct ExportForm {
     /// A checkbox: present (any value) when ticked.
     #[serde(default)]
     pub raw_ids: Option<String>,
+    /// A checkbox: include researchers' preview sessions.
+    #[serde(default)]
+    pub include_preview: Option<String>,
 }
 
 /// Streams an export as a download.
@@ -45,11 +48,21 @@ pub(super) async fn export(
             "bonus-csv pays recruiter IDs: tick \"include recruiter IDs\"".into(),
         ));
     }
-    let exporter = exporter(&state, &experiment, ExportOptions { raw_ids }).await?;
+    let include_preview = form.include_preview.is_some();
+    let options = ExportOptions {
+        raw_ids,
+        include_preview,
+    };
+    let exporter = exporter(&state, &experiment, options).await?;
     let detail = format!(
-        "{} download{}",
+        "{} download{}{}",
         format.name(),
-        if raw_ids { " with raw IDs" } else { "" }
+        if raw_ids { " with raw IDs" } else { "" },
+        if include_preview {
+            " with previews"
+        } else {
+            ""
+        }
     );
     audit(
         state.research.as_ref(),

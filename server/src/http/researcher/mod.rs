@@ -12,6 +12,7 @@
 mod downloads;
 pub mod guard;
 mod pages;
+mod preview;
 mod replay;
 mod sign_in;
 
@@ -79,6 +80,11 @@ pub fn route_table() -> Vec<RouteEntry> {
             Method::POST,
             "/researcher/experiments/{experiment}/withdraw",
             post(pages::withdraw_participant),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/experiments/{experiment}/preview",
+            post(preview::start_preview),
         ),
         entry(
             Method::POST,

@@ -73,6 +73,8 @@ pub(super) async fn replay_page(
         "run_url": format!("/researcher/experiments/{slug}/run"),
         "csrf": who.csrf_token,
         "subroutines": experiment.limits.subroutines,
+        // How the level is drawn (`isometric` or `flat`), as participants saw it.
+        "board": experiment.board,
         "trials": trials,
     });
     Ok(ReplayPage {

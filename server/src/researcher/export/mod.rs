@@ -110,6 +110,8 @@ impl Format {
 pub struct ExportOptions {
     /// Include recruiter IDs (a `recruiter_id` column). Off unless asked for explicitly.
     pub raw_ids: bool,
+    /// Include researchers' preview sessions. Off unless asked for: they are not data.
+    pub include_preview: bool,
 }
 
 /// What an export wrote.
@@ -169,6 +171,9 @@ impl Exporter {
         let mut next = 0usize;
         let mut participants = Vec::with_capacity(sessions.len());
         for session in sessions {
+            if session.preview && !self.options.include_preview {
+                continue;
+            }
             let participant_idx = (session.status == SessionStatus::Completed).then(|| {
                 let idx = match imported.get(&session.id) {
                     Some(&published) if published >= 0 => published as usize,

@@ -415,6 +415,7 @@ macro_rules! impl_research {
                     "answers",
                     "events",
                     "refused_events",
+                    "superseded_tokens",
                     "runs",
                     "trials",
                     "session_params",
