@@ -180,8 +180,11 @@ export class EventLog {
           return false;
         }
         if (error instanceof ApiError && error.status === 401) {
-          // The session is gone on the server: nothing sent now can ever be stored.
-          showPageError('Your session could not be found on the server. Please reopen the study link.');
+          // The session is gone on the server, or went on in another browser (the page already
+          // says so): nothing sent now can ever be stored.
+          if (error.code !== 'session_continued_elsewhere') {
+            showPageError('Your session could not be found on the server. Please reopen the study link.');
+          }
           return false;
         }
         if (error instanceof ApiError && error.code === 'consent_required') {

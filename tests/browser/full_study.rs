@@ -40,6 +40,8 @@ struct Done {
     reload: Option<(i64, String)>,
     answers: BTreeMap<String, String>,
     screens: usize,
+    /// The main task where the camera was turned.
+    camera_step: Option<i64>,
     last_seq: i64,
     session_id: String,
 }
@@ -102,6 +104,21 @@ async fn go_through_the_study(
         )
         .await?;
     browser.screenshot("01-front-door").await?;
+    // Every page names an icon, and the address browsers try anyway answers with it.
+    let icon = reqwest::get(server.url("/favicon.ico")).await?;
+    ensure!(
+        icon.status().is_success()
+            && icon.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("image/svg+xml")),
+        "favicon: {} {:?}",
+        icon.status(),
+        icon.headers().get("content-type")
+    );
+    let linked = browser
+        .js("return document.querySelector('link[rel=icon]')?.getAttribute('href')")
+        .await?;
+    ensure!(linked == "/static/favicon.svg", "icon link {linked}");
     browser.click("#proglab-app button").await?;
 
     let mut page = browser.page().await?;
@@ -189,6 +206,15 @@ async fn go_through_the_study(
         )
         .await?;
     ensure!(code == "CORREA2025", "completion code {code}");
+    // The progress bar is full, and says so.
+    let progress = browser
+        .js("const p = document.getElementById('study-progress');
+             return [p.value === p.max, document.getElementById('progress-label').textContent]")
+        .await?;
+    ensure!(
+        progress == serde_json::json!([true, "Finished"]),
+        "progress at completion: {progress}"
+    );
     let (last_seq, pending) = browser.event_counters(&done.session_id).await?;
     ensure!(pending == 0, "{pending} events still pending at completion");
     done.last_seq = last_seq;
@@ -457,6 +483,32 @@ async fn main_task(
             .js("return document.getElementById('skip').disabled")
             .await?;
         ensure!(disabled == Value::Bool(true), "Skip is available at once");
+        // A live countdown says when it will be, and the progress bar says where this is.
+        let countdown = browser
+            .wait_for(
+                "document.getElementById('skip-countdown').textContent",
+                "the skip countdown",
+            )
+            .await?;
+        ensure!(
+            countdown
+                .as_str()
+                .is_some_and(|t| t.starts_with("Skip available in 0:")),
+            "countdown {countdown}"
+        );
+        let label = browser
+            .js("return document.getElementById('progress-label').textContent")
+            .await?;
+        let steps = browser
+            .js("return window.proglab.pageState.session.progress.steps")
+            .await?;
+        ensure!(
+            label.as_str() == Some(format!("Step {} of {steps}", page.step + 1).as_str()),
+            "progress label {label}"
+        );
+        // One turn of the camera, recorded.
+        browser.click("#camera-left").await?;
+        done.camera_step = Some(page.step);
         browser.screenshot("09-task").await?;
         browser.click("#help").await?;
         browser.screenshot("10-help-dialog").await?;
@@ -674,6 +726,51 @@ async fn check_database(
         count("consent") == 1
             && count("submit") == done.submitted.len()
             && count("skip") == done.skipped.len()
+    );
+
+    // The camera turn on a main task.
+    let camera_step = done.camera_step.context("the camera was turned")?;
+    ensure!(
+        record
+            .events
+            .iter()
+            .any(|e| e.kind == "camera" && e.step == Some(camera_step)),
+        "no camera event at step {camera_step}"
+    );
+    // Full screen during the main tasks: entered at the first click of a task page, left before
+    // the page goes on; every change recorded, and only on main-task pages.
+    let task_steps: BTreeSet<i64> = record
+        .trials
+        .iter()
+        .filter(|t| t.phase == "tasks")
+        .map(|t| t.step)
+        .collect();
+    let fullscreen: Vec<&server::store::StoredEvent> = record
+        .events
+        .iter()
+        .filter(|e| e.kind == "fullscreen")
+        .collect();
+    ensure!(
+        fullscreen
+            .iter()
+            .all(|e| e.step.is_some_and(|s| task_steps.contains(&s))),
+        "a fullscreen event outside the main tasks"
+    );
+    let states: Vec<(i64, String, String)> = fullscreen
+        .iter()
+        .map(|e| {
+            (
+                e.step.unwrap_or(-1),
+                e.data["state"].as_str().unwrap_or_default().to_owned(),
+                e.data["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let first_task = *task_steps.first().context("main tasks")?;
+    ensure!(
+        states.contains(&(first_task, "entered".into(), String::new()))
+            && states.contains(&(first_task, "left".into(), "next_page".into())),
+        "full screen on the first task: {states:?}"
     );
 
     // The reload kept the half-written program, and the page said so.

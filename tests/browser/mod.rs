@@ -10,6 +10,7 @@
 //! Screenshots of every distinct page go to `target/e2e-screenshots/`.
 
 mod cutoff;
+mod entry;
 mod full_study;
 mod hostile;
 mod iso;
@@ -270,6 +271,24 @@ impl Browser {
         width: u32,
         height: u32,
     ) -> anyhow::Result<Browser> {
+        Browser::start_as(binaries, width, height, false).await
+    }
+
+    /// A browser that emulates a touch phone whose screen is `width` by `height` CSS pixels.
+    pub async fn start_phone(
+        binaries: &(PathBuf, PathBuf),
+        width: u32,
+        height: u32,
+    ) -> anyhow::Result<Browser> {
+        Browser::start_as(binaries, width, height, true).await
+    }
+
+    async fn start_as(
+        binaries: &(PathBuf, PathBuf),
+        width: u32,
+        height: u32,
+        phone: bool,
+    ) -> anyhow::Result<Browser> {
         let (chromium, driver_path) = binaries;
         let port = free_port()?;
         let driver = Guarded(
@@ -301,12 +320,19 @@ impl Browser {
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         args.push(format!("--window-size={width},{height}"));
+        // The screen as large as the window: a page in fullscreen (the task phase) then keeps
+        // the window's size instead of headless Chromium's default 800x600 screen.
+        args.push(format!("--screen-info={{{width}x{height}}}"));
         let mut capabilities = Capabilities::new();
         capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": chromium, "args": args }),
-        );
+        let mut options = json!({ "binary": chromium, "args": args });
+        if phone {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true },
+                "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+            });
+        }
+        capabilities.insert("goog:chromeOptions".into(), options);
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&webdriver)

@@ -462,3 +462,66 @@ fn the_recruiter_id_is_the_first_listed_parameter_present() {
     assert_eq!(experiment.recruiter_id(&params), Some("p"));
     assert_eq!(experiment.recruiter_id(&BTreeMap::new()), None);
 }
+
+#[test]
+fn the_bundled_study_draws_blocks_requires_the_prolific_id_and_a_large_window() {
+    let experiment = correa();
+    assert_eq!(experiment.board, BoardKind::Isometric);
+    assert!(experiment.entry.require_recruiter_id);
+    assert!(experiment.entry.resume);
+    assert_eq!(experiment.entry.resume_params, ["SESSION_ID"]);
+    assert_eq!(
+        (experiment.device.min_width, experiment.device.touch),
+        (Some(800), true)
+    );
+}
+
+#[test]
+fn entry_rules_default_from_whether_recruiter_params_are_named() {
+    let minimal = parse_text(MINIMAL).unwrap();
+    assert!(!minimal.entry.require_recruiter_id);
+    assert_eq!(minimal.board, BoardKind::Isometric);
+    assert_eq!(minimal.device, DeviceRules { touch: true, ..DeviceRules::default() });
+    let named = parse_text(&MINIMAL.replace(
+        "skip_delay_seconds = 5",
+        "skip_delay_seconds = 5\nrecruiter_id_params = [\"workerId\"]\nboard = \"flat\"",
+    ))
+    .unwrap();
+    assert!(named.entry.require_recruiter_id);
+    assert_eq!(named.board, BoardKind::Flat);
+    let waived = parse_text(&format!(
+        "{}[entry]\nrequire_recruiter_id = false\nresume = false\nresume_params = [\"assignmentId\"]\n",
+        MINIMAL.replace(
+            "skip_delay_seconds = 5",
+            "skip_delay_seconds = 5\nrecruiter_id_params = [\"workerId\"]"
+        )
+    ))
+    .unwrap();
+    assert_eq!(
+        waived.entry,
+        EntryRules {
+            require_recruiter_id: false,
+            resume: false,
+            resume_params: vec!["assignmentId".into()],
+        }
+    );
+}
+
+#[test]
+fn a_bad_board_or_device_requirement_is_named() {
+    let broken = format!(
+        "{}[device]\nmin_width = 50\nmin_height = 20000\ntouch = false\n",
+        MINIMAL.replace(
+            "skip_delay_seconds = 5",
+            "skip_delay_seconds = 5\nboard = \"3d\""
+        )
+    );
+    let message = parse_text(&broken).unwrap_err().to_string();
+    for expected in [
+        "test.toml: board: `3d` is not a board view",
+        "test.toml: device.min_width: 50 px is not between 200 and 10000",
+        "test.toml: device.min_height: 20000 px is not between 200 and 10000",
+    ] {
+        assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
+    }
+}
