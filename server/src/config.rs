@@ -39,6 +39,16 @@ pub struct Config {
     /// Commit the client events of concurrent requests together (`store::group_commit`); off,
     /// each request commits its own.
     pub group_commit: bool,
+    /// Reverse proxies whose `X-Forwarded-Proto` is believed (docs/deploy.md); a request from
+    /// any other address is taken as it arrived.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Send `Strict-Transport-Security` on requests that came over HTTPS.
+    pub hsts: bool,
+    /// Address of the Prometheus `/metrics` listener; `None` (the default) serves no metrics.
+    pub metrics_listen: Option<String>,
+    /// How long the metrics listener stays up after the server has drained on shutdown, so that
+    /// a last scrape sees the final counts.
+    pub metrics_linger: Duration,
 }
 
 impl Default for Config {
@@ -55,6 +65,10 @@ impl Default for Config {
                 u64::from(DEFAULT_SESSION_LIFETIME_DAYS) * 24 * 3600,
             ),
             group_commit: true,
+            trusted_proxies: Vec::new(),
+            hsts: false,
+            metrics_listen: None,
+            metrics_linger: Duration::ZERO,
         }
     }
 }
@@ -82,6 +96,10 @@ impl fmt::Debug for Config {
             .field("secure_cookies", &self.secure_cookies)
             .field("session_lifetime", &self.session_lifetime)
             .field("group_commit", &self.group_commit)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("hsts", &self.hsts)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("metrics_linger", &self.metrics_linger)
             .finish()
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod experiment;
 pub mod http;
+pub mod metrics;
 pub mod researcher;
 pub mod startup;
 pub mod state;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::experiment::{self, Experiment};
+use crate::metrics::Metrics;
 use crate::state::{AppState, Experiments};
 use crate::store::group_commit::{EventWriter, GroupCommitConfig};
 use crate::store::{self, Store};
@@ -42,6 +43,9 @@ pub struct App {
     router: Router,
     store: Arc<dyn Store>,
     address: SocketAddr,
+    /// The `/metrics` listener and its router, when `--metrics-listen` asks for one.
+    metrics: Option<(TcpListener, Router)>,
+    metrics_linger: std::time::Duration,
 }
 
 impl App {
@@ -76,12 +80,27 @@ impl App {
         } else {
             EventWriter::direct(store.clone())
         };
+        let metrics = Arc::new(Metrics::default());
+        let metrics_listener = match &config.metrics_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {address}"))?;
+                Some((
+                    listener,
+                    crate::metrics::router(metrics.clone(), store.clone()),
+                ))
+            }
+            None => None,
+        };
+        let metrics_linger = config.metrics_linger;
         let state = AppState {
             store: store.clone(),
             events,
             research,
             config: Arc::new(config),
             experiments,
+            metrics,
         };
         let router = crate::http::router(state);
         Ok(App {
@@ -89,11 +108,20 @@ impl App {
             router,
             store,
             address,
+            metrics: metrics_listener,
+            metrics_linger,
         })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -107,10 +135,33 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, backend = self.store.backend(), "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // The metrics listener outlives the public one by `metrics_linger`, so that a scrape
+        // after the drain sees the final counts.
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                let stopped = async {
+                    let _ = metrics_stopped.await;
+                };
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        });
+        // The peer address lets a trusted proxy's forwarded headers be believed (http/transport).
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         tracing::info!("shutting down: closing the database");
+        if let Some(metrics) = metrics {
+            tokio::time::sleep(self.metrics_linger).await;
+            let _ = stop_metrics.send(());
+            let _ = metrics.await;
+        }
         self.store.close().await;
         Ok(())
     }

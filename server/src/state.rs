@@ -20,6 +20,8 @@ pub struct AppState {
     pub events: EventWriter,
     pub config: Arc<Config>,
     pub experiments: Arc<Experiments>,
+    /// Counters and histograms for `/metrics` (recorded whether or not they are served).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The experiments being served, by slug.

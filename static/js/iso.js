@@ -20,7 +20,7 @@ const TILE_W = 64;
 const TILE_H = 32;
 const BLOCK_H = 20;
 // Room above the highest block for the robot.
-const ROBOT_ROOM = 50;
+const ROBOT_ROOM = 58;
 const MARGIN = 8;
 
 // A primitive's animation when the caller does not say how long it may take (ms).
@@ -246,15 +246,15 @@ export class IsoBoard {
   buildRobot() {
     const robot = element('g', { class: 'iso-robot', 'data-order': '' });
     // The ring on the floor is an outline only, so a pad under the robot stays visible.
-    const r = 0.27 * Math.SQRT2;
+    const r = 0.3 * Math.SQRT2;
     element('ellipse', { class: 'iso-robot-ring', cx: 0, cy: 0, rx: round(r * TILE_W / 2), ry: round(r * TILE_H / 2) }, robot);
     this.arrow = element('polygon', { class: 'iso-robot-arrow' }, robot);
     const body = element('g', { class: 'iso-robot-body' }, robot);
-    element('rect', { class: 'iso-robot-torso', x: -11, y: -27, width: 22, height: 25, rx: 9 }, body);
-    element('ellipse', { class: 'iso-robot-head', cx: 0, cy: -26, rx: 10.5, ry: 5 }, body);
-    this.eyes = [0, 1].map(() => element('ellipse', { class: 'iso-robot-eye', cx: 0, cy: -16, rx: 3, ry: 4 }, body));
+    element('rect', { class: 'iso-robot-torso', x: -13, y: -32, width: 26, height: 30, rx: 11 }, body);
+    element('ellipse', { class: 'iso-robot-head', cx: 0, cy: -31, rx: 12.5, ry: 6 }, body);
+    this.eyes = [0, 1].map(() => element('ellipse', { class: 'iso-robot-eye', cx: 0, cy: -20, rx: 3.5, ry: 4.5 }, body));
     // An antenna that leans the way the robot faces, so the heading shows from behind too.
-    this.antenna = element('line', { class: 'iso-robot-antenna', x1: 0, y1: -30 }, body);
+    this.antenna = element('line', { class: 'iso-robot-antenna', x1: 0, y1: -36 }, body);
     this.antennaTip = element('circle', { class: 'iso-robot-antenna-tip', r: 3 }, body);
     return robot;
   }
@@ -291,12 +291,12 @@ export class IsoBoard {
     this.robot.setAttribute('transform', `translate(${round(sx)} ${round(sy)})`);
     // The arrow on the floor: from the ring's edge to beyond it, in the heading's direction.
     const at = (along, across) => screen(dp * along - dq * across, dq * along + dp * across, 0);
-    this.arrow.setAttribute('points', points([at(0.64, 0), at(0.3, 0.22), at(0.37, 0), at(0.3, -0.22)]));
+    this.arrow.setAttribute('points', points([at(0.7, 0), at(0.32, 0.26), at(0.4, 0), at(0.32, -0.26)]));
     const [ax, ay] = at(0.3, 0);
     this.antenna.setAttribute('x2', round(ax));
-    this.antenna.setAttribute('y2', round(-40 + ay));
+    this.antenna.setAttribute('y2', round(-47 + ay));
     this.antennaTip.setAttribute('cx', round(ax));
-    this.antennaTip.setAttribute('cy', round(-40 + ay));
+    this.antennaTip.setAttribute('cy', round(-47 + ay));
     // The face: eyes on the side of the body that faces the heading, hidden when it faces away.
     // Seen from the camera, azimuth 0 faces the viewer and +90° is screen right.
     const gamma = heading - (5 * Math.PI) / 4;
@@ -304,8 +304,8 @@ export class IsoBoard {
       const a = gamma + offset;
       const eye = this.eyes[i];
       const facing = Math.cos(a);
-      eye.setAttribute('cx', round(10 * Math.sin(a)));
-      eye.setAttribute('rx', round(Math.max(0.2, 3 * facing)));
+      eye.setAttribute('cx', round(12 * Math.sin(a)));
+      eye.setAttribute('rx', round(Math.max(0.2, 3.5 * facing)));
       eye.setAttribute('visibility', facing > 0.08 ? 'visible' : 'hidden');
     });
     this.drawn = { x: gx, y: gy, angle: pose.angle };
@@ -345,6 +345,7 @@ export class IsoBoard {
       const rowTo = this.rowOf(to.x, to.y);
       this.slot(Math.max(rowFrom, rowTo));
       this.container.dataset.animating = kind;
+      this.robot.classList.toggle('iso-bumping', kind === 'bump');
       if (this.frozen !== null) this.render(this.frozen);
       else requestAnimationFrame(this.frame);
     } else {
@@ -363,6 +364,7 @@ export class IsoBoard {
     this.slot(this.rowOf(to.x, to.y));
     this.place(to);
     delete this.container.dataset.animating;
+    this.robot.classList.remove('iso-bumping');
   }
 
   frame(now) {

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod backup;
 pub mod check_data;
 pub mod enumerate;
 pub mod export;
@@ -45,6 +46,10 @@ pub enum Command {
     Withdraw(withdraw::WithdrawArgs),
     /// Add, remove or list researcher accounts.
     Researcher(researcher::ResearcherArgs),
+    /// Write a consistent copy of a SQLite database, safe while the server runs.
+    Backup(backup::BackupArgs),
+    /// Replace a SQLite database with a backup (stop the server first).
+    Restore(backup::RestoreArgs),
 }
 
 /// The database a subcommand opens; one definition shared by every subcommand, and secret: its
@@ -135,6 +140,8 @@ impl Cli {
             Command::Import(args) => import::main(args),
             Command::Withdraw(args) => withdraw::main(args),
             Command::Researcher(args) => researcher::main(args),
+            Command::Backup(args) => backup::backup_main(args),
+            Command::Restore(args) => backup::restore_main(args),
         }
     }
 }

@@ -32,9 +32,25 @@ pub struct ServeArgs {
     /// Seconds before a request is answered with 408.
     #[arg(long, env = "PROGLAB_REQUEST_TIMEOUT", default_value_t = config::DEFAULT_REQUEST_TIMEOUT.as_secs())]
     pub request_timeout: u64,
-    /// Mark the session cookie Secure (use behind HTTPS).
+    /// Mark the session cookies Secure on every request (behind HTTPS without a trusted proxy;
+    /// with --trusted-proxy they are Secure whenever the proxy says the request came over HTTPS).
     #[arg(long, env = "PROGLAB_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Address or network (CIDR) of a reverse proxy whose X-Forwarded-Proto is believed, e.g.
+    /// 127.0.0.1 or 10.0.0.0/8; repeat or separate with commas.
+    #[arg(long = "trusted-proxy", env = "PROGLAB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Send Strict-Transport-Security (one year) on requests that came over HTTPS.
+    #[arg(long, env = "PROGLAB_HSTS")]
+    pub hsts: bool,
+    /// Serve Prometheus metrics at /metrics on this separate address (HOST:PORT), never on the
+    /// public one; off unless given.
+    #[arg(long, env = "PROGLAB_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Seconds the metrics listener stays up after the server has drained on shutdown, so a last
+    /// scrape sees the final counts.
+    #[arg(long, env = "PROGLAB_METRICS_LINGER", default_value_t = 0)]
+    pub metrics_linger: u64,
     /// Days a participant's session token stays valid on the server, counted from entry; older
     /// sessions are refused with 401.
     #[arg(long, env = "PROGLAB_SESSION_LIFETIME_DAYS", default_value_t = config::DEFAULT_SESSION_LIFETIME_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
@@ -59,8 +75,20 @@ impl ServeArgs {
                 u64::from(self.session_lifetime_days) * 24 * 3600,
             ),
             group_commit: !self.no_group_commit,
+            trusted_proxies: self.trusted_proxies,
+            hsts: self.hsts,
+            metrics_listen: self.metrics_listen,
+            metrics_linger: Duration::from_secs(self.metrics_linger),
         }
     }
+}
+
+/// An address (a network of one) or a CIDR network.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR network"))
 }
 
 pub fn main(args: ServeArgs) -> anyhow::Result<()> {
@@ -74,6 +102,9 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         // Printed for people and scripts: the address the server really listens on (port 0 picks
         // a free port).
         println!("proglab: listening on http://{}", app.address());
+        if let Some(metrics) = app.metrics_address() {
+            println!("proglab: metrics on http://{metrics}/metrics");
+        }
         app.run_until(shutdown_signal()).await
     })
 }

@@ -481,7 +481,13 @@ fn entry_rules_default_from_whether_recruiter_params_are_named() {
     let minimal = parse_text(MINIMAL).unwrap();
     assert!(!minimal.entry.require_recruiter_id);
     assert_eq!(minimal.board, BoardKind::Isometric);
-    assert_eq!(minimal.device, DeviceRules { touch: true, ..DeviceRules::default() });
+    assert_eq!(
+        minimal.device,
+        DeviceRules {
+            touch: true,
+            ..DeviceRules::default()
+        }
+    );
     let named = parse_text(&MINIMAL.replace(
         "skip_delay_seconds = 5",
         "skip_delay_seconds = 5\nrecruiter_id_params = [\"workerId\"]\nboard = \"flat\"",
@@ -522,6 +528,9 @@ fn a_bad_board_or_device_requirement_is_named() {
         "test.toml: device.min_width: 50 px is not between 200 and 10000",
         "test.toml: device.min_height: 20000 px is not between 200 and 10000",
     ] {
-        assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
+        assert!(
+            message.contains(expected),
+            "missing {expected:?} in:\n{message}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! HTTP: the router, with every layer applied in one visible place.
 //!
 //! Layers, from the outside in: request tracing (method and route only: never the query string,
-//! which may carry recruiter IDs, and never the client address), compression, the error finisher
+//! which may carry recruiter IDs, and never the client address), compression, the security
+//! headers, the metrics (counts and latency per route), how the request arrived (a trusted
+//! proxy's `X-Forwarded-Proto`, HSTS; `transport.rs`), the error finisher
 //! (logs 5xx causes once and gives bare error responses the API's JSON format), the request
 //! timeout, and the request body limit (413).
 
@@ -13,6 +15,7 @@ pub mod front_door;
 pub mod participant_api;
 pub mod researcher;
 pub mod study_pages;
+pub mod transport;
 
 use axum::Router;
 use axum::body::Body;
@@ -55,6 +58,14 @@ pub fn router(state: AppState) -> Router {
             timeout,
         ))
         .layer(middleware::from_fn(finish_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            transport::transport,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::record,
+        ))
         // Headers every response carries (docs/security.md): no MIME sniffing, no framing by
         // another site (clickjacking a participant's or a researcher's page), no referrer sent
         // onwards (page addresses may carry recruiter parameters).

@@ -1,12 +1,12 @@
 //! The participant API (`/api/v1/...`): thin handlers over [`crate::study`].
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 
 use crate::api::{
     CompleteRequest, CompleteResponse, ConsentRequest, EntryRequest, EntryResponse, EventsRequest,
@@ -16,6 +16,7 @@ use crate::api::{
 use crate::http::cookie;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, MaybeParticipant, OptionalJson, Participant};
+use crate::http::transport::Transport;
 use crate::state::AppState;
 use crate::study::{self, views};
 
@@ -33,6 +34,7 @@ macro_rules! api_routes {
 
 api_routes! {
     get "/api/v1/health" => health;
+    get "/api/v1/live" => live;
     get "/api/v1/openapi.json" => openapi;
     get "/api/v1/experiments/{slug}" => experiment;
     post "/api/v1/experiments/{slug}/sessions" => enter;
@@ -49,6 +51,12 @@ api_routes! {
 
 /// The OpenAPI document, kept by hand next to this file; a test checks it lists every route.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// Liveness: the process answers. It does not touch the database, so a supervisor restarts a
+/// hung process but not one whose database is briefly away (that is what `/health` reports).
+async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "alive" }))
+}
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     state.store.ping().await?;
@@ -92,6 +100,7 @@ async fn experiment(
 async fn enter(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    Extension(transport): Extension<Transport>,
     MaybeParticipant {
         session: existing, ..
     }: MaybeParticipant,
@@ -121,7 +130,7 @@ async fn enter(
     };
     let cookie = HeaderValue::from_str(&cookie::participant_session(
         &token,
-        state.config.secure_cookies,
+        transport.secure_cookies(&state.config),
         state.config.session_lifetime,
     ))
     .map_err(|e| AppError::Internal(e.into()))?;
@@ -191,16 +200,18 @@ async fn run(
     Path(step): Path<i64>,
     AppJson(request): AppJson<RunRequest>,
 ) -> Result<Json<RunResponse>, AppError> {
-    Ok(Json(
-        study::run(
-            state.store.as_ref(),
-            &participant.experiment,
-            participant.session,
-            step,
-            request,
-        )
-        .await?,
-    ))
+    let answer = study::run(
+        state.store.as_ref(),
+        &participant.experiment,
+        participant.session,
+        step,
+        request,
+    )
+    .await?;
+    if !answer.duplicate {
+        state.metrics.run_executed();
+    }
+    Ok(Json(answer))
 }
 
 async fn submit(
@@ -242,15 +253,20 @@ async fn events(
     participant: Participant,
     AppJson(request): AppJson<EventsRequest>,
 ) -> Result<Json<EventsResponse>, AppError> {
-    Ok(Json(
-        study::events(
-            state.store.as_ref(),
-            &state.events,
-            &participant.session,
-            request.events,
-        )
-        .await?,
-    ))
+    let answer = study::events(
+        state.store.as_ref(),
+        &state.events,
+        &participant.session,
+        request.events,
+    )
+    .await?;
+    let new = answer
+        .stored
+        .iter()
+        .filter(|seq| !answer.duplicates.contains(seq))
+        .count();
+    state.metrics.event_stored(new);
+    Ok(Json(answer))
 }
 
 async fn questionnaire(

@@ -1,9 +1,30 @@
-//! The SQL of [`crate::store::Arrivals`], shared by both backends. Expanded inside
+//! The SQL of [`crate::store::Arrivals`] and [`crate::store::Monitoring`], shared by both
+//! backends. Expanded inside
 //! [`crate::store::sql::impl_store!`]'s scope, which imports the names used here.
 
-/// Implements [`crate::store::Arrivals`] for `$store` (see the module's documentation).
+/// Implements [`crate::store::Arrivals`] and [`crate::store::Monitoring`] for `$store` (see the
+/// module's documentation).
 macro_rules! impl_arrivals {
     ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Monitoring for $store {
+            async fn session_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT experiment, status, COUNT(*) FROM sessions GROUP BY experiment, status \
+                     ORDER BY experiment, status",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            fn pool_use(&self) -> $crate::store::PoolUse {
+                $crate::store::PoolUse {
+                    open: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                }
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Arrivals for $store {
             async fn latest_session_of(

@@ -7,8 +7,10 @@
 
 mod arrival_sql;
 mod arrivals;
+pub mod backup;
 mod event_sql;
 pub mod group_commit;
+mod monitoring;
 mod postgres;
 pub mod research;
 mod rows;
@@ -27,6 +29,7 @@ use crate::domain::{Phase, SessionStatus, TokenHash, TrialOutcome};
 use crate::store::research::ResearchStore;
 
 pub use crate::store::arrivals::{Arrivals, RefusedArrival};
+pub use crate::store::monitoring::{Monitoring, PoolUse};
 pub use crate::store::postgres::PostgresStore;
 pub use crate::store::sqlite::SqliteStore;
 
@@ -296,7 +299,7 @@ pub struct TableCounts {
 
 /// Storage operations, one per use case.
 #[async_trait]
-pub trait Store: Arrivals + Send + Sync + 'static {
+pub trait Store: Arrivals + Monitoring + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 

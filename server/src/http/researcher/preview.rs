@@ -10,12 +10,14 @@ use axum::response::Response;
 
 use super::{SignedIn, experiment_of, redirect};
 use crate::http::cookie;
+use crate::http::transport::Transport;
 use crate::researcher::{ResearcherError, audit};
 use crate::state::AppState;
 use crate::study;
 
 pub(super) async fn start_preview(
     State(state): State<AppState>,
+    Extension(transport): Extension<Transport>,
     Extension(who): Extension<SignedIn>,
     Path(slug): Path<String>,
 ) -> Result<Response, ResearcherError> {
@@ -41,7 +43,7 @@ pub(super) async fn start_preview(
     .await?;
     let cookie = HeaderValue::from_str(&cookie::participant_session(
         &token,
-        state.config.secure_cookies,
+        transport.secure_cookies(&state.config),
         state.config.session_lifetime,
     ))
     .map_err(|e| ResearcherError::Other(e.into()))?;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{SignedIn, redirect};
 use crate::clock;
 use crate::http::cookie;
+use crate::http::transport::Transport;
 use crate::researcher::auth::{self, SignInError};
 use crate::researcher::{ResearcherError, audit};
 use crate::state::AppState;
@@ -33,7 +34,10 @@ pub struct SignInPage {
     pub username: String,
 }
 
-pub(super) async fn sign_in_page(State(state): State<AppState>) -> Response {
+pub(super) async fn sign_in_page(
+    State(state): State<AppState>,
+    Extension(transport): Extension<Transport>,
+) -> Response {
     let csrf = auth::csrf_token();
     let page = SignInPage {
         csrf: csrf.clone(),
@@ -47,7 +51,7 @@ pub(super) async fn sign_in_page(State(state): State<AppState>) -> Response {
             cookie::SIGN_IN_CSRF,
             &csrf,
             SIGN_IN_FORM_MAX_AGE,
-            state.config.secure_cookies,
+            transport.secure_cookies(&state.config),
         ),
     );
     response
@@ -66,6 +70,7 @@ pub struct SignInForm {
 /// Signs in; a wrong password or a throttled name shows the form again with the reason.
 pub(super) async fn sign_in(
     State(state): State<AppState>,
+    Extension(transport): Extension<Transport>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, ResearcherError> {
@@ -76,7 +81,7 @@ pub(super) async fn sign_in(
                 .into(),
         ));
     }
-    let secure = state.config.secure_cookies;
+    let secure = transport.secure_cookies(&state.config);
     let signed_in = auth::sign_in(
         state.research.as_ref(),
         &form.username,
@@ -124,6 +129,7 @@ pub(super) async fn sign_in(
 
 pub(super) async fn sign_out(
     State(state): State<AppState>,
+    Extension(transport): Extension<Transport>,
     Extension(who): Extension<SignedIn>,
 ) -> Result<Response, ResearcherError> {
     let now = clock::now();
@@ -147,7 +153,7 @@ pub(super) async fn sign_out(
             cookie::RESEARCHER_SESSION,
             "",
             0,
-            state.config.secure_cookies,
+            transport.secure_cookies(&state.config),
         ),
     );
     Ok(response)
