@@ -31,6 +31,10 @@ mod restart;
 // connections cut mid-request and mid-response; the database holds every acknowledged write once.
 mod faults;
 
+// The deployment of docs/deploy.md, for real: Caddy in front of two instances on one Postgres
+// under load with a rolling restart, migrations run once, metrics, the systemd unit, backups.
+mod deploy;
+
 // The API documents cannot drift: docs/api.md's curl exchanges run against a live server, the
 // OpenAPI document lists exactly the served routes; and the HTML front door.
 mod api_docs;

@@ -167,7 +167,7 @@ async fn a_participant_completes_the_bundled_study_and_every_row_is_stored(
 
     let session = &record.session;
     assert_eq!(session.status, SessionStatus::Completed);
-    assert_eq!(session.step, 32);
+    assert_eq!(session.step, 34);
     assert_eq!(session.consent, Some(true));
     assert!(session.consent_at.is_some() && session.completed_at.is_some());
     assert_eq!(session.completion_code.as_deref(), Some("CORREA2025"));

@@ -244,7 +244,7 @@ export class IsoBoard {
   }
 
   buildRobot() {
-    const robot = element('g', { class: 'iso-robot', 'data-order': '' });
+    const robot = element('g', { class: 'iso-robot' });
     // The ring on the floor is an outline only, so a pad under the robot stays visible.
     const r = 0.3 * Math.SQRT2;
     element('ellipse', { class: 'iso-robot-ring', cx: 0, cy: 0, rx: round(r * TILE_W / 2), ry: round(r * TILE_H / 2) }, robot);
@@ -308,7 +308,6 @@ export class IsoBoard {
       eye.setAttribute('rx', round(Math.max(0.2, 3.5 * facing)));
       eye.setAttribute('visibility', facing > 0.08 ? 'visible' : 'hidden');
     });
-    this.drawn = { x: gx, y: gy, angle: pose.angle };
   }
 
   // ---- showing states ----
@@ -316,10 +315,11 @@ export class IsoBoard {
   /**
    * Shows a state (the API's StateView). With `animate`, the change from the shown state is
    * animated: a walk slides, a jump follows an arc, a turn turns, Light flashes the pad, and
-   * `effect` `no_op` (a move that failed) makes the robot bump forward and back. `duration` (ms)
-   * is how long it may take; the player passes its pace so the animation keeps up.
+   * `effect` `no_op` (a move that failed) makes the robot bump forward and back; a Light that
+   * does nothing (`instr` `S`) makes it hop on the spot. `duration` (ms) is how long it may take;
+   * the player passes its pace so the animation keeps up.
    */
-  show(state, { animate = true, effect = null, duration = DEFAULT_DURATION } = {}) {
+  show(state, { animate = true, effect = null, instr = null, duration = DEFAULT_DURATION } = {}) {
     this.finish();
     const from = this.pose;
     const to = this.poseOf(state);
@@ -333,7 +333,7 @@ export class IsoBoard {
     let kind = null;
     if (moved) kind = from.z === to.z ? 'walk' : 'jump';
     else if (delta !== 0) kind = 'turn';
-    else if (effect === 'no_op') kind = 'bump';
+    else if (effect === 'no_op') kind = instr === 'S' ? 'dud' : 'bump';
     else if (toggled.length > 0) kind = 'light';
     this.lit = lit;
     for (const [light, pad] of this.pads) pad.classList.toggle('lit', lit.has(light));
@@ -399,6 +399,8 @@ export class IsoBoard {
     } else if (kind === 'bump') {
       // Forward a little, into the obstacle, and back, with a small shake.
       pose.shift = 0.16 * Math.sin(Math.PI * t) + 0.03 * Math.sin(6 * Math.PI * t) * (1 - t);
+    } else if (kind === 'dud') {
+      pose.z = to.z + 0.18 * Math.sin(Math.PI * t);
     } else if (kind === 'light') {
       for (const light of toggled) {
         const flash = this.flashes.get(light);
@@ -483,9 +485,7 @@ export class IsoBoard {
     drawn.forEach((node, order) => {
       if (node === this.robot) {
         const ring = centre(this.robot.querySelector('.iso-robot-ring'));
-        const arrow = this.arrow.getBBox();
         const tipLocal = this.arrow.points.getItem(0);
-        const m = this.robot.transform.baseVal.consolidate().matrix;
         robot = {
           x: this.state.x,
           y: this.state.y,
@@ -493,8 +493,6 @@ export class IsoBoard {
           order,
           screen: ring,
           heading: [tipLocal.x, tipLocal.y],
-          at: [m.e, m.f],
-          arrowBox: [arrow.x, arrow.y, arrow.width, arrow.height],
           moving: this.segment !== null,
         };
         return;

@@ -13,7 +13,7 @@ const ANIMATION_SHARE = 0.8;
 
 /** Shows one trace entry, its animation taking at most `duration` ms (the board's own default when absent). */
 export function showEntry(board, editor, entry, duration) {
-  const options = { animate: true, effect: entry.effect };
+  const options = { animate: true, effect: entry.effect, instr: entry.instr };
   if (duration !== undefined) options.duration = duration;
   board.show(entry.state, options);
   if (editor) editor.highlight(entry.routine, entry.position);

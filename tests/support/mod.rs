@@ -9,6 +9,7 @@
 
 #![allow(dead_code)] // Each test module uses a different part of the helpers.
 
+pub mod clients;
 mod server_process;
 
 use std::collections::BTreeMap;

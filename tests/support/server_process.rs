@@ -22,6 +22,16 @@ impl ServerProcess {
     /// Starts `proglab serve` on `listen` (`HOST:PORT`; port 0 picks a free one), its logs
     /// (stderr) written to `log` if given, and waits until it says where it listens.
     pub fn start_with(database_url: &str, listen: &str, log: Option<&Path>) -> ServerProcess {
+        ServerProcess::start_with_args(database_url, listen, &[], log)
+    }
+
+    /// As [`ServerProcess::start_with`], with more `proglab serve` arguments.
+    pub fn start_with_args(
+        database_url: &str,
+        listen: &str,
+        args: &[&str],
+        log: Option<&Path>,
+    ) -> ServerProcess {
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log file")),
             None if std::env::var("TEST_LOG").is_ok() => Stdio::inherit(),
@@ -29,6 +39,7 @@ impl ServerProcess {
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
             .args(["serve", "--database-url", database_url, "--listen", listen])
+            .args(args)
             .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -73,6 +84,19 @@ impl ServerProcess {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Some(exit) = self.child.try_wait().expect("query the child") {
+                return Some(exit);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Waits (up to `limit`) for the process to exit by itself, after a signal sent elsewhere;
+    /// `None` if it did not.
+    pub fn wait_for_exit(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = std::time::Instant::now();
         while started.elapsed() < limit {
             if let Some(exit) = self.child.try_wait().expect("query the child") {

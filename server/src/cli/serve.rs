@@ -19,8 +19,14 @@ pub struct ServeArgs {
     /// Address to listen on (HOST:PORT).
     #[arg(long, env = "PROGLAB_LISTEN", default_value = config::DEFAULT_LISTEN)]
     pub listen: String,
-    /// Experiment definition (TOML); repeat to serve several. Default: the bundled experiments.
-    #[arg(long = "experiment", value_name = "FILE")]
+    /// Experiment definition (TOML); repeat to serve several (in the environment: separated by
+    /// commas). Default: the bundled experiments.
+    #[arg(
+        long = "experiment",
+        value_name = "FILE",
+        env = "PROGLAB_EXPERIMENTS",
+        value_delimiter = ','
+    )]
     pub experiments: Vec<PathBuf>,
     /// Folder served at /static instead of the browser code built into the binary (for
     /// working on the browser code without rebuilding).
