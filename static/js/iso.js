@@ -237,10 +237,11 @@ export class IsoBoard {
     ]);
     element('polygon', { class: 'pad-base', points: diamond(0.4) }, pad);
     element('polygon', { class: 'pad-bulb', points: diamond(0.14) }, pad);
-    // The flash when Light is pressed: a ring that grows and fades (see `render`).
-    const flash = element('polygon', { class: 'iso-flash', points: diamond(0.46), opacity: 0 }, pad);
+    // The flash when Light is pressed: a ring that grows from the pad's edge and fades (see
+    // `render`).
+    const flash = element('polygon', { class: 'iso-flash', points: diamond(0.4), opacity: 0 }, pad);
     this.pads.set(light, pad);
-    this.flashes.set(light, flash);
+    this.flashes.set(light, { node: flash, diamond });
   }
 
   buildRobot() {
@@ -359,7 +360,7 @@ export class IsoBoard {
   finish() {
     if (!this.segment) return;
     const { to } = this.segment;
-    for (const flash of this.flashes.values()) flash.setAttribute('opacity', 0);
+    for (const flash of this.flashes.values()) flash.node.setAttribute('opacity', 0);
     this.segment = null;
     this.slot(this.rowOf(to.x, to.y));
     this.place(to);
@@ -404,7 +405,10 @@ export class IsoBoard {
     } else if (kind === 'light') {
       for (const light of toggled) {
         const flash = this.flashes.get(light);
-        if (flash) flash.setAttribute('opacity', round(Math.sin(Math.PI * t)));
+        if (flash) {
+          flash.node.setAttribute('points', flash.diamond(0.36 + 0.2 * t));
+          flash.node.setAttribute('opacity', round(Math.sin(Math.PI * Math.min(1, t * 1.2))));
+        }
       }
     }
     this.place(pose);

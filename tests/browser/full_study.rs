@@ -394,7 +394,7 @@ async fn drag_and_drop(browser: &Browser, done: &mut Done) -> anyhow::Result<()>
         .click("#routines .routine[data-routine='0'] .routine-clear")
         .await?;
     ensure!(
-        browser.program().await? == "",
+        browser.program().await?.is_empty(),
         "after Clear: {}",
         browser.program().await?
     );

@@ -435,3 +435,108 @@ async fn solve(
         .await?;
     browser.click("#success-submit").await
 }
+
+/// On a phone-sized window the lists sit below the level: a run must keep the level in view
+/// rather than scroll to the instruction being run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_a_narrow_screen_keeps_the_level_in_view() {
+    let Some(binaries) = browser_or_skip("narrow-screen browser test") else {
+        return;
+    };
+    let scratch = Scratch::new("browser-narrow").unwrap();
+    let port = free_port().unwrap();
+    // The bundled study asks for a wide window; this copy lets a phone in.
+    let experiment_path = write_experiment(scratch.path(), |table| {
+        table.remove("device");
+    })
+    .unwrap();
+    let experiment = server::experiment::load_file(&experiment_path).unwrap();
+    let database_url = format!("sqlite://{}", scratch.path().join("study.db").display());
+    let server = Server::start(&database_url, &experiment_path, port).unwrap();
+    let browser = Browser::start(&binaries, 390, 844).await.unwrap();
+    let outcome = run_on_a_phone(&browser, &server, &experiment).await;
+    browser.close().await;
+    outcome.unwrap();
+}
+
+async fn run_on_a_phone(
+    browser: &Browser,
+    server: &Server,
+    experiment: &server::experiment::Experiment,
+) -> anyhow::Result<()> {
+    browser
+        .goto(&server.url("/e/correa2025?PROLIFIC_PID=phone-participant"))
+        .await?;
+    browser
+        .wait_for(
+            "document.querySelector('#proglab-app button')",
+            "the start button",
+        )
+        .await?;
+    browser.click("#proglab-app button").await?;
+    let mut page = browser.page().await?;
+    browser.click("#agree").await?;
+    page = browser.next_page(page.step).await?;
+    // Through the tutorial to its first level with Walk: the practice of screen 6.
+    loop {
+        let index = browser
+            .js("return window.proglab.pageState.session.progress.phase_step")
+            .await?
+            .as_u64()
+            .unwrap_or(0) as usize;
+        if page.kind == "screen" {
+            browser.click("#continue").await?;
+        } else if index < 5 {
+            let task = &experiment.tutorial[index]
+                .level
+                .as_ref()
+                .context("level")?
+                .task;
+            browser
+                .click_program(&shortest_program(task, experiment.light)?)
+                .await?;
+            browser.click("#run").await?;
+            browser
+                .wait_for_within(
+                    "document.getElementById('success-dialog').open",
+                    "the success dialog",
+                    Duration::from_secs(30),
+                )
+                .await?;
+            browser.click("#success-submit").await?;
+        } else {
+            break;
+        }
+        page = browser.next_page(page.step).await?;
+    }
+    let task = &experiment.tutorial[5].level.as_ref().context("level")?.task;
+    browser
+        .click_program(&shortest_program(task, experiment.light)?)
+        .await?;
+    // Where the participant is after adding instructions: at the lists, below the level.
+    browser
+        .js("window.scrollTo(0, document.body.scrollHeight)")
+        .await?;
+    browser.click("#run").await?;
+    browser
+        .wait_for(
+            "document.getElementById('app').dataset.status === 'running'",
+            "the run",
+        )
+        .await?;
+    for _ in 0..6 {
+        let visible = browser
+            .js(
+                "const r = document.getElementById('board').getBoundingClientRect();
+                 return r.top >= -1 && r.bottom <= window.innerHeight + 1",
+            )
+            .await?;
+        ensure!(
+            visible == Value::Bool(true),
+            "the level scrolled out of view during the run"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    browser.screenshot("narrow-run").await?;
+    Ok(())
+}
