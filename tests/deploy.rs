@@ -299,6 +299,113 @@ fn set_cookies(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// `name=value` of a cookie set by a response.
+fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(response).into_iter().find_map(|c| {
+        c.strip_prefix(&format!("{name}="))
+            .map(|rest| format!("{name}={}", rest.split(';').next().unwrap_or("")))
+    })
+}
+
+/// Signs in on the instance at `base` (plain HTTP); the answer to the form.
+async fn try_sign_in(base: &str, name: &str, password: &str) -> reqwest::Response {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http
+        .get(format!("{base}/researcher/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = cookie(&form, "proglab_sign_in_csrf").expect("a sign-in CSRF cookie");
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    http.post(format!("{base}/researcher/sign-in"))
+        .header(reqwest::header::COOKIE, csrf_cookie)
+        .form(&[
+            ("username", name),
+            ("password", password),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A researcher signed in on one instance works on the other, and sign-in failures on both count
+/// together.
+async fn researchers_across_instances(a: &str, b: &str, database_url: &str) {
+    const PASSWORD: &str = "a long enough passphrase";
+    for name in ["ada", "grace"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+            .args([
+                "researcher",
+                "add",
+                name,
+                "--password-stdin",
+                "--database-url",
+                database_url,
+            ])
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let signed_in = try_sign_in(a, "ada", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session = cookie(&signed_in, "proglab_researcher").expect("a researcher session");
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{b}/researcher/experiments/correa2025"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    // A state-changing request with the CSRF token the other instance's session carries.
+    let export = http
+        .post(format!("{a}/researcher/experiments/correa2025/export"))
+        .header(reqwest::header::COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("format", "trials-csv")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    let forged = http
+        .post(format!("{b}/researcher/experiments/correa2025/export"))
+        .header(reqwest::header::COOKIE, &session)
+        .form(&[("csrf", "not-the-token"), ("format", "trials-csv")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // Failures alternate between the instances and are counted together.
+    for attempt in 0..5 {
+        let base = if attempt % 2 == 0 { a } else { b };
+        let response = try_sign_in(base, "grace", "wrong password!").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(
+        try_sign_in(b, "grace", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart() {
     let Some(caddy) = caddy_or_skip() else {
@@ -436,6 +543,13 @@ async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart(
         sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1 && conditions.len() == 10,
         "{conditions:?}"
     );
+
+    // Researcher sessions, CSRF tokens and sign-in throttling hold across the instances.
+    let bases: Vec<String> = instances
+        .iter()
+        .map(|i| format!("http://{}", i.upstream()))
+        .collect();
+    researchers_across_instances(&bases[0], &bases[1], &db.url).await;
 
     // The metrics account for what the clients sent: at least what was acknowledged, at most
     // every attempt.

@@ -2,8 +2,12 @@
 //! the front door, consent, every tutorial screen and level, the practice problem, the
 //! instructions, the ten problems (each solved with a published program clicked in from the
 //! palette, one reloaded half-way, one skipped after the delay, one run with animation), the
-//! questionnaire and the completion code. Then the database must hold every event once, every
-//! trial and the answers. A second participant declines consent.
+//! questionnaire and the completion code. Along the way: the favicon, the Skip countdown, the
+//! progress label (full at the end), one camera turn, and full screen on the main-task pages
+//! (entered at the first click, left before the next page, and left for good by the participant on
+//! the second task). Then the database must hold every event once (the camera turn and the
+//! full-screen changes among them), every trial and the answers. A second participant declines
+//! consent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

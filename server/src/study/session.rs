@@ -60,10 +60,10 @@ pub async fn enter(
             });
         }
     }
-    if !arrival.preview {
-        if let Err(refusal) = admit(experiment, recruiter_id.as_deref(), arrival.device.as_ref()) {
-            return Err(refuse(store, experiment, &arrival, recruiter_id, refusal).await);
-        }
+    if !arrival.preview
+        && let Err(refusal) = admit(experiment, recruiter_id.as_deref(), arrival.device.as_ref())
+    {
+        return Err(refuse(store, experiment, &arrival, recruiter_id, refusal).await);
     }
     if let Some(id) = recruiter_id.as_deref()
         && experiment.entry.resume
