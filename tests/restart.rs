@@ -243,7 +243,7 @@ async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
     let (status, entered) = into_parts(
         client
             .post(format!("{base}/api/v1/experiments/correa2025/sessions"))
-            .json(&json!({ "params": { "PROLIFIC_PID": "secret-pid-4711" } }))
+            .json(&json!({ "params": { "PROLIFIC_PID": "secret-pid-4711", "SESSION_ID": "a" } }))
             .send()
             .await
             .unwrap(),
@@ -251,9 +251,11 @@ async fn the_logs_never_contain_recruiter_ids_tokens_or_database_urls() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let token = entered["token"].as_str().unwrap().to_owned();
+    // The same participant from another browser with another submission is refused (and the
+    // refusal is logged without the ID).
     let refused = client
         .post(format!("{base}/api/v1/experiments/correa2025/sessions"))
-        .json(&json!({ "params": { "PROLIFIC_PID": "secret-pid-4711" } }))
+        .json(&json!({ "params": { "PROLIFIC_PID": "secret-pid-4711", "SESSION_ID": "b" } }))
         .send()
         .await
         .unwrap();
