@@ -85,6 +85,7 @@ export function showMoved() {
   if (!app || app.dataset.moved === 'true') return;
   app.dataset.moved = 'true';
   for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
   const card = document.createElement('article');
   card.className = 'card prose end-page moved';
   card.setAttribute('role', 'alert');
@@ -93,8 +94,9 @@ export function showMoved() {
   const text = document.createElement('p');
   text.textContent = 'You opened this study again in another window or browser, and your session goes on there. Please use that window; you can close this one.';
   card.append(heading, text);
+  // Inline display, not `hidden`: the page's layout CSS would override the attribute.
   for (const child of [...app.children]) {
-    if (!child.classList.contains('app-header')) child.hidden = true;
+    if (!child.classList.contains('app-header')) child.style.display = 'none';
   }
   app.appendChild(card);
 }

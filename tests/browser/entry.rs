@@ -65,6 +65,17 @@ async fn front_door(browser: &Browser, server: &Server, query: &str) -> anyhow::
     browser.click("#proglab-app button").await
 }
 
+/// A task page asks for full screen at the first click; the click on the board that grants it,
+/// and the resize settling, come before the clicks that matter.
+async fn settle_fullscreen(browser: &Browser) -> anyhow::Result<()> {
+    browser.click("#board").await?;
+    browser
+        .wait_for("document.fullscreenElement", "full screen")
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    Ok(())
+}
+
 async fn refuse_without_recruiter_id(
     binaries: &(std::path::PathBuf, std::path::PathBuf),
     server: &Server,
@@ -150,8 +161,9 @@ async fn continue_in_a_second_browser(
     );
     second.screenshot("entry-3-second-browser").await?;
 
-    // The first browser's next request says where the session went.
-    first.click_program("W").await?;
+    // The first browser's next request says where the session went: a click there goes full
+    // screen, and the event recording it is refused.
+    first.click("#board").await?;
     first
         .wait_for(
             "document.getElementById('app').dataset.moved === 'true'",
@@ -161,6 +173,7 @@ async fn continue_in_a_second_browser(
     first.screenshot("entry-4-continued-elsewhere").await?;
     first.close().await;
 
+    settle_fullscreen(&second).await?;
     submit_after_go_back(&second, page.step).await?;
     second.close().await;
 
@@ -283,6 +296,7 @@ async fn preview_is_left_out_of_the_export(
     ensure!(page.kind == "consent", "the preview opened {page:?}");
     browser.click("#agree").await?;
     browser.next_page(page.step).await?;
+    settle_fullscreen(&browser).await?;
     browser.click_program("W").await?;
     // Wait until the preview's events are stored.
     let preview = loop {
