@@ -101,6 +101,7 @@ impl Instance {
                 &experiment,
                 "--trusted-proxy",
                 "127.0.0.1",
+                "--hsts",
                 "--metrics-listen",
                 &metrics,
                 "--metrics-linger",
@@ -463,6 +464,10 @@ async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart(
         .await
         .unwrap();
     assert_eq!(entered.status(), StatusCode::CREATED);
+    assert_eq!(
+        entered.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     let cookies = set_cookies(&entered);
     assert!(
         cookies
@@ -487,6 +492,7 @@ async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart(
         .unwrap();
     assert_eq!(direct.status(), StatusCode::CREATED);
     assert!(set_cookies(&direct).iter().all(|c| !c.contains("Secure")));
+    assert!(!direct.headers().contains_key("strict-transport-security"));
     // Metrics are not on the public address.
     let public_metrics = https
         .get(format!("{}/metrics", proxy.base()))

@@ -374,7 +374,7 @@ export class TaskPage {
     if (!this.solution) return;
     const count = this.solution.replace(/\|/g, '').length;
     const what = this.trial.phase === 'tasks' ? 'Submits' : 'Continues with';
-    this.solutionNote.textContent = `${what} your last program that switched on every light (${count} instruction${count === 1 ? '' : 's'}).`;
+    this.solutionNote.textContent = `${what} your last solving program (${count} instruction${count === 1 ? '' : 's'}).`;
     $('app').dataset.solution = this.solution;
   }
 
