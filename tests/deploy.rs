@@ -181,6 +181,14 @@ fn request_counts(text: &str) -> BTreeMap<String, f64> {
     counts
 }
 
+/// Rows of two integers.
+async fn pairs(connection: &mut sqlx::PgConnection, sql: &str) -> Vec<(i64, i64)> {
+    sqlx::query_as(sql)
+        .fetch_all(connection)
+        .await
+        .expect("the query runs")
+}
+
 fn total(counts: &[BTreeMap<String, f64>]) -> f64 {
     counts.iter().flat_map(|c| c.values()).sum()
 }
@@ -435,12 +443,11 @@ async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart(
     let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
         .await
         .unwrap();
-    let applied: Vec<(i64, i64)> = sqlx::query_as(
+    let applied = pairs(
+        &mut connection,
         "SELECT version, COUNT(*) FROM _sqlx_migrations WHERE success GROUP BY version ORDER BY version",
     )
-    .fetch_all(&mut connection)
-    .await
-    .unwrap();
+    .await;
     let files = std::fs::read_dir(workspace_root().join("migrations/postgres"))
         .unwrap()
         .count();
@@ -531,18 +538,16 @@ async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart(
 
     // Counterbalancing stayed exact across the instances: the counters match the sessions, and
     // no condition is more than one ahead.
-    let conditions: Vec<(i64, i64)> = sqlx::query_as(
+    let conditions = pairs(
+        &mut connection,
         "SELECT condition, COUNT(*) FROM sessions WHERE experiment = 'correa2025' GROUP BY condition ORDER BY condition",
     )
-    .fetch_all(&mut connection)
-    .await
-    .unwrap();
-    let counters: Vec<(i64, i64)> = sqlx::query_as(
+    .await;
+    let counters = pairs(
+        &mut connection,
         "SELECT condition, assigned FROM assignment_counters WHERE experiment = 'correa2025' AND assigned > 0 ORDER BY condition",
     )
-    .fetch_all(&mut connection)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(conditions, counters);
     let sizes: Vec<i64> = conditions.iter().map(|(_, n)| *n).collect();
     assert!(

@@ -222,7 +222,11 @@ async fn arrivals_without_the_recruiter_id_or_below_the_device_check_get_no_sess
 
     let refusals = app.store.refused_arrivals(SLUG).await.unwrap();
     let reasons: Vec<&str> = refusals.iter().map(|r| r.reason.as_str()).collect();
-    assert_eq!(reasons, ["recruiter_id_missing", "device_not_supported"]);
+    assert_eq!(
+        reasons,
+        ["recruiter_id_missing", "device_not_supported"],
+        "{refusals:?}"
+    );
     assert_eq!(
         refusals[0].params.get("STUDY_ID").map(String::as_str),
         Some("st")

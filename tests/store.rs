@@ -138,6 +138,50 @@ async fn sessions_are_created_found_by_token_and_refused_for_a_repeat_recruiter(
     );
 }
 
+/// SQLite keeps times as text whose fraction has only the digits it needs (`:00Z`, `:00.1Z`,
+/// `:00.105Z`): sorted as text they come out of order, so every query orders by the time itself.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn sessions_come_in_the_order_they_started_whatever_their_milliseconds(
+    #[case] backend: Backend,
+) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let offsets_ms = [105, 1000, 100, 0, 1500, 10];
+    for (i, ms) in offsets_ms.iter().enumerate() {
+        let mut new = new_session(
+            Some(&format!("p{i}")),
+            Assignment::Given { task_order: vec![] },
+        );
+        new.at = at(0) + time::Duration::milliseconds(*ms);
+        store.create_session(new).await.unwrap();
+    }
+    let started: Vec<i128> = store
+        .sessions_of("exp")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| (s.created_at - at(0)).whole_milliseconds())
+        .collect();
+    assert_eq!(started, [0, 10, 100, 105, 1000, 1500]);
+    let mut later = new_session(Some("p3"), Assignment::Given { task_order: vec![] });
+    later.unique_recruiter = false;
+    later.at = at(0) + time::Duration::milliseconds(5);
+    let later = store.create_session(later).await.unwrap();
+    // p3 started at 0 ms and again at 5 ms: the later one is the latest.
+    assert_eq!(
+        store
+            .latest_session_of("exp", "p3")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(later.id)
+    );
+}
+
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]

@@ -92,15 +92,8 @@ async fn cut_off_mid_task(
     server: &mut Server,
 ) -> anyhow::Result<(String, i64, String)> {
     browser
-        .goto(&server.url(&format!("/e/correa2025?PROLIFIC_PID={PARTICIPANT}")))
+        .start_study(server, &format!("?PROLIFIC_PID={PARTICIPANT}"))
         .await?;
-    browser
-        .wait_for(
-            "document.querySelector('#proglab-app button')",
-            "the start button",
-        )
-        .await?;
-    browser.click("#proglab-app button").await?;
     let consent = browser.page().await?;
     browser.click("#agree").await?;
     let page = browser.next_page(consent.step).await?;

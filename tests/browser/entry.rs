@@ -52,19 +52,6 @@ async fn arrivals_resumes_refusals_a_kept_solution_and_previews() {
         .unwrap();
 }
 
-async fn front_door(browser: &Browser, server: &Server, query: &str) -> anyhow::Result<()> {
-    browser
-        .goto(&server.url(&format!("/e/correa2025{query}")))
-        .await?;
-    browser
-        .wait_for(
-            "document.querySelector('#proglab-app button')",
-            "the start button",
-        )
-        .await?;
-    browser.click("#proglab-app button").await
-}
-
 /// A task page asks for full screen at the first click; the click on the board that grants it,
 /// and the resize settling, come before the clicks that matter.
 async fn settle_fullscreen(browser: &Browser) -> anyhow::Result<()> {
@@ -82,7 +69,7 @@ async fn refuse_without_recruiter_id(
     store: &dyn Store,
 ) -> anyhow::Result<()> {
     let browser = Browser::start(binaries, 1280, 800).await?;
-    front_door(&browser, server, "?STUDY_ID=s1").await?;
+    browser.start_study(server, "?STUDY_ID=s1").await?;
     let refused = browser
         .wait_for(
             "document.getElementById('proglab-app').dataset.refused",
@@ -114,7 +101,9 @@ async fn refuse_a_phone(
     store: &dyn Store,
 ) -> anyhow::Result<()> {
     let browser = Browser::start_phone(binaries, 390, 844).await?;
-    front_door(&browser, server, "?PROLIFIC_PID=phone-user").await?;
+    browser
+        .start_study(server, "?PROLIFIC_PID=phone-user")
+        .await?;
     let refused = browser
         .wait_for(
             "document.getElementById('proglab-app').dataset.refused",
@@ -143,7 +132,7 @@ async fn continue_in_a_second_browser(
 ) -> anyhow::Result<String> {
     let query = format!("?PROLIFIC_PID={PID}&STUDY_ID=s1&SESSION_ID=sub-1");
     let first = Browser::start(binaries, 1280, 800).await?;
-    front_door(&first, server, &query).await?;
+    first.start_study(server, &query).await?;
     let page = first.page().await?;
     ensure!(page.kind == "consent", "expected consent, got {page:?}");
     first.click("#agree").await?;
@@ -153,7 +142,7 @@ async fn continue_in_a_second_browser(
 
     // The same participant opens the link in another browser: the same session, where it was.
     let second = Browser::start(binaries, 1280, 800).await?;
-    front_door(&second, server, &query).await?;
+    second.start_study(server, &query).await?;
     let resumed = second.page().await?;
     ensure!(
         resumed.session_id == session_id && resumed.step == page.step,

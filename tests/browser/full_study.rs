@@ -642,15 +642,8 @@ async fn decline_consent(browser: &Browser, server: &Server) -> anyhow::Result<(
     );
     browser.screenshot("15-no-session").await?;
     browser
-        .goto(&server.url("/e/correa2025?PROLIFIC_PID=browser-participant-2"))
+        .start_study(server, "?PROLIFIC_PID=browser-participant-2")
         .await?;
-    browser
-        .wait_for(
-            "document.querySelector('#proglab-app button')",
-            "the start button",
-        )
-        .await?;
-    browser.click("#proglab-app button").await?;
     let page = browser.page().await?;
     ensure!(page.kind == "consent", "expected consent, got {page:?}");
     browser.click("#decline").await?;

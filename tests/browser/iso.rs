@@ -245,15 +245,8 @@ async fn scene(browser: &Browser) -> anyhow::Result<Scene> {
 
 async fn enter(browser: &Browser, server: &Server, participant: &str) -> anyhow::Result<()> {
     browser
-        .goto(&server.url(&format!("/e/correa2025?PROLIFIC_PID={participant}")))
+        .start_study(server, &format!("?PROLIFIC_PID={participant}"))
         .await?;
-    browser
-        .wait_for(
-            "document.querySelector('#proglab-app button')",
-            "the start button",
-        )
-        .await?;
-    browser.click("#proglab-app button").await?;
     let consent = browser.page().await?;
     ensure!(consent.kind == "consent", "expected consent: {consent:?}");
     browser.click("#agree").await?;

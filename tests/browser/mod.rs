@@ -393,6 +393,19 @@ impl Browser {
         Ok(())
     }
 
+    /// Opens the bundled study's front door with `query` (`?PROLIFIC_PID=...`) and presses
+    /// Start, as a participant arriving from the recruiter does.
+    pub async fn start_study(&self, server: &Server, query: &str) -> anyhow::Result<()> {
+        self.goto(&server.url(&format!("/e/correa2025{query}")))
+            .await?;
+        self.wait_for(
+            "document.querySelector('#proglab-app button')",
+            "the start button",
+        )
+        .await?;
+        self.click("#proglab-app button").await
+    }
+
     /// Polls a JavaScript expression until it is truthy; returns its value.
     pub async fn wait_for(&self, expression: &str, what: &str) -> anyhow::Result<Value> {
         self.wait_for_within(expression, what, WAIT).await

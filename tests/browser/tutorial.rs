@@ -114,15 +114,8 @@ async fn go_through_the_tutorial(
 ) -> anyhow::Result<Seen> {
     let mut seen = Seen::default();
     browser
-        .goto(&server.url(&format!("/e/correa2025?PROLIFIC_PID={PARTICIPANT}")))
+        .start_study(server, &format!("?PROLIFIC_PID={PARTICIPANT}"))
         .await?;
-    browser
-        .wait_for(
-            "document.querySelector('#proglab-app button')",
-            "the start button",
-        )
-        .await?;
-    browser.click("#proglab-app button").await?;
     let mut page = browser.page().await?;
     ensure!(page.kind == "consent", "expected consent, got {page:?}");
     seen.session_id = page.session_id.clone();
@@ -465,15 +458,8 @@ async fn run_on_a_phone(
     experiment: &server::experiment::Experiment,
 ) -> anyhow::Result<()> {
     browser
-        .goto(&server.url("/e/correa2025?PROLIFIC_PID=phone-participant"))
+        .start_study(server, "?PROLIFIC_PID=phone-participant")
         .await?;
-    browser
-        .wait_for(
-            "document.querySelector('#proglab-app button')",
-            "the start button",
-        )
-        .await?;
-    browser.click("#proglab-app button").await?;
     let mut page = browser.page().await?;
     browser.click("#agree").await?;
     page = browser.next_page(page.step).await?;

@@ -34,8 +34,9 @@ macro_rules! impl_arrivals {
             ) -> StoreResult<Option<Session>> {
                 let sql = format!(
                     "SELECT {} FROM sessions WHERE experiment = $1 AND recruiter_id = $2 \
-                     ORDER BY created_at DESC, id DESC LIMIT 1",
-                    SESSION_COLUMNS
+                     ORDER BY {} DESC, id DESC LIMIT 1",
+                    SESSION_COLUMNS,
+                    rows::by_time::<$db>("created_at")
                 );
                 let row: Option<SessionRow> = sqlx::query_as(&sql)
                     .bind(experiment)
@@ -117,10 +118,11 @@ macro_rules! impl_arrivals {
                     sqlx::types::Json<std::collections::BTreeMap<String, String>>,
                     Option<sqlx::types::Json<serde_json::Value>>,
                     time::OffsetDateTime,
-                )> = sqlx::query_as(
+                )> = sqlx::query_as(&format!(
                     "SELECT experiment, reason, recruiter_id, params, device, at FROM refused_arrivals \
-                     WHERE experiment = $1 ORDER BY at, id",
-                )
+                     WHERE experiment = $1 ORDER BY {}, id",
+                    rows::by_time::<$db>("at")
+                ))
                 .bind(experiment)
                 .fetch_all(&self.pool)
                 .await?;

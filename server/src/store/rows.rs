@@ -11,6 +11,18 @@ use crate::store::{Answer, Run, Session, StoreError, StoredEvent, Trial};
 pub(crate) const SESSION_COLUMNS: &str = "id, experiment, experiment_version, recruiter_id, condition, seed, \
      task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code, preview";
 
+/// An `ORDER BY` key for a timestamp column. SQLite keeps timestamps as RFC 3339 text whose
+/// fraction has only the digits it needs (`...:01.1Z` for 100 ms, `...:01.105Z` for 105 ms,
+/// `...:01Z` on the second), so the text does not sort as the times do; `julianday()` reads it as
+/// a number (to well under a millisecond). Postgres stores real timestamps.
+pub(crate) fn by_time<DB: sqlx::Database>(column: &str) -> String {
+    if DB::NAME == "SQLite" {
+        format!("julianday({column})")
+    } else {
+        column.to_owned()
+    }
+}
+
 pub(crate) const TRIAL_COLUMNS: &str = "session_id, step, phase, position, task_index, label, started_at, \
      started_ms, ended_at, ended_ms, outcome, program, runs";
 

@@ -556,8 +556,9 @@ macro_rules! impl_store {
 
                 async fn sessions_of(&self, experiment: &str) -> StoreResult<Vec<Session>> {
                     let sql = format!(
-                        "SELECT {} FROM sessions WHERE experiment = $1 ORDER BY created_at, id",
-                        SESSION_COLUMNS
+                        "SELECT {} FROM sessions WHERE experiment = $1 ORDER BY {}, id",
+                        SESSION_COLUMNS,
+                        rows::by_time::<$db>("created_at")
                     );
                     let rows: Vec<SessionRow> = sqlx::query_as(&sql)
                         .bind(experiment)

@@ -251,8 +251,9 @@ macro_rules! impl_research {
             async fn experiment_trials(&self, experiment: &str) -> StoreResult<Vec<Trial>> {
                 let sql = format!(
                     "SELECT {} FROM trials t JOIN sessions s ON s.id = t.session_id WHERE s.experiment = $1 \
-                     ORDER BY s.created_at, s.id, t.step",
-                    trial_columns_t()
+                     ORDER BY {}, s.id, t.step",
+                    trial_columns_t(),
+                    crate::store::rows::by_time::<$db>("s.created_at")
                 );
                 let rows: Vec<crate::store::rows::TrialRow> = sqlx::query_as(&sql)
                     .bind(experiment)
@@ -265,10 +266,12 @@ macro_rules! impl_research {
                 &self,
                 experiment: &str,
             ) -> StoreResult<Vec<(String, Answer)>> {
-                let rows: Vec<ResearchAnswerRow> = sqlx::query_as(
+                let sql = format!(
                     "SELECT a.session_id, a.item, a.answer, a.answered_at FROM answers a JOIN sessions s ON s.id = a.session_id \
-                     WHERE s.experiment = $1 ORDER BY s.created_at, s.id, a.item",
-                )
+                     WHERE s.experiment = $1 ORDER BY {}, s.id, a.item",
+                    crate::store::rows::by_time::<$db>("s.created_at")
+                );
+                let rows: Vec<ResearchAnswerRow> = sqlx::query_as(&sql)
                 .bind(experiment)
                 .fetch_all(&self.pool)
                 .await?;
@@ -397,9 +400,11 @@ macro_rules! impl_research {
                 experiment: &str,
                 recruiter_id: &str,
             ) -> StoreResult<Vec<String>> {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT id FROM sessions WHERE experiment = $1 AND recruiter_id = $2 ORDER BY created_at, id",
-                )
+                let sql = format!(
+                    "SELECT id FROM sessions WHERE experiment = $1 AND recruiter_id = $2 ORDER BY {}, id",
+                    crate::store::rows::by_time::<$db>("created_at")
+                );
+                let rows: Vec<(String,)> = sqlx::query_as(&sql)
                 .bind(experiment)
                 .bind(recruiter_id)
                 .fetch_all(&self.pool)
