@@ -106,6 +106,8 @@ impl Instance {
                 &metrics,
                 "--metrics-linger",
                 "10",
+                "--shutdown-delay",
+                "3",
             ],
             None,
         );
@@ -518,6 +520,9 @@ async fn caddy_in_front_of_two_instances_on_postgres_survives_a_rolling_restart(
         load.progress(400).await;
         scraped.push(instance.stop().await);
         tokio::task::block_in_place(|| instance.start());
+        // As a rolling restart should: the next instance stops only once the proxy's health
+        // check (every 2 s) has seen this one back.
+        tokio::time::sleep(Duration::from_secs(3)).await;
         load.progress(50).await;
     }
     load.progress(400).await;

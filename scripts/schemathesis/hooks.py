@@ -32,7 +32,7 @@ STATUS_LOG = os.environ.get("PROGLAB_STATUS_LOG")
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # Published solutions of the bundled tutorial and practice levels, in the order they are served.
-TUTORIAL = ["WWWWS", "JJJS", "WWLWWS", "111|WSW"]
+TUTORIAL = ["S", "WWWWS", "JJJS", "WWLWWS"]
 PRACTICE = "WJLWJSLWWRJWS"
 ANSWERS = {
     "programming_exp": "None",

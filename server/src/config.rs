@@ -49,6 +49,9 @@ pub struct Config {
     /// How long the metrics listener stays up after the server has drained on shutdown, so that
     /// a last scrape sees the final counts.
     pub metrics_linger: Duration,
+    /// On SIGTERM, how long to keep serving with readiness failing before the listener closes,
+    /// so that a load balancer's health checks move new requests elsewhere first.
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             hsts: false,
             metrics_listen: None,
             metrics_linger: Duration::ZERO,
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -100,6 +104,7 @@ impl fmt::Debug for Config {
             .field("hsts", &self.hsts)
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_linger", &self.metrics_linger)
+            .field("shutdown_delay", &self.shutdown_delay)
             .finish()
     }
 }

@@ -46,6 +46,8 @@ pub struct App {
     /// The `/metrics` listener and its router, when `--metrics-listen` asks for one.
     metrics: Option<(TcpListener, Router)>,
     metrics_linger: std::time::Duration,
+    shutdown_delay: std::time::Duration,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl App {
@@ -94,6 +96,8 @@ impl App {
             None => None,
         };
         let metrics_linger = config.metrics_linger;
+        let shutdown_delay = config.shutdown_delay;
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = AppState {
             store: store.clone(),
             events,
@@ -101,6 +105,7 @@ impl App {
             config: Arc::new(config),
             experiments,
             metrics,
+            draining: draining.clone(),
         };
         let router = crate::http::router(state);
         Ok(App {
@@ -110,6 +115,8 @@ impl App {
             address,
             metrics: metrics_listener,
             metrics_linger,
+            shutdown_delay,
+            draining,
         })
     }
 
@@ -154,7 +161,17 @@ impl App {
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Readiness fails first, so a load balancer moves new requests elsewhere while this
+            // instance still answers; then the listener closes and in-flight requests finish.
+            self.draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if !self.shutdown_delay.is_zero() {
+                tracing::info!(delay = ?self.shutdown_delay, "draining: readiness fails before the listener closes");
+                tokio::time::sleep(self.shutdown_delay).await;
+            }
+        })
         .await?;
         tracing::info!("shutting down: closing the database");
         if let Some(metrics) = metrics {

@@ -22,6 +22,9 @@ pub struct AppState {
     pub experiments: Arc<Experiments>,
     /// Counters and histograms for `/metrics` (recorded whether or not they are served).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Set when shutdown has begun: readiness (`/api/v1/health`) then answers 503 so that a load
+    /// balancer stops sending requests, while the server still answers those that come.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The experiments being served, by slug.

@@ -57,6 +57,11 @@ pub struct ServeArgs {
     /// scrape sees the final counts.
     #[arg(long, env = "PROGLAB_METRICS_LINGER", default_value_t = 0)]
     pub metrics_linger: u64,
+    /// Seconds to keep serving after SIGTERM with /api/v1/health answering 503, before the
+    /// listener closes: behind a load balancer, set it above the health-check interval so that
+    /// a rolling restart moves requests to the other instances first (docs/deploy.md).
+    #[arg(long, env = "PROGLAB_SHUTDOWN_DELAY", default_value_t = 0)]
+    pub shutdown_delay: u64,
     /// Days a participant's session token stays valid on the server, counted from entry; older
     /// sessions are refused with 401.
     #[arg(long, env = "PROGLAB_SESSION_LIFETIME_DAYS", default_value_t = config::DEFAULT_SESSION_LIFETIME_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
@@ -85,6 +90,7 @@ impl ServeArgs {
             hsts: self.hsts,
             metrics_listen: self.metrics_listen,
             metrics_linger: Duration::from_secs(self.metrics_linger),
+            shutdown_delay: Duration::from_secs(self.shutdown_delay),
         }
     }
 }

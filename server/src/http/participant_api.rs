@@ -58,11 +58,19 @@ async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "alive" }))
 }
 
-async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+async fn health(State(state): State<AppState>) -> Result<Response, AppError> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "draining", "database": state.store.backend() })),
+        )
+            .into_response());
+    }
     state.store.ping().await?;
-    Ok(Json(
-        serde_json::json!({ "status": "ok", "database": state.store.backend() }),
-    ))
+    Ok(
+        Json(serde_json::json!({ "status": "ok", "database": state.store.backend() }))
+            .into_response(),
+    )
 }
 
 async fn openapi() -> impl IntoResponse {
