@@ -23,7 +23,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::clients::{Api, Load, Tally, Target, audit, summary};
-use crate::support::{Backend, ServerProcess, TempDir, TestDb};
+use crate::support::{Backend, ServerProcess, TempDir, TestDb, proglab};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -348,23 +348,18 @@ async fn try_sign_in(base: &str, name: &str, password: &str) -> reqwest::Respons
 async fn researchers_across_instances(a: &str, b: &str, database_url: &str) {
     const PASSWORD: &str = "a long enough passphrase";
     for name in ["ada", "grace"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
-            .args([
+        proglab(
+            &[
                 "researcher",
                 "add",
                 name,
                 "--password-stdin",
                 "--database-url",
                 database_url,
-            ])
-            .env_remove("DATABASE_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-        assert!(child.wait().unwrap().success());
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .expect("an account");
     }
     let signed_in = try_sign_in(a, "ada", PASSWORD).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
@@ -633,18 +628,12 @@ async fn a_sqlite_backup_taken_under_load_restores_with_every_acknowledged_event
     let dir = TempDir::new();
     let backup = dir.path().join("backup.db");
     let began = Instant::now();
-    let proglab = env!("CARGO_BIN_EXE_proglab-e2e");
-    let output = Command::new(proglab)
-        .args(["backup", "--database-url", &db.url, "--out"])
-        .arg(&backup)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let backup_path = backup.to_str().expect("a UTF-8 path");
+    proglab(
+        &["backup", "--database-url", &db.url, "--out", backup_path],
+        None,
+    )
+    .expect("the backup");
     load.progress(100).await;
     let ledgers = load.stop().await;
     let before: Vec<(String, i64)> = tally
@@ -659,17 +648,17 @@ async fn a_sqlite_backup_taken_under_load_restores_with_every_acknowledged_event
     // The live database holds everything; the restored copy everything acknowledged before.
     audit(&db.url, &ledgers).await;
     let restored = format!("sqlite://{}", dir.path().join("restored.db").display());
-    let output = Command::new(proglab)
-        .args(["restore", "--database-url", &restored, "--from"])
-        .arg(&backup)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    proglab(
+        &[
+            "restore",
+            "--database-url",
+            &restored,
+            "--from",
+            backup_path,
+        ],
+        None,
+    )
+    .expect("the restore");
     let store = server::store::connect(&restored).await.unwrap().store;
     let mut by_session: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (session, seq) in &before {
@@ -691,24 +680,19 @@ async fn a_sqlite_backup_taken_under_load_restores_with_every_acknowledged_event
     store.close().await;
     // And the export reads it.
     let export = dir.path().join("events.jsonl");
-    let output = Command::new(proglab)
-        .args([
+    proglab(
+        &[
             "export",
             "--format",
             "events-jsonl",
             "--database-url",
             &restored,
             "--out",
-        ])
-        .arg(&export)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+            export.to_str().expect("a UTF-8 path"),
+        ],
+        None,
+    )
+    .expect("the export");
     let lines = std::fs::read_to_string(&export).unwrap();
     let events = lines
         .lines()

@@ -56,8 +56,9 @@ impl DeviceReport {
         None
     }
 
+    /// As stored with the session or the refused arrival: the same fields as the request's.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "width": self.width, "height": self.height, "touch": self.touch })
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 

@@ -2,9 +2,7 @@
 //! play a recorded program with the participant app's renderer, and run a pasted program.
 //! Screenshots go to `target/e2e-screenshots/researcher-*.png`.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
@@ -13,34 +11,9 @@ use serde_json::json;
 use super::{
     Browser, Scratch, Server, browser_or_skip, free_port, workspace_root, write_experiment,
 };
-use crate::support::{Participant, solutions};
+use crate::support::{Participant, proglab, solutions};
 
 pub(super) const PASSWORD: &str = "a long enough passphrase";
-
-/// Runs a `proglab` subcommand (the test binary) to completion.
-pub(super) fn proglab(args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(text.as_bytes())?;
-    }
-    drop(child.stdin.take());
-    let output = child.wait_with_output()?;
-    ensure!(
-        output.status.success(),
-        "proglab {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
 
 /// A SQLite database in `scratch` with the account `ada` (password [`PASSWORD`]), and the bundled
 /// experiment's file: the database URL and the file's path.

@@ -418,6 +418,11 @@ async fn solve(
     browser
         .screenshot(&format!("tutorial-{:02}", index + 1))
         .await?;
+    run_and_go_on(browser).await
+}
+
+/// Runs the program in the editor and, once the success dialog opens, goes on.
+async fn run_and_go_on(browser: &Browser) -> anyhow::Result<()> {
     browser.click("#run").await?;
     browser
         .wait_for_within(
@@ -481,15 +486,7 @@ async fn run_on_a_phone(
             browser
                 .click_program(&shortest_program(task, experiment.light)?)
                 .await?;
-            browser.click("#run").await?;
-            browser
-                .wait_for_within(
-                    "document.getElementById('success-dialog').open",
-                    "the success dialog",
-                    Duration::from_secs(30),
-                )
-                .await?;
-            browser.click("#success-submit").await?;
+            run_and_go_on(browser).await?;
         } else {
             break;
         }

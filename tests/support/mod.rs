@@ -27,6 +27,36 @@ use sqlx::Connection;
 
 pub use server_process::ServerProcess;
 
+/// Runs a `proglab` subcommand (this package's binary) to completion, with `stdin` as its input;
+/// an error carries its stderr. `DATABASE_URL` is not passed on: the arguments name the database.
+pub fn proglab(args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(text.as_bytes())?;
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "proglab {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -78,20 +78,13 @@ impl ServerProcess {
 
     /// SIGTERM, then waits (up to `limit`) for the process to exit by itself; `None` if it did
     /// not.
-    pub fn terminate(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+    pub fn terminate(self, limit: Duration) -> Option<std::process::ExitStatus> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
-        let started = std::time::Instant::now();
-        while started.elapsed() < limit {
-            if let Some(exit) = self.child.try_wait().expect("query the child") {
-                return Some(exit);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        self.wait_for_exit(limit)
     }
 
     /// Waits (up to `limit`) for the process to exit by itself, after a signal sent elsewhere;

@@ -198,12 +198,6 @@ async fn create(
     arrival: Arrival,
     recruiter_id: Option<String>,
 ) -> Result<Entered, StudyError> {
-    // Kept to record the arrival if the store refuses it as a repeat.
-    let refused = Arrival {
-        params: arrival.params.clone(),
-        device: arrival.device.clone(),
-        preview: arrival.preview,
-    };
     let token = SessionToken::generate();
     let drawn: u64 = rand::rng().random();
     let seed = experiment.order.session_seed(drawn);
@@ -222,7 +216,8 @@ async fn create(
         token_hash: token.hash(),
         unique_recruiter: !experiment.allow_repeats && !arrival.preview,
         recruiter_id: recruiter_id.clone(),
-        params: arrival.params,
+        // A copy: the arrival is recorded as it came if the store refuses it as a repeat.
+        params: arrival.params.clone(),
         seed: seed as i64,
         assignment,
         at: now(),
@@ -245,7 +240,7 @@ async fn create(
                  it), and each person may take part only once; if you think this is wrong, \
                  contact the researcher through the site that sent you here",
             );
-            Err(refuse(store, experiment, &refused, recruiter_id, refusal).await)
+            Err(refuse(store, experiment, &arrival, recruiter_id, refusal).await)
         }
         Err(e) => Err(e.into()),
     }
