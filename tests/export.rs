@@ -2,7 +2,7 @@
 //! `proglab export --format programs-csv` with the same check-data and fit figures; shuffled
 //! orders export `mdp_idx` as the task's index and `order_position` as the order seen; the
 //! Psych-DS folder describes every column; pseudonyms replace recruiter IDs; withdrawal deletes
-//! and is audited.
+//! and is audited. Every test runs on SQLite and on Postgres.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,12 +12,13 @@ use analysis::choice::{ChoiceSets, ObserveOptions, TaskCandidates, observed_prog
 use analysis::fit::{FitOptions, fit};
 use analysis::models::Model;
 use analysis::models::likelihood::{Features, Weights};
-use server::domain::TrialOutcome;
-use server::experiment::Experiment;
+use rstest::rstest;
+use server::experiment::{Experiment, ItemKind};
 use server::researcher::export::{ExportOptions, Exporter, Format, Sink};
+use server::store::Store;
 use server::store::research::ResearchStore;
-use server::store::{Assignment, FinishTrial, NewSession, NewTrial, Store};
 
+use crate::support::simulate::{Simulated, simulate_participant};
 use crate::support::{Backend, TempDir, TestDb, bundled_with};
 
 fn published() -> PathBuf {
@@ -79,11 +80,17 @@ fn fit_figures(file: &analysis::data::ProgramsFile) -> Vec<(String, f64, Vec<f64
         .collect()
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn import_then_export_gives_the_same_check_data_and_fit_figures() {
+async fn import_then_export_gives_the_same_check_data_and_fit_figures(#[case] backend: Backend) {
     // Arrange: the published development file imported with the real command line.
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = db.url.clone();
     let dir = TempDir::new();
-    let url = format!("sqlite://{}", dir.path().join("proglab.db").display());
     let source = published();
     let out = dir.path().join("programs.csv");
     proglab(&[
@@ -152,102 +159,19 @@ async fn import_then_export_gives_the_same_check_data_and_fit_figures() {
 /// Runs `n` participants of `experiment` through its main tasks at the store level: each sees
 /// the tasks in its session's order and submits the published program of each task.
 async fn simulate(store: &dyn Store, experiment: &Experiment, n: usize) -> Vec<Vec<usize>> {
-    let solutions = crate::support::solutions();
+    let answers = [
+        ("programming_exp".to_owned(), "None".to_owned()),
+        ("programming_game_exp".to_owned(), "No".to_owned()),
+    ];
     let mut orders = Vec::new();
-    for i in 0..n {
-        let seed = 1000 + i as u64;
-        let task_order = experiment
-            .order
-            .task_order(experiment.tasks.len(), None, seed);
-        // `participant_idx` numbers sessions in the order they started, so each simulated
-        // participant starts a second after the one before: sessions created within the same
-        // millisecond would otherwise be ordered by their random IDs.
-        let at = server::clock::now() + time::Duration::seconds(i as i64);
-        let session = store
-            .create_session(NewSession {
-                id: uuid::Uuid::new_v4().to_string(),
-                experiment: experiment.slug.to_string(),
-                experiment_version: experiment.version.clone(),
-                token_hash: server::domain::SessionToken::generate().hash(),
-                recruiter_id: Some(format!("PID{i:03}")),
-                unique_recruiter: true,
-                params: [("PROLIFIC_PID".to_owned(), format!("PID{i:03}"))].into(),
-                seed: seed as i64,
-                assignment: Assignment::Given {
-                    task_order: task_order.clone(),
-                },
-                at,
-                preview: false,
-                device: None,
-            })
-            .await
-            .expect("session");
-        store
-            .record_consent(&session.id, true, at)
-            .await
-            .expect("consent");
-        let timeline = experiment.timeline(&task_order);
-        let mut step = 1i64;
-        while (step as usize) < timeline.len() {
-            match timeline[step as usize] {
-                server::experiment::Step::Task {
-                    phase: server::domain::Phase::Tasks,
-                    index,
-                    task,
-                } => {
-                    store
-                        .serve_trial(NewTrial {
-                            session_id: session.id.clone(),
-                            step,
-                            phase: server::domain::Phase::Tasks,
-                            position: index as i64,
-                            task_index: task as i64,
-                            label: experiment.tasks[task].label.clone(),
-                            at,
-                            ms: 1000 * step,
-                        })
-                        .await
-                        .expect("serve");
-                    store
-                        .finish_trial(FinishTrial {
-                            session_id: session.id.clone(),
-                            step,
-                            outcome: TrialOutcome::Submitted,
-                            program: Some(solutions.tasks[task].clone()),
-                            at,
-                            ms: 1000 * step + 500,
-                        })
-                        .await
-                        .expect("finish");
-                }
-                server::experiment::Step::Questionnaire => {
-                    store
-                        .save_answers(
-                            &session.id,
-                            step,
-                            &[
-                                ("programming_exp".into(), "None".into()),
-                                ("programming_game_exp".into(), "No".into()),
-                            ],
-                            at,
-                        )
-                        .await
-                        .expect("answers");
-                }
-                server::experiment::Step::Complete => {
-                    store
-                        .complete_session(&session.id, step, "CODE", at)
-                        .await
-                        .expect("complete");
-                    break;
-                }
-                _ => {
-                    store.advance(&session.id, step, at).await.expect("advance");
-                }
-            }
-            step += 1;
-        }
-        orders.push(task_order);
+    for index in 0..n {
+        let recruiter_id = format!("PID{index:03}");
+        let who = Simulated {
+            index,
+            recruiter_id: &recruiter_id,
+            answers: &answers,
+        };
+        orders.push(simulate_participant(store, experiment, who).await.1);
     }
     orders
 }
@@ -295,10 +219,15 @@ fn shuffled_experiment() -> Arc<Experiment> {
     Arc::new(bundled_with(&[("mode = \"fixed\"", "mode = \"shuffle\"")]))
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn shuffled_orders_export_the_task_index_and_the_position_seen() {
+async fn shuffled_orders_export_the_task_index_and_the_position_seen(#[case] backend: Backend) {
     // Arrange
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let (store, research) = open(&db).await;
     let experiment = shuffled_experiment();
     let orders = simulate(store.as_ref(), &experiment, 4).await;
@@ -343,15 +272,25 @@ async fn shuffled_orders_export_the_task_index_and_the_position_seen() {
     assert!(!text.contains("PID00"), "no recruiter ID without --raw-ids");
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn the_psych_ds_folder_describes_every_column_it_contains() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+async fn the_psych_ds_folder_describes_every_column_it_contains(#[case] backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let (store, research) = open(&db).await;
     let experiment = shuffled_experiment();
     simulate(store.as_ref(), &experiment, 2).await;
-    let exporter = Exporter::new(store, research, experiment, ExportOptions::default())
-        .await
-        .unwrap();
+    let exporter = Exporter::new(
+        store,
+        research,
+        experiment.clone(),
+        ExportOptions::default(),
+    )
+    .await
+    .unwrap();
     let dir = TempDir::new();
 
     exporter.write_psych_ds(dir.path()).await.expect("psych-ds");
@@ -386,12 +325,56 @@ async fn the_psych_ds_folder_describes_every_column_it_contains() {
         files += 1;
     }
     assert_eq!(files, 3);
+    assert_levels_from_the_definition(&description, &experiment);
 }
 
+/// `programming_exp` lists its options as levels, in the definition's order, and says that
+/// "None" is one of them, not a missing value; a text column has no levels.
+fn assert_levels_from_the_definition(description: &serde_json::Value, experiment: &Experiment) {
+    let variable = |name: &str| {
+        description["variableMeasured"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is described"))
+            .clone()
+    };
+    let options = experiment
+        .questionnaire
+        .iter()
+        .find_map(|item| match &item.kind {
+            ItemKind::Choice { options } if item.id == "programming_exp" => Some(options.clone()),
+            _ => None,
+        })
+        .expect("the bundled experiment asks programming_exp");
+    let programming_exp = variable("programming_exp");
+    assert_eq!(programming_exp["levels"], serde_json::json!(options));
+    assert_eq!(programming_exp["levels"][0], "None");
+    assert_eq!(programming_exp["naValue"], "");
+    let text = programming_exp["description"].as_str().unwrap();
+    assert!(
+        text.contains("\"None\" is a level (an answer), not a missing value"),
+        "{text}"
+    );
+    assert_eq!(
+        variable("programming_game_exp")["levels"],
+        serde_json::json!(["Yes", "No"])
+    );
+    assert!(variable("answer").get("levels").is_none());
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audited() {
+async fn raw_ids_need_the_flag_and_withdrawal_by_pseudonym_deletes_and_is_audited(
+    #[case] backend: Backend,
+) {
     // Arrange
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let (store, research) = open(&db).await;
     let experiment = shuffled_experiment();
     simulate(store.as_ref(), &experiment, 3).await;

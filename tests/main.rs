@@ -46,3 +46,15 @@ mod researcher;
 // Exports and imports: the published data round trip, shuffled orders, Psych-DS, pseudonyms and
 // withdrawal.
 mod export;
+
+// The loading code of docs/researcher.md (docs/snippets/) run with pandas and R on every export:
+// the answer "None" and awkward strings survive exactly; the page quotes the snippets verbatim.
+mod loaders;
+
+// Studies of the lab's own design: `proglab experiment check` names every problem of a broken
+// study (file, line, level), and `proglab experiment new` writes a study that passes it.
+mod experiment_cli;
+
+// The researcher's replay of a participant: the program at skip time, every event kind with its
+// label, the events outside the tasks and the questionnaire answers, escaped.
+mod replay;

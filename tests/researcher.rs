@@ -1,10 +1,11 @@
 //! The researcher side over HTTP: no route of the researcher table answers without a
 //! session, sign-in is throttled after repeated failures, forms without the session's CSRF token
 //! are refused, sessions expire, and a signed-in researcher sees the dashboard, a replay, runs a
-//! program and downloads an export.
+//! program and downloads an export. Every test runs on SQLite and on Postgres.
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use rstest::rstest;
 use server::researcher::auth;
 use server::store::research::{ResearchStore, ResearcherSession};
 
@@ -97,9 +98,14 @@ async fn sign_in(app: &TestApp, name: &str) -> SignedIn {
     SignedIn { cookie, csrf }
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn no_researcher_route_answers_without_a_session() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+async fn no_researcher_route_answers_without_a_session(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let table = server::http::researcher::route_table();
     assert!(table.len() >= 8);
     for route in table {
@@ -131,9 +137,14 @@ async fn no_researcher_route_answers_without_a_session() {
     }
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn sign_in_is_throttled_after_repeated_failures() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+async fn sign_in_is_throttled_after_repeated_failures(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     add_researcher(&app, "ada").await;
     add_researcher(&app, "grace").await;
     for attempt in 0..auth::MAX_FAILURES {
@@ -174,7 +185,7 @@ async fn sign_in_is_throttled_after_repeated_failures() {
     );
 }
 
-#[rstest::rstest]
+#[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
@@ -189,9 +200,14 @@ async fn a_name_with_nul_is_a_failed_sign_in_on_both_backends(#[case] backend: B
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn forms_without_the_sessions_csrf_token_are_refused() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+async fn forms_without_the_sessions_csrf_token_are_refused(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     add_researcher(&app, "ada").await;
     // The sign-in form itself needs its double-submit token.
     let response = client()
@@ -257,9 +273,14 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
     assert!(ran["trace"].as_array().unwrap().len() > 5);
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn expired_sessions_are_refused_and_signing_out_ends_a_session() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+async fn expired_sessions_are_refused_and_signing_out_ends_a_session(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     add_researcher(&app, "ada").await;
     let store = research(&app).await;
     let now = server::clock::now();
@@ -308,11 +329,17 @@ async fn expired_sessions_are_refused_and_signing_out_ends_a_session() {
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     add_researcher(&app, "ada").await;
-    let solutions = crate::support::solutions();
     // One participant who went as far as the practice problem, with a run.
     let mut participant = app.enter("correa2025", &[("PROLIFIC_PID", "PIDX")]).await;
     participant.consent(true).await;
@@ -343,9 +370,12 @@ async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export() 
         .json()
         .await
         .unwrap();
-    let row = &live[0];
+    assert_eq!(live["matching"], 1, "{live}");
+    let row = &live["rows"][0];
     assert_eq!(row["status"], "active");
-    assert_eq!(row["phase"], "tutorial");
+    assert_eq!(row["state"], "active");
+    assert_eq!(row["phase_key"], "tutorial");
+    assert_eq!(row["phase"], "Tutorial");
     let session_id = row["session_id"].as_str().unwrap();
     let replay = client()
         .get(app.url(&format!(
@@ -375,5 +405,4 @@ async fn a_researcher_sees_the_dashboard_and_a_replay_and_downloads_an_export() 
     assert!(text.starts_with("participant,participant_idx,"), "{text}");
     let log = research(&app).await.audit_log(20).await.unwrap();
     assert!(log.iter().any(|e| e.action == "export" && e.actor == "ada"));
-    let _ = solutions;
 }

@@ -16,6 +16,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a participant's session token is accepted, counted from entry; the session cookie's
 /// `Max-Age` is the same, so a token lasts as long in the browser as on the server.
 pub const DEFAULT_SESSION_LIFETIME_DAYS: u32 = 30;
+/// Where the researcher's level editor saves level files, relative to the working directory.
+pub const DEFAULT_LEVELS_DIR: &str = "levels";
 
 #[derive(Clone)]
 pub struct Config {
@@ -52,6 +54,8 @@ pub struct Config {
     /// On SIGTERM, how long to keep serving with readiness failing before the listener closes,
     /// so that a load balancer's health checks move new requests elsewhere first.
     pub shutdown_delay: Duration,
+    /// The folder the researcher's level editor saves level files into (created on first save).
+    pub levels_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             metrics_listen: None,
             metrics_linger: Duration::ZERO,
             shutdown_delay: Duration::ZERO,
+            levels_dir: PathBuf::from(DEFAULT_LEVELS_DIR),
         }
     }
 }
@@ -105,6 +110,7 @@ impl fmt::Debug for Config {
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_linger", &self.metrics_linger)
             .field("shutdown_delay", &self.shutdown_delay)
+            .field("levels_dir", &self.levels_dir)
             .finish()
     }
 }

@@ -73,6 +73,7 @@ export async function request(method, path, body, { keepalive = false, signal } 
   connection.up();
   const detail = json && json.error ? json.error : {};
   if (response.status === 401 && detail.code === 'session_continued_elsewhere') showMoved();
+  if (response.status === 409 && detail.code === 'session_abandoned') showAbandoned(detail.message || '');
   throw new ApiError(response.status, detail.code || 'error', detail.message || `error ${response.status}`);
 }
 
@@ -81,18 +82,30 @@ export async function request(method, path, body, { keepalive = false, signal } 
  * page would send is refused from now on, so it says so in place of the study.
  */
 export function showMoved() {
+  showInstead('moved', 'You continued in another window',
+    'You opened this study again in another window or browser, and your session goes on there. Please use that window; you can close this one.');
+}
+
+/** The session passed the experiment's time limit: the server refuses it until a researcher resets it. */
+export function showAbandoned(message) {
+  showInstead('abandoned', 'The time for this study has run out', message);
+}
+
+/** Replaces the study with a card that says why it cannot go on (once per page). */
+function showInstead(reason, title, message) {
   const app = document.getElementById('app');
-  if (!app || app.dataset.moved === 'true') return;
-  app.dataset.moved = 'true';
+  if (!app || app.dataset.ended) return;
+  app.dataset.ended = reason;
+  if (reason === 'moved') app.dataset.moved = 'true';
   for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
   if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
   const card = document.createElement('article');
-  card.className = 'card prose end-page moved';
+  card.className = `card prose end-page ${reason}`;
   card.setAttribute('role', 'alert');
   const heading = document.createElement('h1');
-  heading.textContent = 'You continued in another window';
+  heading.textContent = title;
   const text = document.createElement('p');
-  text.textContent = 'You opened this study again in another window or browser, and your session goes on there. Please use that window; you can close this one.';
+  text.textContent = message;
   card.append(heading, text);
   // Inline display, not `hidden`: the page's layout CSS would override the attribute.
   for (const child of [...app.children]) {

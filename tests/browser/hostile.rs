@@ -181,7 +181,7 @@ async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow
         .await?;
     assert_inert(&browser, "the dashboard").await?;
 
-    browser.click("#participants tbody tr a").await?;
+    browser.click("#participants tbody tr a.replay-link").await?;
     browser
         .wait_for(
             "document.getElementById('replay') && document.getElementById('replay').dataset.ready === 'true'",

@@ -14,6 +14,9 @@ mod entry;
 mod full_study;
 mod hostile;
 mod iso;
+mod level_editor;
+mod own_study;
+mod replay;
 mod researcher;
 mod tutorial;
 

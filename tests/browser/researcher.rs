@@ -1,5 +1,6 @@
 //! The researcher side in headless Chromium: sign in, open the dashboard and a replay,
-//! play a recorded program with the participant app's renderer, and run a pasted program.
+//! play a recorded program with the participant app's renderer, and run a pasted program; and
+//! the same sign-in, dashboard and replay on Postgres.
 //! Screenshots go to `target/e2e-screenshots/researcher-*.png`.
 
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use serde_json::json;
 use super::{
     Browser, Scratch, Server, browser_or_skip, free_port, workspace_root, write_experiment,
 };
-use crate::support::{Participant, proglab, solutions};
+use crate::support::{Backend, Participant, TestDb, proglab, solutions};
 
 pub(super) const PASSWORD: &str = "a long enough passphrase";
 
@@ -147,10 +148,18 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
     browser
         .wait_for("document.getElementById('task-summaries')", "the dashboard")
         .await?;
+    // 121 participants, shown 50 to a page.
     let rows = browser
         .js("return document.querySelectorAll('#participants tbody tr').length")
         .await?;
-    ensure!(rows == json!(121), "participant rows: {rows}");
+    ensure!(rows == json!(50), "participant rows on the first page: {rows}");
+    let summary = browser
+        .js("return document.getElementById('table-summary').textContent")
+        .await?;
+    ensure!(
+        summary.as_str().is_some_and(|s| s.starts_with("121 matching")),
+        "table summary: {summary}"
+    );
     let bars = browser
         .js("return document.querySelectorAll('#task-summaries svg').length")
         .await?;
@@ -160,7 +169,7 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
     // The live participant's replay: its history has the edits, the runs and the submit.
     browser
         .js("const rows = [...document.querySelectorAll('#participants tbody tr')]; \
-             rows.find(r => r.textContent.includes('active') || r.textContent.includes('tasks')).querySelector('a').click()")
+             rows.find(r => r.textContent.includes('active') || r.textContent.includes('tasks')).querySelector('a.replay-link').click()")
         .await?;
     browser.wait_for("document.getElementById('replay') && document.getElementById('replay').dataset.ready === 'true'", "the replay").await?;
     let kinds = browser
@@ -246,5 +255,84 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
     );
     browser.screenshot("researcher-6-pasted-program").await?;
     browser.close().await;
+    Ok(())
+}
+
+/// The researcher side on Postgres, as a lab with several instances runs it: sign in, the
+/// dashboard lists the one participant, and the replay opens with their edits, runs and submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_researcher_signs_in_and_opens_a_replay_on_postgres() -> anyhow::Result<()> {
+    let test = "a_researcher_signs_in_and_opens_a_replay_on_postgres";
+    let Some(binaries) = browser_or_skip(test) else {
+        return Ok(());
+    };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return Ok(());
+    };
+    // Arrange: an account and one live participant, on a fresh Postgres database.
+    let scratch = Scratch::new("researcher-postgres")?;
+    let experiment = write_experiment(scratch.path(), |_| {})?;
+    let add = [
+        "researcher",
+        "add",
+        "ada",
+        "--password-stdin",
+        "--database-url",
+        &db.url,
+    ];
+    proglab(&add, Some(&format!("{PASSWORD}\n")))?;
+    let server = Server::start(&db.url, &experiment, free_port()?)?;
+    live_participant(&server).await?;
+    let browser = Browser::start(&binaries, 1400, 1000).await?;
+
+    // Act: sign in and open the experiment's dashboard.
+    browser.goto(&server.url("/researcher")).await?;
+    browser
+        .wait_for("document.getElementById('username')", "the sign-in form")
+        .await?;
+    browser.type_into("#username", "ada").await?;
+    browser.type_into("#password", PASSWORD).await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_for(
+            "document.getElementById('experiments')",
+            "the experiment list",
+        )
+        .await?;
+    browser.click("#experiments a").await?;
+    browser
+        .wait_for("document.getElementById('task-summaries')", "the dashboard")
+        .await?;
+
+    // Assert: one participant, whose replay has the three edits, two runs and the submit.
+    browser
+        .wait_for(
+            "document.querySelectorAll('#participants tbody tr').length === 1 \
+             && document.querySelector('#participants tbody tr a.replay-link')",
+            "the dashboard listing the participant",
+        )
+        .await?;
+    browser.screenshot("researcher-postgres-dashboard").await?;
+    browser.click("#participants tbody tr a.replay-link").await?;
+    browser
+        .wait_for(
+            "document.getElementById('replay') && document.getElementById('replay').dataset.ready === 'true'",
+            "the replay",
+        )
+        .await?;
+    let kinds = browser
+        .js("return [...document.querySelectorAll('#timeline .timeline-entry')].map(b => b.className.match(/kind-(\\w+)/)[1])")
+        .await?;
+    let kinds: Vec<String> = serde_json::from_value(kinds)?;
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    ensure!(count("edit") == 3 && count("run") == 2, "{kinds:?}");
+    ensure!(
+        kinds.last().map(String::as_str) == Some("submit"),
+        "{kinds:?}"
+    );
+    browser.screenshot("researcher-postgres-replay").await?;
+    browser.close().await;
+    drop(server);
+    drop(db);
     Ok(())
 }

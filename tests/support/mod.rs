@@ -11,6 +11,7 @@
 
 pub mod clients;
 mod server_process;
+pub mod simulate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub mod backup;
 pub mod check_data;
 pub mod enumerate;
+pub mod experiment;
 pub mod export;
 pub mod fit;
 pub mod import;
@@ -46,6 +47,8 @@ pub enum Command {
     Withdraw(withdraw::WithdrawArgs),
     /// Add, remove or list researcher accounts.
     Researcher(researcher::ResearcherArgs),
+    /// Check an experiment file and its levels, or write a starting study.
+    Experiment(experiment::ExperimentArgs),
     /// Write a consistent copy of a SQLite database, safe while the server runs.
     Backup(backup::BackupArgs),
     /// Replace a SQLite database with a backup (stop the server first).
@@ -140,6 +143,7 @@ impl Cli {
             Command::Import(args) => import::main(args),
             Command::Withdraw(args) => withdraw::main(args),
             Command::Researcher(args) => researcher::main(args),
+            Command::Experiment(args) => experiment::main(args),
             Command::Backup(args) => backup::backup_main(args),
             Command::Restore(args) => backup::restore_main(args),
         }

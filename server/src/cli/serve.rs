@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// concurrent requests together (for measuring the group commit; docs/operations.md).
     #[arg(long, env = "PROGLAB_NO_GROUP_COMMIT")]
     pub no_group_commit: bool,
+    /// Folder the researcher's level editor saves level files into (created on first save).
+    #[arg(long, env = "PROGLAB_LEVELS_DIR", default_value = config::DEFAULT_LEVELS_DIR)]
+    pub levels_dir: PathBuf,
 }
 
 impl ServeArgs {
@@ -91,6 +94,7 @@ impl ServeArgs {
             metrics_listen: self.metrics_listen,
             metrics_linger: Duration::from_secs(self.metrics_linger),
             shutdown_delay: Duration::from_secs(self.shutdown_delay),
+            levels_dir: self.levels_dir,
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct Definition {
     /// What the participant's device must offer, checked on the front door.
     #[serde(default)]
     pub device: DeviceDef,
+    /// When a session counts as idle, and when it is abandoned.
+    #[serde(default)]
+    pub timing: TimingDef,
     pub consent: ConsentDef,
     #[serde(default)]
     pub tutorial: Vec<ScreenDef>,
@@ -49,6 +52,9 @@ pub struct Definition {
     pub completion: CompletionDef,
     #[serde(default)]
     pub bonus: BonusDef,
+    /// Between-subject conditions (docs/study.md, "Between-subject conditions"); none by default.
+    #[serde(default)]
+    pub conditions: Vec<ConditionDef>,
 }
 
 fn default_subroutines() -> usize {
@@ -96,6 +102,19 @@ pub struct DeviceDef {
     /// Whether touch-only devices (phones, tablets) may take part (default true).
     #[serde(default)]
     pub touch: Option<bool>,
+}
+
+/// `[timing]`: the session states that depend on time (docs/researcher.md, "Session states").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingDef {
+    /// An active session with nothing recorded for this long is shown as idle (default 600).
+    #[serde(default)]
+    pub idle_after_seconds: Option<u64>,
+    /// An active session this long after its start (or its last reset) is abandoned: it no
+    /// longer accepts writes until a researcher resets it. No limit when absent.
+    #[serde(default)]
+    pub time_limit_seconds: Option<u64>,
 }
 
 /// Markdown, either inline or read from a file next to the experiment file.
@@ -164,6 +183,28 @@ pub struct TaskDef {
     /// Text shown with the task.
     #[serde(default)]
     pub text: Option<TextSource>,
+}
+
+/// `[[conditions]]`: one between-subject condition. Each new session is assigned one (the least
+/// assigned so far); what a condition leaves out is the top level's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionDef {
+    /// Recorded per session (`sessions.arm`) and exported as `condition`: `[a-z0-9_-]`, 1-64.
+    pub name: String,
+    /// `toggle` or `idempotent`, in place of the top-level `light`.
+    #[serde(default)]
+    pub light: Option<String>,
+    /// The main tasks, written as the top-level `[[tasks]]` entries, in place of those.
+    #[serde(default)]
+    pub tasks: Option<Vec<TaskDef>>,
+    /// The instruction screens, written as the top-level `[[instructions]]`, in place of those.
+    #[serde(default)]
+    pub instructions: Option<Vec<ScreenDef>>,
+    /// The task order, written as the top-level `[order]`; without it the top-level order
+    /// applies to the condition's tasks.
+    #[serde(default)]
+    pub order: Option<OrderDef>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 //! Validation collects every problem it finds, each naming the file, the key and what is wrong,
 //! so a researcher fixes a broken file in one pass.
 
+pub mod check;
 pub mod definition;
 mod error;
 mod files;
@@ -18,7 +19,7 @@ pub use crate::experiment::error::{ExperimentError, Problem};
 pub use crate::experiment::files::{DiskFiles, EmbeddedFiles, Files};
 pub use crate::experiment::model::{
     BoardKind, Bonus, BonusRule, Completion, Consent, DeviceRules, EntryRules, Experiment, Item,
-    ItemKind, Screen, TaskEntry, Text,
+    ItemKind, Screen, TaskEntry, Text, Timing,
 };
 pub use crate::experiment::order::Order;
 pub use crate::experiment::resolve::parse;

@@ -1,6 +1,7 @@
 //! The validated experiment: its settings, texts, tasks, questionnaire, completion and bonus rule.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dsl::{LightMode, Limits, Program, Task};
@@ -29,6 +30,8 @@ pub struct Experiment {
     pub entry: EntryRules,
     /// What the participant's device must offer.
     pub device: DeviceRules,
+    /// When a session counts as idle, and when it is abandoned.
+    pub timing: Timing,
     pub consent: Consent,
     pub tutorial: Vec<Screen>,
     pub practice: Vec<TaskEntry>,
@@ -38,6 +41,52 @@ pub struct Experiment {
     pub questionnaire: Vec<Item>,
     pub completion: Completion,
     pub bonus: Bonus,
+    /// The between-subject condition whose settings these are: `None` for the experiment as
+    /// loaded, the condition's name for [`Condition::experiment`] ([`Experiment::for_arm`]).
+    pub arm: Option<String>,
+    /// Between-subject conditions, in file order; empty when the file defines none (and in a
+    /// condition's own experiment).
+    pub conditions: Vec<Condition>,
+}
+
+/// A between-subject condition (docs/study.md, "Between-subject conditions").
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub name: String,
+    /// The experiment as the condition's sessions run it: the top level with the condition's
+    /// `light`, `tasks`, `instructions` and `order` in place; the same slug and version, `arm` set
+    /// to the name and no `conditions` of its own.
+    pub experiment: Arc<Experiment>,
+}
+
+impl Experiment {
+    /// The experiment as a session of condition `arm` runs it: the condition's own experiment, or
+    /// this one when `arm` is this experiment's own (`None` for an experiment without
+    /// conditions). An arm the experiment does not define gives this experiment too: such a
+    /// session started under another version of the definition, which `study::check_version`
+    /// refuses. Call it on the experiment as loaded.
+    pub fn for_arm(&self, arm: Option<&str>) -> &Experiment {
+        match arm {
+            Some(name) if self.arm.as_deref() != Some(name) => self
+                .conditions
+                .iter()
+                .find(|c| c.name == name)
+                .map_or(self, |c| &c.experiment),
+            _ => self,
+        }
+    }
+
+    /// [`Experiment::for_arm`], shared.
+    pub fn for_arm_shared(self: &Arc<Experiment>, arm: Option<&str>) -> Arc<Experiment> {
+        match arm {
+            Some(name) if self.arm.as_deref() != Some(name) => self
+                .conditions
+                .iter()
+                .find(|c| c.name == name)
+                .map_or_else(|| self.clone(), |c| c.experiment.clone()),
+            _ => self.clone(),
+        }
+    }
 }
 
 /// How the level is drawn. Both views show the server's trace only.
@@ -69,6 +118,24 @@ pub struct DeviceRules {
     pub min_height: Option<u32>,
     /// Whether touch-only devices may take part.
     pub touch: bool,
+}
+
+/// The time-dependent session states' thresholds (see `crate::domain::progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Timing {
+    /// Nothing recorded for this long: idle.
+    pub idle_after: Duration,
+    /// This long after the start (or the last reset): abandoned. `None`: never.
+    pub time_limit: Option<Duration>,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            idle_after: Duration::from_secs(600),
+            time_limit: None,
+        }
+    }
 }
 
 /// Markdown text with its HTML rendering.

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{ErrorBody, ErrorDetail};
+use crate::http::researcher::error_pages::ResearcherFailure;
 use crate::researcher::ResearcherError;
 use crate::store::StoreError;
 use crate::study::StudyError;
@@ -156,9 +157,32 @@ impl From<StudyError> for AppError {
 }
 
 /// The researcher side answers people in a browser: a plain-text reason with the status, and
-/// for a server fault the same generic body (and logged cause) as the API.
+/// for a server fault the same generic body (and logged cause) as the API. The message also rides
+/// along as a [`ResearcherFailure`], from which `error_pages` makes a page for a browser.
 impl IntoResponse for ResearcherError {
     fn into_response(self) -> Response {
+        let message = match &self {
+            ResearcherError::Store(StoreError::NotFound) => "not found".to_owned(),
+            ResearcherError::Store(_)
+            | ResearcherError::Io(_)
+            | ResearcherError::Csv(_)
+            | ResearcherError::Other(_) => {
+                "the server could not do this; the cause is in its log. Please try again, and \
+                 tell the lab's administrator if it keeps failing"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = self.bare_response();
+        response
+            .extensions_mut()
+            .insert(ResearcherFailure(message));
+        response
+    }
+}
+
+impl ResearcherError {
+    fn bare_response(self) -> Response {
         let status = match &self {
             ResearcherError::Invalid(_) => StatusCode::BAD_REQUEST,
             ResearcherError::NotFound(_) | ResearcherError::Store(StoreError::NotFound) => {

@@ -54,7 +54,8 @@ async fn session_for(state: &AppState, token: &SessionToken) -> Result<Session, 
     }
 }
 
-/// A request from a participant with a valid session, and the experiment it belongs to.
+/// A request from a participant with a valid session, and the experiment it belongs to as the
+/// session runs it (its between-subject condition's, [`Experiment::for_arm`]).
 /// Missing or unknown tokens are refused with 401 before anything else happens.
 pub struct Participant {
     pub session: Session,
@@ -76,6 +77,13 @@ impl FromRequestParts<AppState> for Participant {
                 format!("this session belongs to experiment `{}`, which this server does not run now", session.experiment),
             )
         })?;
+        crate::study::lifecycle::require_not_abandoned(
+            &session,
+            &experiment.timing,
+            crate::clock::now(),
+        )?;
+        // Every use case sees the settings of the session's between-subject condition.
+        let experiment = experiment.for_arm_shared(session.arm.as_deref());
         Ok(Participant {
             session,
             experiment,

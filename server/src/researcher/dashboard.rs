@@ -1,21 +1,15 @@
-//! View models of the dashboard (experiments, the live participant table, per-task summaries
-//! with their small charts) and of the replay (every program version and run of a trial, with
-//! times, and the task's map for the participant app's renderer).
+//! View models of the dashboard: experiments, the live participant table and the per-task
+//! summaries with their small charts (the replay's are in `replay.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use time::OffsetDateTime;
 
-use crate::api::{MapView, TraceStepView};
 use crate::domain::{Phase, TrialOutcome};
-use crate::experiment::{Experiment, Step};
+use crate::experiment::Experiment;
 use crate::researcher::ResearcherError;
-use crate::researcher::pseudonym::Pseudonyms;
 use crate::store::research::ResearchStore;
-use crate::store::{Session, Store, Trial};
-use crate::study::views;
+use crate::store::{Store, Trial};
 
 /// One experiment on the dashboard's front page.
 #[derive(Debug, Clone, Serialize)]
@@ -26,21 +20,6 @@ pub struct ExperimentCard {
     pub active: usize,
     pub completed: usize,
     pub declined: usize,
-}
-
-/// A row of the live participant table.
-#[derive(Debug, Clone, Serialize)]
-pub struct ParticipantRow {
-    pub pseudonym: String,
-    pub session_id: String,
-    pub status: String,
-    pub phase: String,
-    pub task: String,
-    /// RFC 3339, UTC.
-    pub last_seen: String,
-    pub last_seen_ago: String,
-    pub elapsed: String,
-    pub evaluations: i64,
 }
 
 /// Figures of one main task over every participant, with the bar widths of its chart.
@@ -62,14 +41,27 @@ pub struct TaskSummary {
     pub bar_length: u32,
 }
 
-/// Everything the experiment page shows.
+/// Everything the experiment page shows beside the participant table.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExperimentDashboard {
-    pub participants: Vec<ParticipantRow>,
     pub tasks: Vec<TaskSummary>,
     /// Arrivals that got no session, counted by reason (the API's error code), most first.
     pub refused: Vec<(String, usize)>,
+    /// The latest arrivals refused as repeats, newest first: the recruiter IDs a researcher may
+    /// unlock.
+    pub repeats: Vec<RefusedRepeat>,
 }
+
+/// An arrival refused because its recruiter ID had taken part.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedRepeat {
+    pub recruiter_id: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+/// How many refused repeats the dashboard lists.
+const REPEATS_SHOWN: usize = 20;
 
 pub const BAR: f64 = 160.0;
 
@@ -98,111 +90,45 @@ pub async fn experiment_cards(
     Ok(cards)
 }
 
-/// The live table and the per-task summaries of one experiment.
+/// The per-task summaries and the refused arrivals of one experiment.
 pub async fn experiment_dashboard(
     store: &dyn Store,
     research: &dyn ResearchStore,
     experiment: &Experiment,
-    pseudonyms: &Pseudonyms,
-    now: OffsetDateTime,
 ) -> Result<ExperimentDashboard, ResearcherError> {
     let slug = experiment.slug.as_str();
-    let sessions = store.sessions_of(slug).await?;
     let trials = research.experiment_trials(slug).await?;
-    let activity: HashMap<String, i64> = research
-        .activity(slug)
-        .await?
-        .into_iter()
-        .map(|a| (a.session_id, a.last_ms))
-        .collect();
-    let mut evaluations: HashMap<&str, i64> = HashMap::new();
-    for trial in &trials {
-        *evaluations.entry(trial.session_id.as_str()).or_default() += trial.runs;
-    }
-    let participants = sessions
-        .iter()
-        .map(|session| {
-            participant_row(
-                experiment,
-                session,
-                pseudonyms,
-                activity.get(&session.id).copied(),
-                evaluations.get(session.id.as_str()).copied().unwrap_or(0),
-                now,
-            )
-        })
-        .collect();
     let mut refused: Vec<(String, usize)> = Vec::new();
-    for arrival in store.refused_arrivals(slug).await? {
+    let mut repeats = Vec::new();
+    let mut arrivals = store.refused_arrivals(slug).await?;
+    arrivals.sort_by(|a, b| b.at.cmp(&a.at));
+    for arrival in arrivals {
         match refused
             .iter_mut()
             .find(|(reason, _)| *reason == arrival.reason)
         {
             Some((_, count)) => *count += 1,
-            None => refused.push((arrival.reason, 1)),
+            None => refused.push((arrival.reason.clone(), 1)),
+        }
+        if arrival.reason == "already_participated"
+            && repeats.len() < REPEATS_SHOWN
+            && let Some(recruiter_id) = arrival.recruiter_id
+        {
+            repeats.push(RefusedRepeat {
+                recruiter_id,
+                at: crate::clock::rfc3339(arrival.at),
+            });
         }
     }
     refused.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(ExperimentDashboard {
         refused,
-        participants,
+        repeats,
         tasks: task_summaries(experiment, &trials),
     })
 }
 
-fn participant_row(
-    experiment: &Experiment,
-    session: &Session,
-    pseudonyms: &Pseudonyms,
-    last_activity_ms: Option<i64>,
-    evaluations: i64,
-    now: OffsetDateTime,
-) -> ParticipantRow {
-    let timeline = experiment.timeline(&session.task_order);
-    let step = usize::try_from(session.step)
-        .ok()
-        .and_then(|i| timeline.get(i))
-        .copied();
-    let (phase, task) = match step {
-        Some(Step::Task { phase, task, index }) => (
-            phase.as_str().to_owned(),
-            experiment
-                .task_entry(phase, task)
-                .map_or(String::new(), |e| {
-                    format!("{} ({} of phase)", e.label, index + 1)
-                }),
-        ),
-        Some(other) => (other.phase().as_str().to_owned(), String::new()),
-        None => (Phase::Complete.as_str().to_owned(), String::new()),
-    };
-    let from_activity =
-        last_activity_ms.map(|ms| session.created_at + time::Duration::milliseconds(ms));
-    let last_seen = from_activity.map_or(session.updated_at, |at| at.max(session.updated_at));
-    let end = session
-        .completed_at
-        .unwrap_or(if session.status.as_str() == "active" {
-            now
-        } else {
-            session.updated_at
-        });
-    ParticipantRow {
-        pseudonym: pseudonyms.of_session(session),
-        session_id: session.id.clone(),
-        status: if session.preview {
-            format!("{} (preview)", session.status.as_str())
-        } else {
-            session.status.as_str().to_owned()
-        },
-        phase,
-        task,
-        last_seen: crate::clock::rfc3339(last_seen),
-        last_seen_ago: ago(now - last_seen),
-        elapsed: clock(end - session.created_at),
-        evaluations,
-    }
-}
-
-fn clock(span: time::Duration) -> String {
+pub(crate) fn clock(span: time::Duration) -> String {
     let total = span.whole_seconds().max(0);
     let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
     if h > 0 {
@@ -212,7 +138,7 @@ fn clock(span: time::Duration) -> String {
     }
 }
 
-fn ago(span: time::Duration) -> String {
+pub(crate) fn ago(span: time::Duration) -> String {
     let s = span.whole_seconds().max(0);
     match s {
         0..60 => format!("{s} s ago"),
@@ -312,161 +238,4 @@ pub fn task_summaries(experiment: &Experiment, trials: &[Trial]) -> Vec<TaskSumm
             }
         })
         .collect()
-}
-
-/// One entry of a trial's history.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineEntry {
-    /// Milliseconds since the trial started (server clock).
-    pub t_ms: i64,
-    /// `start`, `edit`, `run`, `submit` or `skip`.
-    pub kind: String,
-    /// The program after this entry (compact form).
-    pub program: String,
-    pub solved: Option<bool>,
-    pub detail: String,
-}
-
-/// One trial of a participant, for the replay.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReplayTrial {
-    pub step: i64,
-    pub phase: String,
-    pub position: i64,
-    pub task_index: i64,
-    pub label: String,
-    pub outcome: Option<String>,
-    pub program: Option<String>,
-    pub duration: String,
-    pub map: Option<MapView>,
-    pub timeline: Vec<TimelineEntry>,
-}
-
-/// Every trial of a session with its history.
-pub async fn replay(
-    store: &dyn Store,
-    experiment: &Experiment,
-    session_id: &str,
-) -> Result<Vec<ReplayTrial>, ResearcherError> {
-    let record = store.session_record(session_id).await?;
-    if record.session.experiment != experiment.slug.as_str() {
-        return Err(ResearcherError::NotFound(format!(
-            "session {session_id} is not part of `{}`",
-            experiment.slug
-        )));
-    }
-    let mut trials = Vec::new();
-    for trial in &record.trials {
-        let entry = experiment.task_entry(
-            trial.phase,
-            usize::try_from(trial.task_index).unwrap_or(usize::MAX),
-        );
-        let mut timeline = vec![TimelineEntry {
-            t_ms: 0,
-            kind: "start".into(),
-            program: String::new(),
-            solved: None,
-            detail: "the task was served".into(),
-        }];
-        for event in record
-            .events
-            .iter()
-            .filter(|e| e.step == Some(trial.step) && e.kind == "edit")
-        {
-            let program = event
-                .data
-                .get("program")
-                .and_then(|p| p.as_str())
-                .unwrap_or("")
-                .to_owned();
-            let op = event
-                .data
-                .get("op")
-                .and_then(|p| p.as_str())
-                .unwrap_or("edit");
-            let t_ms = event.client_ms.unwrap_or(event.session_ms) - trial.started_ms;
-            timeline.push(TimelineEntry {
-                t_ms,
-                kind: "edit".into(),
-                program,
-                solved: None,
-                detail: op.to_owned(),
-            });
-        }
-        for run in record.runs.iter().filter(|r| r.step == trial.step) {
-            timeline.push(TimelineEntry {
-                t_ms: run.session_ms - trial.started_ms,
-                kind: "run".into(),
-                program: run.program.clone(),
-                solved: Some(run.solved),
-                detail: format!("run {} ({}), {} steps", run.seq, run.mode, run.steps),
-            });
-        }
-        if let (Some(outcome), Some(ended_ms)) = (trial.outcome, trial.ended_ms) {
-            timeline.push(TimelineEntry {
-                t_ms: ended_ms - trial.started_ms,
-                kind: match outcome {
-                    TrialOutcome::Submitted => "submit",
-                    TrialOutcome::Skipped => "skip",
-                }
-                .to_owned(),
-                program: trial.program.clone().unwrap_or_default(),
-                solved: None,
-                detail: format!("{} after {} runs", outcome.as_str(), trial.runs),
-            });
-        }
-        timeline.sort_by_key(|e| e.t_ms);
-        trials.push(ReplayTrial {
-            step: trial.step,
-            phase: trial.phase.as_str().to_owned(),
-            position: trial.position,
-            task_index: trial.task_index,
-            label: trial.label.clone(),
-            outcome: trial.outcome.map(|o| o.as_str().to_owned()),
-            program: trial.program.clone(),
-            duration: trial.ended_ms.map_or(String::new(), |end| {
-                clock(time::Duration::milliseconds(end - trial.started_ms))
-            }),
-            map: entry.map(|e| views::map(&e.task)),
-            timeline,
-        });
-    }
-    Ok(trials)
-}
-
-/// The result of running a program for a researcher.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResearcherRun {
-    pub program: String,
-    pub solved: bool,
-    pub steps: u32,
-    pub instruction_count: u32,
-    pub map: MapView,
-    pub trace: Vec<TraceStepView>,
-}
-
-/// Runs `program` (compact or readable form) on a task of the experiment, the way the
-/// participants' programs ran (the experiment's light setting).
-pub fn run_program(
-    experiment: &Experiment,
-    phase: &str,
-    task_index: usize,
-    program: &str,
-) -> Result<ResearcherRun, ResearcherError> {
-    let phase = Phase::parse(phase)
-        .ok_or_else(|| ResearcherError::Invalid(format!("`{phase}` is not a phase")))?;
-    let entry = experiment.task_entry(phase, task_index).ok_or_else(|| {
-        ResearcherError::NotFound(format!("no task {task_index} in phase {}", phase.as_str()))
-    })?;
-    let parsed = dsl::parse_program(program, None, &experiment.limits)
-        .map_err(|e| ResearcherError::Invalid(format!("the program does not parse: {e}")))?;
-    let outcome = views::execute(experiment, &entry.task, &parsed);
-    Ok(ResearcherRun {
-        program: parsed.to_compact(),
-        solved: outcome.solved,
-        steps: outcome.steps,
-        instruction_count: parsed.instruction_count(),
-        map: views::map(&entry.task),
-        trace: views::trace(&outcome),
-    })
 }

@@ -1,16 +1,20 @@
 //! The researcher side: accounts and sign-in ([`auth`]), per-experiment pseudonyms
 //! ([`pseudonym`]), dataset exports ([`export`]), imports of published data ([`import`]),
-//! withdrawals ([`withdraw`]) and the dashboard's and replay's view models ([`dashboard`]).
+//! withdrawals ([`withdraw`]) and the view models of the dashboard ([`dashboard`]) and the replay
+//! ([`replay`]).
 //!
 //! Everything here works on [`crate::store::research::ResearchStore`] and
 //! [`crate::store::Store`]; the HTTP handlers (`http/researcher/`) and the command line
 //! (`cli/{researcher,export,import,withdraw}.rs`) are thin shells around it.
 
+pub mod actions;
 pub mod auth;
 pub mod dashboard;
 pub mod export;
 pub mod import;
+pub mod participants;
 pub mod pseudonym;
+pub mod replay;
 pub mod withdraw;
 
 use time::OffsetDateTime;

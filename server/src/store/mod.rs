@@ -7,6 +7,7 @@
 
 mod arrival_sql;
 mod arrivals;
+mod assign_sql;
 pub mod backup;
 mod event_sql;
 pub mod group_commit;
@@ -102,6 +103,13 @@ pub struct Session {
     pub completion_code: Option<String>,
     /// Opened by a signed-in researcher to try the study: left out of exports unless asked for.
     pub preview: bool,
+    /// Excluded by a researcher: kept and paid, left out of data exports unless asked for.
+    pub excluded: bool,
+    /// A researcher's latest reset: the time limit counts from here.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub reset_at: Option<OffsetDateTime>,
+    /// The between-subject condition, when the experiment defines conditions.
+    pub arm: Option<String>,
 }
 
 impl Session {
@@ -113,14 +121,37 @@ impl Session {
     }
 }
 
-/// How a new session's task order is chosen.
+/// How a new session's task order (and between-subject condition) is chosen. Counted
+/// assignments are chosen in the transaction that creates the session, from the
+/// `assignment_counters` row-locked there, so concurrent arrivals on any number of server
+/// instances stay balanced; a preview session is assigned as an arrival would be at that moment,
+/// but not counted (`store::assign_sql`).
 #[derive(Debug, Clone)]
 pub enum Assignment {
     /// The order is already known (fixed or shuffled).
     Given { task_order: Vec<usize> },
     /// Counterbalancing: the store assigns the condition with the fewest sessions so far (lowest
-    /// index on ties), in the same transaction that creates the session.
+    /// index on ties).
     Balanced { orders: Vec<Vec<usize>> },
+    /// Between-subject conditions (`sessions.arm`): the store assigns the arm with the fewest
+    /// sessions so far (ties broken by `draw`, a random number), then within it the order with the
+    /// fewest (lowest index on ties). The counters count arm × order cells.
+    Conditions { arms: Vec<ArmOrders>, draw: u64 },
+}
+
+/// One between-subject condition as the store assigns it.
+#[derive(Debug, Clone)]
+pub struct ArmOrders {
+    /// The condition's name, recorded as `sessions.arm`.
+    pub name: String,
+    /// The orders counterbalanced within the condition, or (not `balanced`) the one order its
+    /// sessions get.
+    pub orders: Vec<Vec<usize>>,
+    /// Whether `orders` are counterbalanced: the session then records which one as its
+    /// `condition`.
+    pub balanced: bool,
+    /// The seed a session of this condition records (its order's fixed shuffle seed, if any).
+    pub seed: i64,
 }
 
 #[derive(Debug, Clone)]

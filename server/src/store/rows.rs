@@ -9,7 +9,8 @@ use crate::domain::{Phase, SessionStatus, TrialOutcome};
 use crate::store::{Answer, Run, Session, StoreError, StoredEvent, Trial};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, experiment, experiment_version, recruiter_id, condition, seed, \
-     task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code, preview";
+     task_order, status, step, consent, consent_at, created_at, updated_at, completed_at, completion_code, preview, \
+     excluded, reset_at, arm";
 
 /// An `ORDER BY` key for a timestamp column. SQLite keeps timestamps as RFC 3339 text whose
 /// fraction has only the digits it needs (`...:01.1Z` for 100 ms, `...:01.105Z` for 105 ms,
@@ -49,6 +50,9 @@ pub(crate) struct SessionRow {
     completed_at: Option<OffsetDateTime>,
     completion_code: Option<String>,
     preview: bool,
+    excluded: bool,
+    reset_at: Option<OffsetDateTime>,
+    arm: Option<String>,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -82,6 +86,9 @@ impl TryFrom<SessionRow> for Session {
             completed_at: row.completed_at,
             completion_code: row.completion_code,
             preview: row.preview,
+            excluded: row.excluded,
+            reset_at: row.reset_at,
+            arm: row.arm,
         })
     }
 }

@@ -4,8 +4,8 @@
 //! they are written once, in [`impl_store!`], and instantiated for each backend with its database
 //! type and the two things that differ: how a write transaction starts (`begin_write`, defined by
 //! each backend) and the row-lock suffix of the counterbalancing query (`FOR UPDATE` on Postgres;
-//! SQLite's `BEGIN IMMEDIATE` already holds the only write lock). The rows the queries read are in
-//! [`crate::store::rows`].
+//! SQLite's `BEGIN IMMEDIATE` already holds the only write lock; the assignment itself is in
+//! `assign_sql`). The rows the queries read are in [`crate::store::rows`].
 
 /// Implements [`crate::store::Store`] for `$store`, whose `pool` field is a `Pool<$db>` and which
 /// has `async fn begin_write(&self) -> StoreResult<WriteTx<$db>>` and
@@ -33,6 +33,8 @@ macro_rules! impl_store {
 
             $crate::store::arrival_sql::impl_arrivals!($store, $db);
 
+            $crate::store::assign_sql::impl_assign!($store, $db, $lock_suffix);
+
             #[async_trait::async_trait]
             impl Store for $store {
                 fn backend(&self) -> &'static str {
@@ -47,58 +49,26 @@ macro_rules! impl_store {
                 #[tracing::instrument(skip_all, fields(experiment = %new.experiment))]
                 async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
                     let mut tx = self.begin_write().await?;
-                    let (condition, task_order) = match &new.assignment {
-                        Assignment::Given { task_order } => (None, task_order.clone()),
-                        Assignment::Balanced { orders } => {
-                            for condition in 0..orders.len() as i64 {
-                                sqlx::query(
-                                    "INSERT INTO assignment_counters (experiment, condition, assigned) VALUES ($1, $2, 0) \
-                                     ON CONFLICT (experiment, condition) DO NOTHING",
-                                )
-                                .bind(&new.experiment)
-                                .bind(condition)
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            let rows: Vec<(i64, i64)> = sqlx::query_as(concat!(
-                                "SELECT condition, assigned FROM assignment_counters WHERE experiment = $1 ORDER BY condition",
-                                $lock_suffix
-                            ))
-                            .bind(&new.experiment)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                            let chosen = rows::least_used(&rows, orders.len());
-                            sqlx::query(
-                                "UPDATE assignment_counters SET assigned = assigned + 1 WHERE experiment = $1 AND condition = $2",
-                            )
-                            .bind(&new.experiment)
-                            .bind(chosen as i64)
-                            .execute(&mut *tx)
-                            .await?;
-                            (
-                                Some(chosen as i64),
-                                orders.get(chosen).cloned().unwrap_or_default(),
-                            )
-                        }
-                    };
+                    let assigned = Self::assign(&mut tx, &new).await?;
                     let task_order =
-                        serde_json::to_string(&task_order).map_err(anyhow::Error::from)?;
+                        serde_json::to_string(&assigned.task_order).map_err(anyhow::Error::from)?;
                     sqlx::query(
                         "INSERT INTO sessions (id, experiment, experiment_version, token_hash, recruiter_id, condition, seed, \
-                         task_order, status, step, created_at, updated_at, preview, device) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', 0, $9, $9, $10, $11)",
+                         task_order, status, step, created_at, updated_at, preview, device, arm) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', 0, $9, $9, $10, $11, $12)",
                     )
                     .bind(&new.id)
                     .bind(&new.experiment)
                     .bind(&new.experiment_version)
                     .bind(&new.token_hash.0)
                     .bind(&new.recruiter_id)
-                    .bind(condition)
-                    .bind(new.seed)
+                    .bind(assigned.condition)
+                    .bind(assigned.seed)
                     .bind(&task_order)
                     .bind(new.at)
                     .bind(new.preview)
                     .bind(new.device.as_ref().map(sqlx::types::Json))
+                    .bind(&assigned.arm)
                     .execute(&mut *tx)
                     .await?;
                     for (name, value) in &new.params {

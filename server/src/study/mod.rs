@@ -10,6 +10,7 @@
 
 mod error;
 mod events;
+pub mod lifecycle;
 mod programs;
 mod progress;
 mod session;

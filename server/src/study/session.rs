@@ -7,13 +7,13 @@ use rand::Rng;
 
 use super::error::StudyError;
 use super::storable::require_storable;
-use super::{limits, views};
+use super::{lifecycle, limits, views};
 use crate::api::{Current, DeviceReport, Progress, SessionView, SkipView, TrialView};
 use crate::clock::{now, rfc3339};
 use crate::domain::{Phase, SessionStatus, SessionToken};
 use crate::experiment::{Experiment, Order, Step};
 use crate::store::{
-    Assignment, NewSession, NewTrial, RefusedArrival, Session, Store, StoreError, Trial,
+    ArmOrders, Assignment, NewSession, NewTrial, RefusedArrival, Session, Store, StoreError, Trial,
 };
 
 /// A new or resumed session.
@@ -53,6 +53,7 @@ pub async fn enter(
     if let Some(session) = existing {
         let same_participant = recruiter_id.is_none() || recruiter_id == session.recruiter_id;
         if session.experiment == experiment.slug.as_str() && same_participant {
+            lifecycle::require_not_abandoned(&session, &experiment.timing, now())?;
             return Ok(Entered {
                 token: None,
                 resumed: true,
@@ -73,6 +74,11 @@ pub async fn enter(
             .await?
         && session.status == SessionStatus::Active
     {
+        // A session past its time limit does not resume until a researcher resets it.
+        if let Err(refusal) = lifecycle::require_not_abandoned(&session, &experiment.timing, now())
+        {
+            return Err(refuse(store, experiment, &arrival, recruiter_id, refusal).await);
+        }
         let stored = store.params(&session.id).await?;
         if resume_matches(experiment, &stored, &arrival.params) {
             let token = SessionToken::generate();
@@ -201,14 +207,7 @@ async fn create(
     let token = SessionToken::generate();
     let drawn: u64 = rand::rng().random();
     let seed = experiment.order.session_seed(drawn);
-    let assignment = match &experiment.order {
-        Order::Balanced { orders } => Assignment::Balanced {
-            orders: orders.clone(),
-        },
-        order => Assignment::Given {
-            task_order: order.task_order(experiment.tasks.len(), None, seed),
-        },
-    };
+    let assignment = assignment(experiment, drawn, rand::rng().random());
     let new = NewSession {
         id: uuid::Uuid::new_v4().to_string(),
         experiment: experiment.slug.to_string(),
@@ -226,7 +225,7 @@ async fn create(
     };
     match store.create_session(new).await {
         Ok(session) => {
-            tracing::info!(session = %session.id, experiment = %session.experiment, condition = ?session.condition, preview = session.preview, "session created");
+            tracing::info!(session = %session.id, experiment = %session.experiment, condition = ?session.condition, arm = ?session.arm, preview = session.preview, "session created");
             Ok(Entered {
                 token: Some(token),
                 resumed: false,
@@ -246,7 +245,47 @@ async fn create(
     }
 }
 
-/// The experiment a session belongs to, refusing sessions of a definition that changed.
+/// How a new session's task order is chosen: drawn here (fixed or shuffled orders, seeded by
+/// `drawn`), or by the store for balanced orders and for between-subject conditions, whose arm
+/// the store picks (ties among the least-assigned broken by `tie_break`) and then the order
+/// within it (docs/study.md, "Between-subject conditions").
+fn assignment(experiment: &Experiment, drawn: u64, tie_break: u64) -> Assignment {
+    let orders_of = |experiment: &Experiment| match &experiment.order {
+        Order::Balanced { orders } => (orders.clone(), true),
+        order => {
+            let seed = order.session_seed(drawn);
+            (vec![order.task_order(experiment.tasks.len(), None, seed)], false)
+        }
+    };
+    if experiment.conditions.is_empty() {
+        return match orders_of(experiment) {
+            (orders, true) => Assignment::Balanced { orders },
+            (mut orders, false) => Assignment::Given {
+                task_order: orders.pop().unwrap_or_default(),
+            },
+        };
+    }
+    let arms = experiment
+        .conditions
+        .iter()
+        .map(|condition| {
+            let (orders, balanced) = orders_of(&condition.experiment);
+            ArmOrders {
+                name: condition.name.clone(),
+                orders,
+                balanced,
+                seed: condition.experiment.order.session_seed(drawn) as i64,
+            }
+        })
+        .collect();
+    Assignment::Conditions {
+        arms,
+        draw: tie_break,
+    }
+}
+
+/// The experiment a session belongs to, refusing sessions of a definition that changed. The
+/// experiment must be the session's condition's ([`Experiment::for_arm`]).
 pub fn check_version(experiment: &Experiment, session: &Session) -> Result<(), StudyError> {
     if experiment.version != session.experiment_version {
         return Err(StudyError::wrong_state(
@@ -256,6 +295,14 @@ pub fn check_version(experiment: &Experiment, session: &Session) -> Result<(), S
                 session.experiment_version, experiment.version
             ),
         ));
+    }
+    if experiment.arm != session.arm {
+        return Err(StudyError::Internal(anyhow::anyhow!(
+            "session {} of condition {:?} was handled with the settings of condition {:?}",
+            session.id,
+            session.arm,
+            experiment.arm
+        )));
     }
     Ok(())
 }
@@ -286,6 +333,8 @@ pub async fn view(
     experiment: &Experiment,
     session: &Session,
 ) -> Result<SessionView, StudyError> {
+    // Entry and the study page pass the experiment as loaded; the session sees its condition's.
+    let experiment = experiment.for_arm(session.arm.as_deref());
     check_version(experiment, session)?;
     let (timeline, step) = current_step(experiment, session)?;
     let current = match session.status {

@@ -1,9 +1,11 @@
 //! Turning an experiment file as written into an [`Experiment`]: every key is checked, every
 //! referenced file read once, and every problem collected rather than stopping at the first.
 //! The sections live in their own files: task lists and screens ([`tasks`]), the task order
-//! ([`order`]), the questionnaire ([`questionnaire`]) and the session's end ([`completion`]).
+//! ([`order`]), the questionnaire ([`questionnaire`]), the session's end ([`completion`]) and
+//! between-subject conditions ([`conditions`]).
 
 mod completion;
+mod conditions;
 mod order;
 mod participation;
 mod questionnaire;
@@ -12,7 +14,7 @@ mod tasks;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dsl::{LightMode, Limits};
+use dsl::Limits;
 use sha2::{Digest, Sha256};
 
 use crate::domain::ExperimentSlug;
@@ -62,17 +64,7 @@ impl Resolver<'_> {
         if def.title.trim().is_empty() {
             self.problem("title", "must not be empty");
         }
-        let light = match def.light.as_str() {
-            "toggle" => Some(LightMode::Toggle),
-            "idempotent" => Some(LightMode::Idempotent),
-            other => {
-                self.problem(
-                    "light",
-                    format!("`{other}` is not a light mode: use `toggle` or `idempotent`"),
-                );
-                None
-            }
-        };
+        let light = self.light("light", &def.light);
         if def.skip_delay_seconds > 86_400 {
             self.problem(
                 "skip_delay_seconds",
@@ -108,6 +100,7 @@ impl Resolver<'_> {
         let board = self.board(def.board.as_deref());
         let entry = self.entry(&def.entry, named_recruiter_params);
         let device = self.device(&def.device);
+        let timing = self.timing(&def.timing);
 
         let description = def
             .description
@@ -131,10 +124,24 @@ impl Resolver<'_> {
             self.problem("tasks", "an experiment needs at least one task");
         }
         let tasks = self.task_list("tasks", &def.tasks);
+        let before_order = self.problems.len();
         let order = self.order(&def.order, &tasks);
+        let order_ok = order.is_some() && self.problems.len() == before_order;
         let questionnaire = self.questionnaire(&def.questionnaire);
         let completion = self.completion(&def.completion);
         let bonus = self.bonus(&def.bonus);
+        let conditions = self.conditions(
+            &def.conditions,
+            &conditions::TopLevel {
+                light: light.unwrap_or_default(),
+                limits: &limits,
+                tutorial: &tutorial,
+                instructions: &instructions,
+                tasks: &tasks,
+                order: &def.order,
+                order_ok,
+            },
+        );
 
         let mut hasher = Sha256::new();
         hasher.update(source_text.as_bytes());
@@ -146,7 +153,7 @@ impl Resolver<'_> {
         }
         let version = hex::encode(&hasher.finalize()[..8]);
 
-        Some(Experiment {
+        let experiment = Experiment {
             slug: slug?,
             title: def.title.trim().to_owned(),
             description,
@@ -160,6 +167,7 @@ impl Resolver<'_> {
             board: board?,
             entry,
             device,
+            timing,
             consent: Consent {
                 text: consent_text?,
                 agree_label: def.consent.agree_label,
@@ -173,7 +181,10 @@ impl Resolver<'_> {
             questionnaire,
             completion: completion?,
             bonus: bonus?,
-        })
+            arm: None,
+            conditions: Vec::new(),
+        };
+        Some(conditions::with_conditions(experiment, conditions))
     }
 
     fn text(&mut self, key: &str, source: &TextSource) -> Option<Text> {

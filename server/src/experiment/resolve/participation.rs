@@ -1,9 +1,12 @@
 //! The participant-facing rules of an experiment file: how the board is drawn, who may enter and
-//! when an arrival continues an earlier session, and the device check.
+//! when an arrival continues an earlier session, the device check, and when a session is idle or
+//! abandoned.
+
+use std::time::Duration;
 
 use super::Resolver;
-use crate::experiment::definition::{DeviceDef, EntryDef};
-use crate::experiment::model::{BoardKind, DeviceRules, EntryRules};
+use crate::experiment::definition::{DeviceDef, EntryDef, TimingDef};
+use crate::experiment::model::{BoardKind, DeviceRules, EntryRules, Timing};
 
 /// Prolific's per-submission parameter: a second arrival with the same participant and the same
 /// submission is the same person continuing, not a repeat.
@@ -61,6 +64,36 @@ impl Resolver<'_> {
             min_width: def.min_width,
             min_height: def.min_height,
             touch: def.touch.unwrap_or(true),
+        }
+    }
+
+    pub(super) fn timing(&mut self, def: &TimingDef) -> Timing {
+        let defaults = Timing::default();
+        let idle_after = def
+            .idle_after_seconds
+            .map_or(defaults.idle_after, Duration::from_secs);
+        if idle_after.is_zero() {
+            self.problem("timing.idle_after_seconds", "must be at least 1 second");
+        }
+        let time_limit = def.time_limit_seconds.map(Duration::from_secs);
+        if let Some(limit) = time_limit {
+            if limit.is_zero() {
+                self.problem("timing.time_limit_seconds", "must be at least 1 second");
+            } else if limit <= idle_after {
+                self.problem(
+                    "timing.time_limit_seconds",
+                    format!(
+                        "{} s is not longer than idle_after_seconds ({} s): a session would be \
+                         abandoned before it could be idle",
+                        limit.as_secs(),
+                        idle_after.as_secs()
+                    ),
+                );
+            }
+        }
+        Timing {
+            idle_after,
+            time_limit,
         }
     }
 }

@@ -10,8 +10,11 @@
 //! Handlers return `Result<_, ResearcherError>`; `http::error` turns an error into its response.
 
 mod downloads;
+pub mod error_pages;
 pub mod guard;
+mod levels;
 mod pages;
+mod participants;
 mod preview;
 mod replay;
 mod sign_in;
@@ -69,7 +72,37 @@ pub fn route_table() -> Vec<RouteEntry> {
         entry(
             Method::GET,
             "/researcher/experiments/{experiment}/participants.json",
-            get(pages::participants_json),
+            get(participants::participants_json),
+        ),
+        entry(
+            Method::GET,
+            "/researcher/experiments/{experiment}/live",
+            get(participants::live),
+        ),
+        entry(
+            Method::GET,
+            "/researcher/experiments/{experiment}/participants/{session}",
+            get(participants::participant_page),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/experiments/{experiment}/participants/{session}/exclude",
+            post(participants::exclude),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/experiments/{experiment}/participants/{session}/reset",
+            post(participants::reset),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/experiments/{experiment}/participants/{session}/note",
+            post(participants::note),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/experiments/{experiment}/unlock",
+            post(participants::unlock),
         ),
         entry(
             Method::POST,
@@ -96,6 +129,26 @@ pub fn route_table() -> Vec<RouteEntry> {
             "/researcher/experiments/{experiment}/sessions/{session}",
             get(replay::replay_page),
         ),
+        entry(
+            Method::GET,
+            "/researcher/levels/editor",
+            get(levels::editor_page),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/levels/check",
+            post(levels::check_level),
+        ),
+        entry(
+            Method::POST,
+            "/researcher/levels/save",
+            post(levels::save_level),
+        ),
+        entry(
+            Method::GET,
+            "/researcher/levels/files/{name}",
+            get(levels::level_file),
+        ),
     ]
 }
 
@@ -115,6 +168,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(sign_in::sign_in_page).post(sign_in::sign_in),
         )
         .merge(protected)
+        .layer(middleware::from_fn(error_pages::error_pages))
 }
 
 /// A `303 See Other` to `to`.

@@ -5,17 +5,19 @@ use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form, Json};
+use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::{SignedIn, experiment_of, exporter};
+use super::participants::{TableView, dashboard_notice, table_view};
+use super::{SignedIn, experiment_of};
 use crate::clock;
 use crate::experiment::Experiment;
-use crate::researcher::dashboard::{self, ExperimentCard, ExperimentDashboard, ParticipantRow};
-use crate::researcher::export::{ExportOptions, Format};
+use crate::researcher::dashboard::{self, ExperimentCard, ExperimentDashboard};
+use crate::researcher::export::Format;
+use crate::researcher::participants::ParticipantQuery;
 use crate::researcher::{ResearcherError, withdraw};
 use crate::state::AppState;
 use crate::store::research::AuditEntry;
@@ -80,49 +82,71 @@ pub struct ExperimentPage {
     pub slug: String,
     pub title: String,
     pub dashboard: ExperimentDashboard,
+    pub table: TableView,
     pub formats: Vec<&'static str>,
     pub bar: u32,
     pub notice: Option<String>,
 }
 
-async fn dashboard_of(
-    state: &AppState,
-    experiment: &Arc<Experiment>,
-) -> Result<ExperimentDashboard, ResearcherError> {
-    let exporter = exporter(state, experiment, ExportOptions::default()).await?;
-    dashboard::experiment_dashboard(
-        state.store.as_ref(),
-        state.research.as_ref(),
-        experiment,
-        exporter.pseudonyms(),
-        clock::now(),
-    )
-    .await
+/// The dashboard's query: the table's filters, sort and page, and the notice of a redirect.
+#[derive(Debug, Default, Deserialize)]
+pub struct DashboardQuery {
+    #[serde(flatten)]
+    pub table: ParticipantQuery,
+    #[serde(default)]
+    pub done: Option<String>,
 }
 
 pub(super) async fn experiment_page(
     State(state): State<AppState>,
     Extension(who): Extension<SignedIn>,
     Path(slug): Path<String>,
+    Query(query): Query<DashboardQuery>,
 ) -> Result<Response, ResearcherError> {
     let experiment = experiment_of(&state, &slug)?;
-    render_experiment(&state, who, &experiment, None, StatusCode::OK).await
+    let notice = dashboard_notice(query.done.as_deref());
+    render_experiment(&state, who, &experiment, &query.table, notice, StatusCode::OK).await
+}
+
+/// The experiment page with the default table view and a notice (an inline message, for
+/// outcomes of the page's own forms).
+pub(super) async fn render_with_notice(
+    state: &AppState,
+    who: SignedIn,
+    experiment: &Arc<Experiment>,
+    notice: String,
+    status: StatusCode,
+) -> Result<Response, ResearcherError> {
+    render_experiment(
+        state,
+        who,
+        experiment,
+        &ParticipantQuery::default(),
+        Some(notice),
+        status,
+    )
+    .await
 }
 
 async fn render_experiment(
     state: &AppState,
     who: SignedIn,
     experiment: &Arc<Experiment>,
+    query: &ParticipantQuery,
     notice: Option<String>,
     status: StatusCode,
 ) -> Result<Response, ResearcherError> {
-    let dashboard = dashboard_of(state, experiment).await?;
+    let dashboard =
+        dashboard::experiment_dashboard(state.store.as_ref(), state.research.as_ref(), experiment)
+            .await?;
+    let table = table_view(state, experiment, query).await?;
     let page = ExperimentPage {
         username: who.username,
         csrf: who.csrf_token,
         slug: experiment.slug.to_string(),
         title: experiment.title.clone(),
         dashboard,
+        table,
         // Psych-DS is a folder, written by the command line only.
         formats: Format::ALL
             .iter()
@@ -133,16 +157,6 @@ async fn render_experiment(
         notice,
     };
     Ok((status, page).into_response())
-}
-
-/// The live participant table, polled by the experiment page.
-pub(super) async fn participants_json(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<ParticipantRow>>, ResearcherError> {
-    let experiment = experiment_of(&state, &slug)?;
-    let dashboard = dashboard_of(&state, &experiment).await?;
-    Ok(Json(dashboard.participants))
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,5 +197,5 @@ pub(super) async fn withdraw_participant(
         }
         Err(e) => return Err(e),
     };
-    render_experiment(&state, who, &experiment, Some(notice), status).await
+    render_with_notice(&state, who, &experiment, notice, status).await
 }

@@ -1,4 +1,5 @@
-//! A participant's replay, and running any program on any task of the experiment from it.
+//! A participant's page: the replay of every trial, the events outside the trials and the
+//! questionnaire answers; and running any program on any task of the experiment from it.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -8,10 +9,11 @@ use serde::Deserialize;
 
 use super::{SignedIn, experiment_of, exporter};
 use crate::researcher::ResearcherError;
-use crate::researcher::dashboard::{self, ResearcherRun};
 use crate::researcher::export::ExportOptions;
+use crate::researcher::replay::{self as replay_model, ResearcherRun};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::study::views;
 
 /// A program to run from the replay page (nothing is recorded).
 #[derive(Debug, Deserialize)]
@@ -34,7 +36,8 @@ pub(super) async fn run_program(
     Json(request): Json<ReplayRunRequest>,
 ) -> Result<Json<ResearcherRun>, ResearcherError> {
     let experiment = experiment_of(&state, &slug)?;
-    let run = dashboard::run_program(&experiment, &request.phase, request.task, &request.program)?;
+    let run =
+        replay_model::run_program(&experiment, &request.phase, request.task, &request.program)?;
     Ok(Json(run))
 }
 
@@ -47,7 +50,11 @@ pub struct ReplayPage {
     pub title: String,
     pub pseudonym: String,
     pub status: String,
-    pub trials: Vec<dashboard::ReplayTrial>,
+    pub trials: Vec<replay_model::ReplayTrial>,
+    pub outside: Vec<replay_model::SessionEvent>,
+    pub answers: Vec<replay_model::AnswerView>,
+    /// Whether the experiment has a questionnaire.
+    pub has_questionnaire: bool,
     /// The replay data as JSON for the script; askama escapes it for the attribute.
     pub data_json: String,
     pub tasks: Vec<(usize, String)>,
@@ -67,7 +74,20 @@ pub(super) async fn replay_page(
         Err(e) => return Err(ResearcherError::Other(e.into())),
     };
     let exporter = exporter(&state, &experiment, ExportOptions::default()).await?;
-    let trials = dashboard::replay(state.store.as_ref(), &experiment, &session_id).await?;
+    let replay = replay_model::replay(state.store.as_ref(), &experiment, &session_id).await?;
+    // Every main task's level, so "Run any program" can show the chosen task at its start.
+    let task_maps: Vec<_> = experiment
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            serde_json::json!({
+                "index": index,
+                "label": entry.label,
+                "map": views::map(&entry.task),
+            })
+        })
+        .collect();
     let data = serde_json::json!({
         "experiment": slug,
         "run_url": format!("/researcher/experiments/{slug}/run"),
@@ -75,7 +95,8 @@ pub(super) async fn replay_page(
         "subroutines": experiment.limits.subroutines,
         // How the level is drawn (`isometric` or `flat`), as participants saw it.
         "board": experiment.board,
-        "trials": trials,
+        "trials": replay.trials,
+        "tasks": task_maps,
     });
     Ok(ReplayPage {
         username: who.username,
@@ -83,7 +104,10 @@ pub(super) async fn replay_page(
         title: experiment.title.clone(),
         pseudonym: exporter.pseudonyms().of_session(&session),
         status: session.status.as_str().to_owned(),
-        trials,
+        trials: replay.trials,
+        outside: replay.outside,
+        answers: replay.answers,
+        has_questionnaire: !experiment.questionnaire.is_empty(),
         data_json: data.to_string(),
         tasks: experiment
             .tasks

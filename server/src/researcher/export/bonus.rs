@@ -6,6 +6,7 @@ use crate::experiment::BonusRule;
 use crate::researcher::ResearcherError;
 use crate::researcher::export::facts::is_task_trial;
 use crate::researcher::export::{ExportSummary, Exporter, Sink};
+use crate::store::Session;
 
 impl Exporter {
     /// The recruiter's bulk-bonus format (Prolific: one `ID,amount` line per participant, no
@@ -43,19 +44,21 @@ impl Exporter {
                 .research
                 .session_trials(&participant.session.id)
                 .await?;
+            let experiment = self.experiment_of(&participant.session);
+            let first = self.first_task_slot(&participant.session);
             let lengths = trials
                 .iter()
                 .filter(|t| is_task_trial(t))
                 .map(|t| {
                     (
-                        t.task_index.max(0) as usize,
-                        self.trial_facts(t).instruction_count,
+                        first + t.task_index.max(0) as usize,
+                        self.trial_facts(experiment, t).instruction_count,
                     )
                 })
                 .collect();
             people.push((recruiter_id, lengths));
         }
-        let n_tasks = self.experiment.tasks.len();
+        let n_tasks = self.task_slots();
         let lengths: Vec<Vec<(usize, Option<u32>)>> =
             people.iter().map(|(_, l)| l.clone()).collect();
         let amounts = length_bonuses(&lengths, n_tasks, per_task, target);
@@ -75,6 +78,31 @@ impl Exporter {
         }
         sink.send(chunk).await?;
         Ok(summary)
+    }
+
+    /// Where a session's tasks start among the tasks the bonus compares: each between-subject
+    /// condition's task list in turn, then the top level's (sessions without a known condition),
+    /// so that the shortest program is taken per condition and task.
+    fn first_task_slot(&self, session: &Session) -> usize {
+        let conditions = &self.experiment.conditions;
+        let position = conditions
+            .iter()
+            .position(|c| Some(c.name.as_str()) == session.arm.as_deref())
+            .unwrap_or(conditions.len());
+        conditions[..position]
+            .iter()
+            .map(|c| c.experiment.tasks.len())
+            .sum()
+    }
+
+    /// How many tasks the bonus compares: every condition's and the top level's.
+    fn task_slots(&self) -> usize {
+        let conditions = &self.experiment.conditions;
+        conditions
+            .iter()
+            .map(|c| c.experiment.tasks.len())
+            .sum::<usize>()
+            + self.experiment.tasks.len()
     }
 }
 

@@ -11,6 +11,9 @@
 //! `participant_idx` numbers the experiment's completed sessions from 0 in the order they started
 //! (imported sessions keep their published numbers); other sessions have it empty. `mdp_idx` is
 //! the task's index in the experiment's task list, `order_position` where this participant saw it.
+//! Where the experiment defines between-subject conditions, every table ends with `condition`
+//! (the session's `arm`; before `recruiter_id`), events carry it too, `mdp_idx` indexes the
+//! condition's task list, and each trial is judged on its condition's task.
 //!
 //! The tables' columns live in `columns`, what a trial's row derives from it in `facts`, the
 //! writers in `writers` (the three tables share one streaming loop, `csv_per_participant`), and
@@ -36,7 +39,7 @@ use crate::store::{Session, Store};
 
 pub use crate::researcher::export::bonus::length_bonuses;
 pub use crate::researcher::export::columns::{
-    Column, PROGRAMS_COLUMNS, QUESTIONNAIRE_COLUMNS, RECRUITER_ID, TRIALS_COLUMNS,
+    CONDITION, Column, PROGRAMS_COLUMNS, QUESTIONNAIRE_COLUMNS, RECRUITER_ID, TRIALS_COLUMNS,
 };
 pub use crate::researcher::export::sink::Sink;
 
@@ -191,12 +194,23 @@ impl Exporter {
         Ok(participants)
     }
 
+    /// A table's columns, then `condition` where the experiment defines between-subject
+    /// conditions, then `recruiter_id` with the raw-IDs option.
     fn with_recruiter(&self, columns: &[Column]) -> Vec<Column> {
         let mut columns = columns.to_vec();
+        if !self.experiment.conditions.is_empty() {
+            columns.push(CONDITION);
+        }
         if self.options.raw_ids {
             columns.push(RECRUITER_ID);
         }
         columns
+    }
+
+    /// The session's between-subject condition, where the experiment defines conditions.
+    fn condition_field(&self, participant: &ExportParticipant) -> Option<String> {
+        (!self.experiment.conditions.is_empty())
+            .then(|| participant.session.arm.clone().unwrap_or_default())
     }
 
     fn recruiter_field(&self, participant: &ExportParticipant) -> Option<String> {

@@ -9,8 +9,11 @@ use serde_json::json;
 
 use crate::domain::TrialOutcome;
 use crate::researcher::ResearcherError;
+use crate::researcher::export::columns::variable_measured;
 use crate::researcher::export::facts::is_task_trial;
-use crate::researcher::export::{Column, ExportParticipant, ExportSummary, Exporter, Format, Sink};
+use crate::researcher::export::{
+    CONDITION, Column, ExportParticipant, ExportSummary, Exporter, Format, Sink,
+};
 use crate::store::Trial;
 
 /// A buffer the CSV writer fills and the exporter empties after each participant.
@@ -44,7 +47,8 @@ type ParticipantRows = Option<Vec<Vec<String>>>;
 impl Exporter {
     /// Streams a CSV table: the header, then each participant's records, handed to the sink
     /// before the next participant is read. `rows` builds one participant's records; the
-    /// recruiter column is added here, so every table has it exactly when the header does.
+    /// condition and recruiter columns are added here, so every table has them exactly when the
+    /// header does.
     async fn csv_per_participant<Rows>(
         &self,
         format: Format,
@@ -59,11 +63,13 @@ impl Exporter {
         csv.write_record(self.columns(format).iter().map(|c| c.name))?;
         let mut summary = ExportSummary::default();
         for participant in self.participants().await? {
+            let condition = self.condition_field(&participant);
             let recruiter = self.recruiter_field(&participant);
             let Some(records) = rows(participant).await? else {
                 continue;
             };
             for mut record in records {
+                record.extend(condition.clone());
                 record.extend(recruiter.clone());
                 csv.write_record(&record)?;
                 summary.rows += 1;
@@ -94,6 +100,7 @@ impl Exporter {
                 .filter(is_task_trial)
                 .collect();
             trials.sort_by_key(|t| t.task_index);
+            let experiment = self.experiment_of(&participant.session);
             let answers = self.store.answers(&participant.session.id).await?;
             let answer = |item: &str| {
                 answers
@@ -106,7 +113,7 @@ impl Exporter {
             let records = trials
                 .iter()
                 .map(|trial| {
-                    let facts = self.trial_facts(trial);
+                    let facts = self.trial_facts(experiment, trial);
                     vec![
                         idx.to_string(),
                         trial.task_index.to_string(),
@@ -137,10 +144,11 @@ impl Exporter {
                 .research
                 .session_trials(&participant.session.id)
                 .await?;
+            let experiment = self.experiment_of(&participant.session);
             let records = trials
                 .iter()
                 .map(|trial| {
-                    let facts = self.trial_facts(trial);
+                    let facts = self.trial_facts(experiment, trial);
                     vec![
                         participant.pseudonym.clone(),
                         participant_idx_field(&participant),
@@ -206,10 +214,13 @@ impl Exporter {
         let mut summary = ExportSummary::default();
         for participant in self.participants().await? {
             let record = self.store.session_record(&participant.session.id).await?;
-            let base = json!({
+            let mut base = json!({
                 "participant": participant.pseudonym,
                 "participant_idx": participant.participant_idx,
             });
+            if let Some(condition) = self.condition_field(&participant) {
+                merge(&mut base, json!({ "condition": condition }));
+            }
             let mut lines: Vec<(i64, serde_json::Value)> = Vec::new();
             for event in &record.events {
                 let mut line = base.clone();
@@ -298,7 +309,7 @@ impl Exporter {
             ),
             "variableMeasured": variables
                 .iter()
-                .map(|c| json!({ "@type": "PropertyValue", "name": c.name, "description": c.description }))
+                .map(|c| self.variable(c))
                 .collect::<Vec<_>>(),
         });
         std::fs::write(
@@ -306,6 +317,35 @@ impl Exporter {
             serde_json::to_string_pretty(&description).map_err(anyhow::Error::from)?,
         )?;
         Ok(summary)
+    }
+}
+
+impl Exporter {
+    /// A column's `variableMeasured` entry; `condition` lists the conditions as its levels, each
+    /// with its light semantics as participants saw it.
+    fn variable(&self, column: &Column) -> serde_json::Value {
+        let mut entry = variable_measured(column, &self.experiment.questionnaire);
+        if column.name == CONDITION.name {
+            let conditions = &self.experiment.conditions;
+            let described: Vec<String> = conditions
+                .iter()
+                .map(|c| {
+                    format!(
+                        "\"{}\" ({} light, {} tasks)",
+                        c.name,
+                        crate::study::views::light_name(c.experiment.light),
+                        c.experiment.tasks.len()
+                    )
+                })
+                .collect();
+            entry["description"] = json!(format!(
+                "{} Levels: {}. Exported programs are judged under the analysis semantics (idempotent light) whatever the condition.",
+                column.description,
+                described.join("; ")
+            ));
+            entry["levels"] = json!(conditions.iter().map(|c| &c.name).collect::<Vec<_>>());
+        }
+        entry
     }
 }
 

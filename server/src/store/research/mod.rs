@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+mod actions;
 mod sql;
+
+pub use actions::{Note, ParticipantActions, Withdrawal};
 
 use crate::store::{Answer, StoreResult, Trial};
 #[cfg(doc)]
@@ -95,7 +98,7 @@ pub struct Activity {
 
 /// Researcher-side storage operations, one per use case.
 #[async_trait]
-pub trait ResearchStore: Send + Sync + 'static {
+pub trait ResearchStore: ParticipantActions + Send + Sync + 'static {
     /// Conflict if the name is taken.
     async fn add_researcher(
         &self,

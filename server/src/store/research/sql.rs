@@ -414,9 +414,19 @@ macro_rules! impl_research {
 
             async fn withdraw_session(&self, session_id: &str) -> StoreResult<u64> {
                 let mut tx = self.begin_write().await?;
+                // What is kept: that the session existed, when it started, when it was withdrawn.
+                sqlx::query(
+                    "INSERT INTO withdrawals (session_id, experiment, started_at, withdrawn_at) \
+                     SELECT id, experiment, created_at, $2 FROM sessions WHERE id = $1",
+                )
+                .bind(session_id)
+                .bind(crate::clock::now())
+                .execute(&mut *tx)
+                .await?;
                 let mut deleted = 0;
                 // Children first: runs refer to trials, everything refers to the session.
                 for table in [
+                    "participant_notes",
                     "answers",
                     "events",
                     "refused_events",
