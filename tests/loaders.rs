@@ -55,9 +55,10 @@ const AWKWARD: [&str; 20] = [
 const RECRUITER_IDS: [&str; 4] = ["None", "NA", "0042", "5f1e0c2ab3d4e5f607182930"];
 
 /// The columns both snippets read as text whatever their values look like.
-const TEXT_COLUMNS: [&str; 9] = [
+const TEXT_COLUMNS: [&str; 10] = [
     "participant",
     "recruiter_id",
+    "condition",
     "label",
     "program",
     "preprocessed_program",

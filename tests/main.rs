@@ -43,6 +43,10 @@ mod api_docs;
 // dashboard, the replay and downloads.
 mod researcher;
 
+// The researcher side at real sizes: session states from the clock and the researcher's actions,
+// the table's filters, sort and pages, live updates across instances, errors as pages.
+mod dashboard;
+
 // Exports and imports: the published data round trip, shuffled orders, Psych-DS, pseudonyms and
 // withdrawal.
 mod export;
@@ -58,3 +62,7 @@ mod experiment_cli;
 // The researcher's replay of a participant: the program at skip time, every event kind with its
 // label, the events outside the tasks and the questionnaire answers, escaped.
 mod replay;
+
+// Between-subject conditions: concurrent arrivals balanced over conditions and then orders, each
+// participant shown and judged by their condition, the exports' `condition` column.
+mod conditions;

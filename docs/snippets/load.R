@@ -3,8 +3,9 @@
 # text "NA" as missing and an empty text cell as "", so na.strings = "" turns that around.
 
 # Columns that are text even where every value looks like a number or a logical.
-text_columns <- c("participant", "recruiter_id", "label", "program", "preprocessed_program",
-                  "programming_exp", "programming_game_exp", "item", "answer")
+text_columns <- c("participant", "recruiter_id", "condition", "label", "program",
+                  "preprocessed_program", "programming_exp", "programming_game_exp", "item",
+                  "answer")
 
 # programs-csv, trials-csv, questionnaire-csv, a Psych-DS table, or the published file.
 read_export <- function(path) {

@@ -5,7 +5,7 @@ import pandas as pd
 
 # Columns that are text even where every value looks like a number or a boolean.
 TEXT_COLUMNS = [
-    "participant", "recruiter_id", "label", "program", "preprocessed_program",
+    "participant", "recruiter_id", "condition", "label", "program", "preprocessed_program",
     "programming_exp", "programming_game_exp", "item", "answer",
 ]
 

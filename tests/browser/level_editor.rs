@@ -255,6 +255,22 @@ async fn draw_save_and_play(
             "the refusal to overwrite",
         )
         .await?;
+    // The saved file opens again in the editor.
+    browser
+        .js("document.getElementById('le-open-file').value = 'step-up'")
+        .await?;
+    browser.click("#le-open").await?;
+    browser
+        .wait_for(
+            "document.getElementById('le-save-status').textContent.startsWith('Opened step-up.json')",
+            "the file to open",
+        )
+        .await?;
+    let reopened = checked(browser).await?;
+    ensure!(
+        reopened == solvable,
+        "reopened: {reopened}, drawn: {solvable}"
+    );
     browser.goto(&server.url("/researcher/audit")).await?;
     let audit = browser.js("return document.body.textContent").await?;
     ensure!(
@@ -285,7 +301,13 @@ async fn draw_save_and_play(
     )?;
     server.restart()?;
     let experiment = server::experiment::load_file(study)?;
-    ensure!(experiment.tasks.len() == 1 && experiment.tasks[0].task == task);
+    let served = &experiment.tasks[0].task;
+    ensure!(
+        experiment.tasks.len() == 1
+            && (&served.heights, &served.lights, served.start_direction)
+                == (&task.heights, &task.lights, task.start_direction),
+        "the study does not serve the saved level"
+    );
     let code = complete_study(browser, server, &experiment, "edited-1", "level-editor-3").await?;
     ensure!(code == "REPLACE-ME", "completion code {code}");
     Ok(())

@@ -152,12 +152,17 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
     let rows = browser
         .js("return document.querySelectorAll('#participants tbody tr').length")
         .await?;
-    ensure!(rows == json!(50), "participant rows on the first page: {rows}");
+    ensure!(
+        rows == json!(50),
+        "participant rows on the first page: {rows}"
+    );
     let summary = browser
         .js("return document.getElementById('table-summary').textContent")
         .await?;
     ensure!(
-        summary.as_str().is_some_and(|s| s.starts_with("121 matching")),
+        summary
+            .as_str()
+            .is_some_and(|s| s.starts_with("121 matching")),
         "table summary: {summary}"
     );
     let bars = browser
@@ -313,7 +318,9 @@ async fn a_researcher_signs_in_and_opens_a_replay_on_postgres() -> anyhow::Resul
         )
         .await?;
     browser.screenshot("researcher-postgres-dashboard").await?;
-    browser.click("#participants tbody tr a.replay-link").await?;
+    browser
+        .click("#participants tbody tr a.replay-link")
+        .await?;
     browser
         .wait_for(
             "document.getElementById('replay') && document.getElementById('replay').dataset.ready === 'true'",

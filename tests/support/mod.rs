@@ -11,6 +11,7 @@
 
 pub mod clients;
 mod server_process;
+pub mod signed_in;
 pub mod simulate;
 
 use std::collections::BTreeMap;
@@ -105,6 +106,17 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Another handle on the same database, for a second server instance; dropping it leaves
+    /// the database to this one.
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            backend: self.backend,
+            url: self.url.clone(),
+            postgres_name: None,
+            _dir: None,
+        }
+    }
+
     /// `None` when the backend is Postgres and no server is reachable (and it is not required).
     pub async fn new(backend: Backend) -> Option<TestDb> {
         match backend {

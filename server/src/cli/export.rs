@@ -31,6 +31,10 @@ pub struct ExportArgs {
     /// Include researchers' preview sessions (left out by default).
     #[arg(long)]
     pub include_preview: bool,
+    /// Include participants a researcher excluded, with an `excluded` column (left out by
+    /// default; bonus-csv pays them either way).
+    #[arg(long)]
+    pub include_excluded: bool,
     #[command(flatten)]
     pub database: super::DatabaseArgs,
 }
@@ -58,6 +62,7 @@ pub fn main(args: ExportArgs) -> anyhow::Result<()> {
         let options = ExportOptions {
             raw_ids: args.raw_ids,
             include_preview: args.include_preview,
+            include_excluded: args.include_excluded,
         };
         let exporter = Exporter::new(store, research.clone(), experiment.clone(), options).await?;
         let summary = if format == Format::PsychDs {
@@ -87,6 +92,12 @@ pub fn main(args: ExportArgs) -> anyhow::Result<()> {
             crate::clock::now(),
         )
         .await?;
+        if summary.rows == 0 {
+            eprintln!(
+                "note: nothing to export yet ({}): the file holds only its header",
+                exporter.empty_reason(format)
+            );
+        }
         eprintln!(
             "wrote {} rows of {} participants ({})",
             summary.rows,

@@ -534,3 +534,214 @@ fn a_bad_board_or_device_requirement_is_named() {
         );
     }
 }
+
+/// Two between-subject conditions for [`MINIMAL`]: one with toggling lights, one with its own
+/// tasks, instruction screen and balanced order.
+const TWO_CONDITIONS: &str = r#"
+[[conditions]]
+name = "toggle"
+light = "toggle"
+
+[[conditions]]
+name = "short-list"
+tasks = [{ task = "correa2025/d" }, { task = "correa2025/e", label = "e2" }]
+instructions = [{ text = "Two problems follow." }]
+[conditions.order]
+mode = "balanced"
+"#;
+
+fn labels(tasks: &[TaskEntry]) -> Vec<&str> {
+    tasks.iter().map(|t| t.label.as_str()).collect()
+}
+
+#[test]
+fn conditions_put_their_light_tasks_instructions_and_order_in_place_of_the_top_levels() {
+    let experiment = parse_text(&format!("{MINIMAL}{TWO_CONDITIONS}")).unwrap();
+    assert_eq!(experiment.arm, None);
+    let names: Vec<&str> = experiment
+        .conditions
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["toggle", "short-list"]);
+
+    let toggle = experiment.for_arm(Some("toggle"));
+    assert_eq!(toggle.arm.as_deref(), Some("toggle"));
+    assert_eq!(toggle.light, LightMode::Toggle);
+    assert_eq!(labels(&toggle.tasks), ["c"]);
+    assert_eq!(toggle.order, Order::Fixed);
+    assert_eq!(toggle.version, experiment.version);
+    assert!(toggle.conditions.is_empty());
+
+    let short = experiment.for_arm(Some("short-list"));
+    assert_eq!(short.light, LightMode::Idempotent, "the top level's");
+    assert_eq!(labels(&short.tasks), ["d", "e2"]);
+    assert_eq!(short.instructions.len(), 1);
+    assert_eq!(
+        short.order,
+        Order::Balanced {
+            orders: order::balanced_latin_square(2)
+        }
+    );
+    let main_tasks = short
+        .timeline(&[1, 0])
+        .into_iter()
+        .filter(|s| s.phase() == Phase::Tasks)
+        .count();
+    assert_eq!(main_tasks, 2);
+
+    // The experiment as loaded for no or an unknown condition; a condition's for its own.
+    assert!(std::ptr::eq(experiment.for_arm(None), &experiment));
+    assert!(std::ptr::eq(experiment.for_arm(Some("nope")), &experiment));
+    assert!(std::ptr::eq(short.for_arm(Some("short-list")), short));
+    let shared = std::sync::Arc::new(experiment);
+    let arm = shared.for_arm_shared(Some("toggle"));
+    assert_eq!(arm.arm.as_deref(), Some("toggle"));
+    assert!(std::sync::Arc::ptr_eq(
+        &arm.for_arm_shared(Some("toggle")),
+        &arm
+    ));
+    assert!(std::sync::Arc::ptr_eq(
+        &shared.for_arm_shared(None),
+        &shared
+    ));
+}
+
+#[test]
+fn an_experiment_without_conditions_has_none() {
+    let experiment = parse_text(MINIMAL).unwrap();
+    assert!(experiment.conditions.is_empty());
+    assert!(correa().conditions.is_empty());
+}
+
+#[test]
+fn condition_problems_are_named_under_their_condition() {
+    let problems = |conditions: &str| -> String {
+        parse_text(&format!("{MINIMAL}{conditions}"))
+            .unwrap_err()
+            .to_string()
+    };
+    let cases = [
+        (
+            "[[conditions]]\nname = \"only\"\n",
+            "test.toml: conditions: one condition is no comparison",
+        ),
+        (
+            "[[conditions]]\nname = \"A\"\n[[conditions]]\nname = \"b c\"\n",
+            "conditions[0].name: `A` must be 1-64 lowercase letters, digits, `-` or `_`",
+        ),
+        (
+            "[[conditions]]\nname = \"\"\n[[conditions]]\nname = \"b\"\n",
+            "conditions[0].name: `` must be 1-64",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\n[[conditions]]\nname = \"a\"\n",
+            "conditions[1].name: the name `a` is used by an earlier condition",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\nlight = \"dim\"\n[[conditions]]\nname = \"b\"\n",
+            "conditions[0].light: `dim` is not a light mode",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\ntasks = []\n[[conditions]]\nname = \"b\"\n",
+            "conditions[0].tasks: a condition needs at least one task",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\n[[conditions]]\nname = \"b\"\ntasks = [{ task = \"correa2025/z\" }]\n",
+            "conditions[1].tasks[0].task: no bundled task `correa2025/z`",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\n[[conditions]]\nname = \"b\"\ninstructions = [{ text = \"x\", solve = true }]\n",
+            "conditions[1].instructions[0].solve: a screen to solve needs a level",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\n[conditions.order]\nmode = \"random\"\n[[conditions]]\nname = \"b\"\n",
+            "conditions[0].order.mode: `random` is not an order mode",
+        ),
+        (
+            "[[conditions]]\nname = \"a\"\ntasks = [{ task = \"correa2025/d\" }]\n[conditions.order]\nmode = \"balanced\"\norders = [[\"c\"]]\n[[conditions]]\nname = \"b\"\n",
+            "conditions[0].order.orders[0]: no task labelled `c`",
+        ),
+    ];
+    for (conditions, expected) in cases {
+        let message = problems(conditions);
+        assert!(
+            message.contains(expected),
+            "missing {expected:?} in:\n{message}"
+        );
+    }
+    // A key a condition does not have is refused, as everywhere in the file.
+    let message = problems("[[conditions]]\nname = \"a\"\nskip_delay_seconds = 1\n");
+    assert!(
+        message.contains("unknown field `skip_delay_seconds`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_condition_with_its_own_tasks_must_fit_the_top_level_order_or_give_its_own() {
+    let two_tasks = MINIMAL.replace(
+        "[[tasks]]\ntask = \"correa2025/c\"",
+        "[[tasks]]\ntask = \"correa2025/c\"\n[[tasks]]\ntask = \"correa2025/d\"",
+    );
+    let order = "[order]\nmode = \"balanced\"\norders = [[\"c\", \"d\"], [\"d\", \"c\"]]\n";
+    let misfit = format!(
+        "{two_tasks}{order}[[conditions]]\nname = \"a\"\n[[conditions]]\nname = \"b\"\ntasks = [{{ task = \"correa2025/e\" }}]\n"
+    );
+    let message = parse_text(&misfit).unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "conditions[1].tasks: the top-level `order.orders[0]` does not fit this condition's tasks"
+        ),
+        "{message}"
+    );
+    // The same labels in another list fit; a condition's own order fits its own tasks.
+    let relabelled = format!(
+        "{two_tasks}{order}[[conditions]]\nname = \"a\"\n[[conditions]]\nname = \"b\"\ntasks = [{{ task = \"correa2025/e\", label = \"d\" }}, {{ task = \"correa2025/f\", label = \"c\" }}]\n"
+    );
+    let experiment = parse_text(&relabelled).unwrap();
+    assert_eq!(
+        experiment.for_arm(Some("b")).order,
+        Order::Balanced {
+            orders: vec![vec![1, 0], vec![0, 1]]
+        }
+    );
+    let own = format!(
+        "{two_tasks}{order}[[conditions]]\nname = \"a\"\n[[conditions]]\nname = \"b\"\ntasks = [{{ task = \"correa2025/e\" }}]\n[conditions.order]\nmode = \"fixed\"\n"
+    );
+    assert_eq!(
+        parse_text(&own).unwrap().for_arm(Some("b")).order,
+        Order::Fixed
+    );
+}
+
+#[test]
+fn a_condition_light_must_keep_every_demonstration_to_solve_solving() {
+    // Level 3 has two lights: `WSSWS` lights both when Light is idempotent, but switches the
+    // first off again when it toggles.
+    let tutorial = "[[tutorial]]\ntext = \"Watch\"\nmap = \"levels.json\"\nlevel = 3\ndemo = \"WSSWS\"\nsolve = true\n";
+    let idempotent = format!(
+        "{MINIMAL}{tutorial}[[conditions]]\nname = \"same\"\n[[conditions]]\nname = \"also\"\nlight = \"idempotent\"\n"
+    );
+    assert!(parse_text(&idempotent).is_ok());
+    let toggle = idempotent.replace(
+        "name = \"also\"\nlight = \"idempotent\"",
+        "name = \"also\"\nlight = \"toggle\"",
+    );
+    let message = parse_text(&toggle).unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "conditions[1].light: the demonstration of `tutorial[0]` does not solve its level, which the participant must solve, under toggle light"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn conditions_are_part_of_the_version() {
+    let with = parse_text(&format!("{MINIMAL}{TWO_CONDITIONS}")).unwrap();
+    let renamed =
+        parse_text(&format!("{MINIMAL}{TWO_CONDITIONS}").replace("short-list", "short")).unwrap();
+    assert_ne!(with.version, parse_text(MINIMAL).unwrap().version);
+    assert_ne!(with.version, renamed.version);
+}

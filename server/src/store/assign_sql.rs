@@ -38,7 +38,12 @@ pub(crate) fn cells(assignment: &Assignment) -> Vec<Vec<i64>> {
         Assignment::Given { .. } => Vec::new(),
         Assignment::Balanced { orders } => vec![numbered(0, 0, orders.len())],
         Assignment::Conditions { arms, .. } => {
-            let stride = arms.iter().map(|a| a.orders.len()).max().unwrap_or(0).max(1);
+            let stride = arms
+                .iter()
+                .map(|a| a.orders.len())
+                .max()
+                .unwrap_or(0)
+                .max(1);
             arms.iter()
                 .enumerate()
                 .map(|(a, arm)| numbered(a, stride, arm.orders.len()))
@@ -181,10 +186,7 @@ mod tests {
             arms: vec![arm("a", 3, true), arm("b", 1, false), arm("c", 2, true)],
             draw: 0,
         };
-        assert_eq!(
-            cells(&conditions),
-            vec![vec![0, 1, 2], vec![3], vec![6, 7]]
-        );
+        assert_eq!(cells(&conditions), vec![vec![0, 1, 2], vec![3], vec![6, 7]]);
         let balanced = Assignment::Balanced {
             orders: vec![vec![0], vec![1]],
         };
@@ -198,7 +200,11 @@ mod tests {
         // Arm 0 has 3 sessions, arm 1 has 2 (all in its order 0): arm 1, order 1.
         let rows = [(0, 2), (1, 1), (2, 2), (3, 0)];
         assert_eq!(choose(&groups, &rows, 0), (1, 1));
-        assert_eq!(choose(&groups, &rows, 5), (1, 1), "no tie: the draw is unused");
+        assert_eq!(
+            choose(&groups, &rows, 5),
+            (1, 1),
+            "no tie: the draw is unused"
+        );
         // A tie between the arms goes by the draw; within the arm the lowest index.
         assert_eq!(choose(&groups, &[], 0), (0, 0));
         assert_eq!(choose(&groups, &[], 1), (1, 0));
@@ -229,7 +235,12 @@ mod tests {
         };
         let chosen = assigned(&new, Some((0, 1)));
         assert_eq!(
-            (chosen.arm.as_deref(), chosen.condition, chosen.task_order, chosen.seed),
+            (
+                chosen.arm.as_deref(),
+                chosen.condition,
+                chosen.task_order,
+                chosen.seed
+            ),
             (Some("a"), Some(1), vec![1], 7)
         );
         let unbalanced = assigned(&new, Some((1, 0)));

@@ -254,7 +254,10 @@ fn assignment(experiment: &Experiment, drawn: u64, tie_break: u64) -> Assignment
         Order::Balanced { orders } => (orders.clone(), true),
         order => {
             let seed = order.session_seed(drawn);
-            (vec![order.task_order(experiment.tasks.len(), None, seed)], false)
+            (
+                vec![order.task_order(experiment.tasks.len(), None, seed)],
+                false,
+            )
         }
     };
     if experiment.conditions.is_empty() {

@@ -103,7 +103,10 @@ impl Resolver<'_> {
         let effective_light = light.unwrap_or(top.light);
         let tasks = def.tasks.as_ref().map(|defs| {
             if defs.is_empty() {
-                self.problem(format!("{key}.tasks"), "a condition needs at least one task");
+                self.problem(
+                    format!("{key}.tasks"),
+                    "a condition needs at least one task",
+                );
             }
             self.task_list(&format!("{key}.tasks"), defs)
         });
@@ -173,7 +176,8 @@ impl Resolver<'_> {
     /// condition's light.
     fn demos_still_solve(&mut self, key: &str, list: &str, screens: &[Screen], light: LightMode) {
         for (index, screen) in screens.iter().enumerate() {
-            let (true, Some(level), Some(demo)) = (screen.solve, &screen.level, &screen.demo) else {
+            let (true, Some(level), Some(demo)) = (screen.solve, &screen.level, &screen.demo)
+            else {
                 continue;
             };
             let options = dsl::RunOptions {
@@ -202,7 +206,10 @@ fn light_name(light: LightMode) -> &'static str {
 }
 
 /// The experiment with its conditions: each the top level with the condition's overrides.
-pub(super) fn with_conditions(mut experiment: Experiment, parts: Vec<ConditionParts>) -> Experiment {
+pub(super) fn with_conditions(
+    mut experiment: Experiment,
+    parts: Vec<ConditionParts>,
+) -> Experiment {
     experiment.conditions = parts
         .into_iter()
         .map(|part| {

@@ -2,13 +2,13 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::{SignedIn, experiment_of, exporter};
+use super::{SignedIn, experiment_of, exporter, pages};
 use crate::clock;
 use crate::researcher::export::{ExportOptions, Format, Sink};
 use crate::researcher::{ResearcherError, audit};
@@ -23,6 +23,9 @@ pub struct ExportForm {
     /// A checkbox: include researchers' preview sessions.
     #[serde(default)]
     pub include_preview: Option<String>,
+    /// A checkbox: include excluded participants.
+    #[serde(default)]
+    pub include_excluded: Option<String>,
 }
 
 /// Streams an export as a download.
@@ -33,27 +36,40 @@ pub(super) async fn export(
     Form(form): Form<ExportForm>,
 ) -> Result<Response, ResearcherError> {
     let experiment = experiment_of(&state, &slug)?;
-    let format = match Format::parse(&form.format)? {
-        Format::PsychDs => {
-            return Err(ResearcherError::Invalid(
+    // A form that cannot be exported is answered on the dashboard, next to the form.
+    let refuse = |message: String| async {
+        pages::render_with_notice(&state, who.clone(), &experiment, message, StatusCode::BAD_REQUEST)
+            .await
+    };
+    let format = match Format::parse(&form.format) {
+        Ok(Format::PsychDs) => {
+            return refuse(
                 "psych-ds is a folder: write it with `proglab export --format psych-ds --out FOLDER`"
                     .into(),
-            ));
+            )
+            .await;
         }
-        format => format,
+        Ok(format) => format,
+        Err(e) => return refuse(e.to_string()).await,
     };
     let raw_ids = form.raw_ids.is_some();
     if format == Format::BonusCsv && !raw_ids {
-        return Err(ResearcherError::Invalid(
-            "bonus-csv pays recruiter IDs: tick \"include recruiter IDs\"".into(),
-        ));
+        return refuse(
+            "bonus-csv pays recruiter IDs: tick \"include recruiter IDs\" and download again"
+                .into(),
+        )
+        .await;
     }
     let include_preview = form.include_preview.is_some();
     let options = ExportOptions {
         raw_ids,
         include_preview,
+        include_excluded: form.include_excluded.is_some(),
     };
     let exporter = exporter(&state, &experiment, options).await?;
+    if let Some(reason) = exporter.empty_export(format).await? {
+        return refuse(format!("Nothing to download: {reason}. No file was made.")).await;
+    }
     let detail = format!(
         "{} download{}{}",
         format.name(),
@@ -62,8 +78,12 @@ pub(super) async fn export(
             " with previews"
         } else {
             ""
-        }
-    );
+        },
+    ) + if options.include_excluded {
+        " with excluded participants"
+    } else {
+        ""
+    };
     audit(
         state.research.as_ref(),
         &who.username,

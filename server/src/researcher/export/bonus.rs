@@ -33,7 +33,8 @@ impl Exporter {
             } => (per_task, target_mean_total),
         };
         let mut people: Vec<(String, TaskLengths)> = Vec::new();
-        for participant in self.participants().await? {
+        // Excluded participants who completed are paid like everyone else.
+        for participant in self.participants_with(true).await? {
             if participant.participant_idx.is_none() {
                 continue;
             }

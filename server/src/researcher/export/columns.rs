@@ -30,6 +30,17 @@ pub const CONDITION: Column = column(
 );
 
 /// Columns more than one table has, with one description.
+/// Added to every table when excluded participants are exported.
+pub const EXCLUDED: Column = column(
+    "excluded",
+    "True if a researcher excluded the participant (kept and paid, left out of exports unless asked for)",
+);
+
+const PREVIEW: Column = column(
+    "preview",
+    "True for a researcher's preview session (exported only when asked for)",
+);
+
 const PARTICIPANT: Column = column(
     "participant",
     "Pseudonym of the participant: a keyed hash of the recruiter ID, stable within the experiment",
@@ -87,7 +98,7 @@ pub const TRIALS_COLUMNS: &[Column] = &[
     PARTICIPANT_IDX,
     column(
         "session_status",
-        "Status of the session: active, declined or completed",
+        "State of the session when the export was written: active, idle (nothing recorded for the experiment's idle_after_seconds), abandoned (past its time_limit_seconds), completed or declined",
     ),
     column("phase", "Part of the study: tutorial, practice or tasks"),
     column(
@@ -137,6 +148,7 @@ pub const TRIALS_COLUMNS: &[Column] = &[
         "Whether the submitted program solves the task under the analysis semantics (idempotent light)",
     ),
     PROGRAM_EVALUATIONS,
+    PREVIEW,
 ];
 
 pub const QUESTIONNAIRE_COLUMNS: &[Column] = &[

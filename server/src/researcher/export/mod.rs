@@ -33,13 +33,16 @@ use serde::Serialize;
 use crate::domain::SessionStatus;
 use crate::experiment::Experiment;
 use crate::researcher::ResearcherError;
+use crate::researcher::participants::last_seen;
 use crate::researcher::pseudonym::{Pseudonyms, fresh_key};
 use crate::store::research::ResearchStore;
 use crate::store::{Session, Store};
+use crate::study::lifecycle::{self, Progress};
 
 pub use crate::researcher::export::bonus::length_bonuses;
 pub use crate::researcher::export::columns::{
-    CONDITION, Column, PROGRAMS_COLUMNS, QUESTIONNAIRE_COLUMNS, RECRUITER_ID, TRIALS_COLUMNS,
+    CONDITION, Column, EXCLUDED, PROGRAMS_COLUMNS, QUESTIONNAIRE_COLUMNS, RECRUITER_ID,
+    TRIALS_COLUMNS,
 };
 pub use crate::researcher::export::sink::Sink;
 
@@ -115,6 +118,9 @@ pub struct ExportOptions {
     pub raw_ids: bool,
     /// Include researchers' preview sessions. Off unless asked for: they are not data.
     pub include_preview: bool,
+    /// Include participants a researcher excluded (with an `excluded` column in every table).
+    /// Off unless asked for; `bonus-csv` pays excluded participants whatever this says.
+    pub include_excluded: bool,
 }
 
 /// What an export wrote.
@@ -128,6 +134,8 @@ pub struct ExportSummary {
 #[derive(Debug, Clone)]
 pub struct ExportParticipant {
     pub session: Session,
+    /// The session's state when the export was written.
+    pub state: Progress,
     pub participant_idx: Option<usize>,
     pub pseudonym: String,
 }
@@ -165,12 +173,31 @@ impl Exporter {
         &self.pseudonyms
     }
 
-    /// The experiment's sessions, oldest first, numbered as the module doc says.
+    /// The experiment's sessions, oldest first, numbered as the module doc says; excluded
+    /// participants only with [`ExportOptions::include_excluded`].
     pub async fn participants(&self) -> Result<Vec<ExportParticipant>, ResearcherError> {
+        self.participants_with(self.options.include_excluded).await
+    }
+
+    /// The sessions as [`Exporter::participants`] numbers them, excluded ones included when
+    /// `excluded` says so. `participant_idx` counts excluded participants too, so that excluding
+    /// one never renumbers the others.
+    pub(super) async fn participants_with(
+        &self,
+        excluded: bool,
+    ) -> Result<Vec<ExportParticipant>, ResearcherError> {
         let slug = self.experiment.slug.as_str();
         let sessions = self.store.sessions_of(slug).await?;
         let imported: HashMap<String, i64> =
             self.research.imported(slug).await?.into_iter().collect();
+        let activity: HashMap<String, i64> = self
+            .research
+            .activity(slug)
+            .await?
+            .into_iter()
+            .map(|a| (a.session_id, a.last_ms))
+            .collect();
+        let now = crate::clock::now();
         let mut next = 0usize;
         let mut participants = Vec::with_capacity(sessions.len());
         for session in sessions {
@@ -185,7 +212,12 @@ impl Exporter {
                 next = next.max(idx + 1);
                 idx
             });
+            if session.excluded && !excluded {
+                continue;
+            }
+            let last_seen = last_seen(&session, activity.get(&session.id).copied());
             participants.push(ExportParticipant {
+                state: lifecycle::progress(&session, last_seen, &self.experiment.timing, now),
                 pseudonym: self.pseudonyms.of_session(&session),
                 session,
                 participant_idx,
@@ -194,12 +226,49 @@ impl Exporter {
         Ok(participants)
     }
 
+    /// Why `format` would have no rows, in words, or None when it has some. Checked before a
+    /// download starts, so that the researcher reads why instead of receiving an empty file.
+    pub async fn empty_export(&self, format: Format) -> Result<Option<String>, ResearcherError> {
+        let people = match format {
+            Format::BonusCsv => self.participants_with(true).await?,
+            _ => self.participants().await?,
+        };
+        let empty = match format {
+            // Both hold completed sessions only.
+            Format::ProgramsCsv | Format::BonusCsv => {
+                people.iter().all(|p| p.participant_idx.is_none())
+            }
+            _ => people.is_empty(),
+        };
+        Ok(empty.then(|| self.empty_reason(format)))
+    }
+
+    /// What an empty export of `format` means.
+    pub fn empty_reason(&self, format: Format) -> String {
+        let filters = match (self.options.include_excluded, self.options.include_preview) {
+            (false, false) => " (excluded participants and previews are left out)",
+            (false, true) => " (excluded participants are left out)",
+            (true, false) => " (previews are left out)",
+            (true, true) => "",
+        };
+        match format {
+            Format::ProgramsCsv | Format::BonusCsv => format!(
+                "no participant of `{}` has completed the study yet{filters}",
+                self.experiment.slug
+            ),
+            _ => format!("no participant of `{}` to export{filters}", self.experiment.slug),
+        }
+    }
+
     /// A table's columns, then `condition` where the experiment defines between-subject
     /// conditions, then `recruiter_id` with the raw-IDs option.
     fn with_recruiter(&self, columns: &[Column]) -> Vec<Column> {
         let mut columns = columns.to_vec();
         if !self.experiment.conditions.is_empty() {
             columns.push(CONDITION);
+        }
+        if self.options.include_excluded {
+            columns.push(EXCLUDED);
         }
         if self.options.raw_ids {
             columns.push(RECRUITER_ID);

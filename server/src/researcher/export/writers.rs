@@ -64,12 +64,17 @@ impl Exporter {
         let mut summary = ExportSummary::default();
         for participant in self.participants().await? {
             let condition = self.condition_field(&participant);
+            let excluded = self
+                .options
+                .include_excluded
+                .then(|| python_bool(participant.session.excluded));
             let recruiter = self.recruiter_field(&participant);
             let Some(records) = rows(participant).await? else {
                 continue;
             };
             for mut record in records {
                 record.extend(condition.clone());
+                record.extend(excluded.clone());
                 record.extend(recruiter.clone());
                 csv.write_record(&record)?;
                 summary.rows += 1;
@@ -152,7 +157,7 @@ impl Exporter {
                     vec![
                         participant.pseudonym.clone(),
                         participant_idx_field(&participant),
-                        participant.session.status.as_str().to_owned(),
+                        participant.state.as_str().to_owned(),
                         trial.phase.to_string(),
                         trial.position.to_string(),
                         trial.task_index.to_string(),
@@ -170,6 +175,7 @@ impl Exporter {
                             .map_or(String::new(), |n| n.to_string()),
                         facts.solved.map_or(String::new(), |s| s.to_string()),
                         trial.runs.to_string(),
+                        python_bool(participant.session.preview),
                     ]
                 })
                 .collect();
