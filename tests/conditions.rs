@@ -1,8 +1,8 @@
-//! Between-subject conditions (docs/study.md, "Between-subject conditions"), on SQLite and on
-//! Postgres: concurrent arrivals are balanced over the conditions and, within each, over its
-//! counterbalanced orders; each participant sees their condition's instructions, tasks and light
-//! semantics, and is judged under them; the exports carry the condition and judge each trial on
-//! its condition's task; preview sessions are assigned but not counted.
+//! Between-subject conditions (docs/study.md §10), on SQLite and on Postgres: concurrent
+//! arrivals are balanced over the conditions and, within each, over its counterbalanced orders;
+//! each participant sees their condition's instructions, tasks and light semantics, and is judged
+//! under them; the exports carry the condition and judge each trial on its condition's task;
+//! preview sessions are assigned but not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -351,7 +351,7 @@ async fn concurrent_arrivals_are_balanced_and_each_sees_and_is_judged_by_its_con
     let text = condition["description"].as_str().unwrap_or_default();
     assert!(
         text.contains("\"toggle\" (toggle light, 2 tasks)")
-            && text.contains("\"idem\" (idempotent light, 1 tasks)"),
+            && text.contains("\"idem\" (idempotent light, 1 task)"),
         "{text}"
     );
 }

@@ -153,7 +153,12 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(response.headers()[LOCATION].to_str().unwrap().ends_with("done=reset"));
+    assert!(
+        response.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("done=reset")
+    );
     let back = app
         .client
         .get(app.url("/api/v1/session"))
@@ -210,9 +215,15 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
         ))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Fast clicker &#60;b&#62;not&#60;/b&#62; reading"), "{page}");
+    assert!(
+        page.contains("Fast clicker &#60;b&#62;not&#60;/b&#62; reading"),
+        "{page}"
+    );
     assert!(!page.contains("<b>not</b>"), "notes are escaped");
-    assert!(page.contains("id=\"include-button\""), "the page offers to include again");
+    assert!(
+        page.contains("id=\"include-button\""),
+        "the page offers to include again"
+    );
 
     let counted = counts(&researcher).await;
     // The reset participant is active, idle or (3 s on) abandoned again, whatever the clock says.
@@ -250,7 +261,10 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
     let (headers, everyone) = participants_in(&with_excluded);
     assert_eq!(everyone.len(), 2);
     assert!(headers.iter().any(|h| h == "excluded"));
-    assert!(with_excluded.contains(",True"), "the excluded flag: {with_excluded}");
+    assert!(
+        with_excluded.contains(",True"),
+        "the excluded flag: {with_excluded}"
+    );
     let (status, bonus) = export(&researcher, &[("format", "bonus-csv"), ("raw_ids", "1")]).await;
     assert_eq!(status, StatusCode::OK, "{bonus}");
     for pid in ["PID-DONE-1", "PID-DONE-2"] {
@@ -264,7 +278,11 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
         .records()
         .map(|r| r.unwrap()[state_at].to_owned())
         .collect();
-    assert_eq!(states, ["completed".to_owned()].into(), "only completed sessions have trials here");
+    assert_eq!(
+        states,
+        ["completed".to_owned()].into(),
+        "only completed sessions have trials here"
+    );
     assert!(headers.iter().any(|h| h == "preview"));
 
     // Withdrawal leaves a count, not data.
@@ -286,7 +304,10 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
         "participant_note",
         "withdraw",
     ] {
-        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
     }
 }
 
@@ -331,9 +352,18 @@ async fn an_unlocked_recruiter_id_enters_again_and_the_earlier_session_is_kept(
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_ne!(body["session"]["session_id"], earlier.id.as_str());
     // The earlier session and its trials are still there.
-    let kept = research(&app).await.session_trials(&earlier.id).await.unwrap();
+    let kept = research(&app)
+        .await
+        .session_trials(&earlier.id)
+        .await
+        .unwrap();
     assert!(!kept.is_empty());
-    assert!(audit_actions(&app).await.iter().any(|a| a == "recruiter_unlock"));
+    assert!(
+        audit_actions(&app)
+            .await
+            .iter()
+            .any(|a| a == "recruiter_unlock")
+    );
     // Unlocking an ID that is not locked says so, on a page.
     let response = researcher
         .post(
@@ -424,7 +454,10 @@ async fn the_table_filters_sorts_searches_and_pages_on_the_server(#[case] backen
         .page("/researcher/experiments/correa2025?sort=shoe_size")
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(html.contains("id=\"error-back\"") && html.contains("shoe_size"), "{html}");
+    assert!(
+        html.contains("id=\"error-back\"") && html.contains("shoe_size"),
+        "{html}"
+    );
     // A script asking for JSON keeps a plain body.
     let response = client()
         .get(app.url("/researcher/experiments/correa2025/participants.json?state=bored"))
@@ -448,8 +481,14 @@ async fn exports_that_cannot_be_made_say_why_on_the_dashboard(#[case] backend: B
     let researcher = Researcher::sign_in(&app, "ada").await;
     let (status, html) = export(&researcher, &[("format", "bonus-csv")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(html.contains("id=\"notice\"") && html.contains("include recruiter IDs"), "{html}");
-    assert!(html.contains("id=\"export-form\""), "the form is right there");
+    assert!(
+        html.contains("id=\"notice\"") && html.contains("include recruiter IDs"),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"export-form\""),
+        "the form is right there"
+    );
     let (status, html) = export(&researcher, &[("format", "bonus-csv"), ("raw_ids", "1")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("Nothing to download"), "{html}");

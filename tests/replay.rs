@@ -7,69 +7,11 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use rstest::rstest;
 use serde_json::{Value, json};
-use server::researcher::auth;
 
-use crate::support::{Backend, Participant, TestApp, bundled_with, solutions, spawn_app_with};
-
-pub(crate) const PASSWORD: &str = "a long enough passphrase";
-
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client")
-}
-
-async fn add_researcher(app: &TestApp, name: &str) {
-    let research = server::store::connect(&app.db.url)
-        .await
-        .expect("connect")
-        .research;
-    auth::add_researcher(
-        research.as_ref(),
-        name,
-        PASSWORD,
-        "test",
-        server::clock::now(),
-    )
-    .await
-    .expect("add a researcher");
-}
-
-fn cookie_from(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.strip_prefix(&format!("{name}="))
-                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
-        })
-}
-
-/// Signs `name` in through the form; returns the session cookie (`proglab_researcher=...`).
-async fn sign_in(app: &TestApp, name: &str) -> String {
-    let form = client()
-        .get(app.url("/researcher/sign-in"))
-        .send()
-        .await
-        .expect("the sign-in form");
-    let csrf = cookie_from(&form, "proglab_sign_in_csrf").expect("a CSRF cookie");
-    let response = client()
-        .post(app.url("/researcher/sign-in"))
-        .header(COOKIE, format!("proglab_sign_in_csrf={csrf}"))
-        .form(&[("username", name), ("password", PASSWORD), ("csrf", &csrf)])
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let token = cookie_from(&response, "proglab_researcher").expect("a session cookie");
-    format!("proglab_researcher={token}")
-}
+use crate::support::signed_in::Researcher;
+use crate::support::{Backend, Participant, bundled_with, solutions, spawn_app_with};
 
 /// Consents and answers every step before the first main task, solving the tutorial levels and
 /// the practice problem.
@@ -230,7 +172,6 @@ async fn the_replay_shows_the_program_at_skip_time_every_event_and_every_answer(
     let Some(app) = spawn_app_with(backend, vec![experiment], |_| {}).await else {
         return;
     };
-    add_researcher(&app, "ada").await;
     let mut participant = app
         .enter("correa2025", &[("PROLIFIC_PID", "replayed")])
         .await;
@@ -283,17 +224,13 @@ async fn the_replay_shows_the_program_at_skip_time_every_event_and_every_answer(
     let (status, body) = participant.complete(Some(seq)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let cookie = sign_in(&app, "ada").await;
-    let response = client()
-        .get(app.url(&format!(
+    let ada = Researcher::sign_in(&app, "ada").await;
+    let (status, html) = ada
+        .page(&format!(
             "/researcher/experiments/correa2025/sessions/{session_id}"
-        )))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("the replay page");
-    assert_eq!(response.status(), StatusCode::OK);
-    let html = response.text().await.expect("the page");
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 
     // Assert: the program at skip time, from the last event before the skip.
     let first = history(&html, FINAL);

@@ -10,6 +10,7 @@
 //! Screenshots of every distinct page go to `target/e2e-screenshots/`.
 
 mod cutoff;
+mod dashboard_at_scale;
 mod entry;
 mod full_study;
 mod hostile;

@@ -60,7 +60,11 @@ impl Researcher {
         let response = client()
             .post(app.url("/researcher/sign-in"))
             .header(COOKIE, format!("proglab_sign_in_csrf={form_csrf}"))
-            .form(&[("username", name), ("password", PASSWORD), ("csrf", &form_csrf)])
+            .form(&[
+                ("username", name),
+                ("password", PASSWORD),
+                ("csrf", &form_csrf),
+            ])
             .send()
             .await
             .expect("signed in");
@@ -104,7 +108,10 @@ impl Researcher {
             .await
             .expect("a response");
         let status = response.status();
-        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Posts a form as a browser does, with the CSRF token; the raw response.

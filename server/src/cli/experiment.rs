@@ -110,15 +110,20 @@ fn check_main(args: CheckArgs) -> anyhow::Result<()> {
 
 /// The report as a readable table.
 fn table(report: &FileReport) -> String {
+    let Some(slug) = &report.slug else {
+        return format!(
+            "{}: not read as an experiment file, so no level was checked (problems on stderr)\n",
+            report.file
+        );
+    };
     let light = match report.light {
         Some(dsl::LightMode::Toggle) => "toggle".to_owned(),
         Some(dsl::LightMode::Idempotent) => "idempotent".to_owned(),
         None => "not valid (levels searched under idempotent)".to_owned(),
     };
     let mut out = format!(
-        "{} (experiment {}, light {light})\nenumeration limits per level: {} and {} candidates\n\n",
+        "{} (experiment {slug}, light {light})\nenumeration limits per level: {} and {} candidates\n\n",
         report.file,
-        report.slug.as_deref().unwrap_or("?"),
         format_duration(Duration::from_secs_f64(report.time_limit_seconds)),
         report.candidate_limit
     );
@@ -159,7 +164,7 @@ fn table(report: &FileReport) -> String {
         .iter()
         .filter_map(|level| {
             let message = level.report.enumeration.message.as_ref()?;
-            (level.report.enumeration.status != EnumerationStatus::Skipped)
+            (level.report.solvable != Some(false))
                 .then(|| format!("  {} ({}): {message}", level.key, level.source))
         })
         .collect();
@@ -191,7 +196,8 @@ fn row(level: &LevelEntry) -> [String; 10] {
             format!("{}+ (candidate limit)", enumeration.candidates)
         }
         EnumerationStatus::Failed => "failed (see below)".into(),
-        EnumerationStatus::Skipped => "-".into(),
+        EnumerationStatus::Skipped if r.solvable == Some(false) => "-".into(),
+        EnumerationStatus::Skipped => "not run (see below)".into(),
     };
     [
         level.key.clone(),

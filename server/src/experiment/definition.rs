@@ -52,7 +52,7 @@ pub struct Definition {
     pub completion: CompletionDef,
     #[serde(default)]
     pub bonus: BonusDef,
-    /// Between-subject conditions (docs/study.md, "Between-subject conditions"); none by default.
+    /// Between-subject conditions (docs/study.md §10); none by default.
     #[serde(default)]
     pub conditions: Vec<ConditionDef>,
 }

@@ -49,7 +49,7 @@ pub struct Experiment {
     pub conditions: Vec<Condition>,
 }
 
-/// A between-subject condition (docs/study.md, "Between-subject conditions").
+/// A between-subject condition (docs/study.md §10).
 #[derive(Debug, Clone)]
 pub struct Condition {
     pub name: String,

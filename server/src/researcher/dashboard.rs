@@ -101,7 +101,7 @@ pub async fn experiment_dashboard(
     let mut refused: Vec<(String, usize)> = Vec::new();
     let mut repeats = Vec::new();
     let mut arrivals = store.refused_arrivals(slug).await?;
-    arrivals.sort_by(|a, b| b.at.cmp(&a.at));
+    arrivals.sort_by_key(|a| std::cmp::Reverse(a.at));
     for arrival in arrivals {
         match refused
             .iter_mut()

@@ -363,6 +363,8 @@ pub struct RowFacts {
 
 /// Where a session is, in words: the phase and the level.
 pub fn position(experiment: &Experiment, session: &Session) -> (Phase, String, Option<usize>) {
+    // A between-subject condition has its own tasks and screens.
+    let experiment = experiment.for_arm(session.arm.as_deref());
     let timeline = experiment.timeline(&session.task_order);
     let step = usize::try_from(session.step)
         .ok()

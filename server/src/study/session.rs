@@ -248,7 +248,7 @@ async fn create(
 /// How a new session's task order is chosen: drawn here (fixed or shuffled orders, seeded by
 /// `drawn`), or by the store for balanced orders and for between-subject conditions, whose arm
 /// the store picks (ties among the least-assigned broken by `tie_break`) and then the order
-/// within it (docs/study.md, "Between-subject conditions").
+/// within it (docs/study.md §10).
 fn assignment(experiment: &Experiment, drawn: u64, tie_break: u64) -> Assignment {
     let orders_of = |experiment: &Experiment| match &experiment.order {
         Order::Balanced { orders } => (orders.clone(), true),

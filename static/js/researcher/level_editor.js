@@ -232,7 +232,7 @@ function showReport(answer) {
   const stopped = { time_limit: '+ (stopped at the time limit)', candidate_limit: '+ (stopped at the candidate limit)' };
   let candidates = `${enumeration.candidates}${stopped[enumeration.status] || ''}`;
   if (enumeration.status === 'failed') candidates = `not enumerated: ${enumeration.message}`;
-  if (enumeration.status === 'skipped') candidates = '–';
+  if (enumeration.status === 'skipped') candidates = report.solvable === false ? '–' : `not enumerated: ${enumeration.message}`;
   figure(list, 'Candidate programs', candidates, 'le-candidates');
   figure(list, 'Enumeration time', `${enumeration.seconds.toFixed(2)} s (limits ${answer.time_limit_seconds} s, ${answer.candidate_limit} candidates)`);
   figure(list, 'Size', `${report.width} × ${report.height}, ${report.lights} light${report.lights === 1 ? '' : 's'}`);

@@ -129,7 +129,9 @@ function chooseTrial(index) {
   const choose = (i) => {
     const entry = trial.timeline[i];
     for (const b of buttons) b.classList.toggle('selected', Number(b.dataset.index) === i);
-    show(trial.map, entry.program, `${title} · ${entry.label} at ${entry.time}`);
+    // The outcome of a skipped trial shows the program the participant had when they skipped.
+    const what = entry.kind === 'skip' && entry.seq === null ? 'program at skip time' : entry.label;
+    show(trial.map, entry.program, `${title} · ${what} (${entry.time})`);
   };
   for (const button of buttons) {
     button.addEventListener('click', () => choose(Number(button.dataset.index)));

@@ -1,7 +1,7 @@
-//! Validation of between-subject conditions (`[[conditions]]`, docs/study.md, "Between-subject
-//! conditions"): well-formed unique names, at least two, and each override resolved by the same
-//! code as the top-level key it replaces, its problems named under `conditions[i]`. Each
-//! condition becomes an [`Experiment`] of its own, the top level with the overrides in place.
+//! Validation of between-subject conditions (`[[conditions]]`, docs/study.md §10): well-formed
+//! unique names, at least two, and each override resolved by the same code as the top-level key
+//! it replaces, its problems named under `conditions[i]`. Each condition becomes an
+//! [`Experiment`] of its own, the top level with the overrides in place.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -336,11 +336,12 @@ impl Exporter {
             let described: Vec<String> = conditions
                 .iter()
                 .map(|c| {
+                    let n = c.experiment.tasks.len();
                     format!(
-                        "\"{}\" ({} light, {} tasks)",
+                        "\"{}\" ({} light, {n} task{})",
                         c.name,
                         crate::study::views::light_name(c.experiment.light),
-                        c.experiment.tasks.len()
+                        if n == 1 { "" } else { "s" }
                     )
                 })
                 .collect();

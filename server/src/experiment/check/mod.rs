@@ -5,7 +5,9 @@
 //! analysis the study will need), stopped at a time or candidate limit. The researcher's level
 //! editor calls [`check_level`] on the level being edited.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod lines;
+
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 use dsl::{LightMode, State, Task};
 use serde::Serialize;
 
-use crate::experiment::definition::Definition;
+use crate::experiment::definition::{Definition, ScreenDef, TaskDef};
 use crate::experiment::{DiskFiles, Files};
+use lines::{KeyLines, line_at};
 
 /// How long the enumeration of one level may run by default.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(30);
@@ -81,21 +84,27 @@ pub enum EnumerationStatus {
     CandidateLimit,
     /// The enumerator refused the level (see `message`).
     Failed,
-    /// Not run: the level cannot be solved.
+    /// Not run: the level cannot be solved, or has more than [`MAX_STATES`] states.
     Skipped,
 }
 
 /// Reports on one level: the state search under `light`, then the enumeration (which always uses
 /// the analysis semantics, docs/modelling.md §4.1) within `limits`.
 pub fn check_level(task: &Task, light: LightMode, limits: &CheckLimits) -> LevelReport {
-    let search = search(task, light);
+    let search = search(task, light, MAX_STATES);
+    let skipped = |message: String| EnumerationReport {
+        status: EnumerationStatus::Skipped,
+        candidates: 0,
+        seconds: 0.0,
+        message: Some(message),
+    };
     let enumeration = if search.solvable == Some(false) {
-        EnumerationReport {
-            status: EnumerationStatus::Skipped,
-            candidates: 0,
-            seconds: 0.0,
-            message: Some("the level cannot be solved".into()),
-        }
+        skipped("the level cannot be solved".into())
+    } else if !search.complete {
+        // The enumerator's own state graph would be as large, and its search as long.
+        skipped(format!(
+            "more than {MAX_STATES} reachable states: too many to enumerate"
+        ))
     } else {
         enumerate(task, limits)
     };
@@ -121,10 +130,10 @@ struct Search {
 
 /// Breadth-first search over the robot's states under `light`: the shortest solution, and then
 /// every reachable state counted.
-fn search(task: &Task, light: LightMode) -> Search {
+fn search(task: &Task, light: LightMode, max_states: usize) -> Search {
     let start = task.start_state();
-    let mut came_from: HashMap<State, (State, char)> = HashMap::new();
-    let mut seen: HashSet<State> = HashSet::from([start]);
+    // Every state found, with the state and action it was first reached from (none for the start).
+    let mut came_from: HashMap<State, Option<(State, char)>> = HashMap::from([(start, None)]);
     let mut queue = VecDeque::from([start]);
     let mut goal = None;
     let mut complete = true;
@@ -136,16 +145,15 @@ fn search(task: &Task, light: LightMode) -> Search {
             let Some(next) = state.apply(task, action, light) else {
                 continue;
             };
-            if seen.contains(&next) {
+            if came_from.contains_key(&next) {
                 continue;
             }
-            if seen.len() >= MAX_STATES {
+            if came_from.len() >= max_states {
                 complete = false;
                 queue.clear();
                 break;
             }
-            seen.insert(next);
-            came_from.insert(next, (state, action.letter()));
+            came_from.insert(next, Some((state, action.letter())));
             // Breadth first: the first solved state found is at the fewest actions.
             if goal.is_none() && task.is_terminal(&next) {
                 goal = Some(next);
@@ -156,7 +164,7 @@ fn search(task: &Task, light: LightMode) -> Search {
     let solution = goal.map(|goal| {
         let mut letters = Vec::new();
         let mut at = goal;
-        while let Some(&(previous, letter)) = came_from.get(&at) {
+        while let Some(&Some((previous, letter))) = came_from.get(&at) {
             letters.push(letter);
             at = previous;
         }
@@ -169,7 +177,7 @@ fn search(task: &Task, light: LightMode) -> Search {
             (None, false) => None,
         },
         solution,
-        states: seen.len(),
+        states: came_from.len(),
         complete,
     }
 }
@@ -243,12 +251,14 @@ impl fmt::Display for Located {
 /// One level of the experiment, where it is used, and what the check found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LevelEntry {
-    /// Where the experiment uses it: `tutorial[3]`, `practice[0]`, `tasks[1]`.
+    /// Where the experiment uses it: `tutorial[3]`, `tasks[1]`, `conditions[0].tasks[2]`.
     pub key: String,
     pub line: Option<usize>,
     pub label: String,
     /// `correa2025/c` or `levels/x.json[3]`.
     pub source: String,
+    /// The light mode the level was searched under (a condition's own, or the experiment's).
+    pub light: LightMode,
     #[serde(flatten)]
     pub report: LevelReport,
 }
@@ -322,30 +332,33 @@ pub fn check_file(path: &Path, limits: &CheckLimits, progress: &mut dyn FnMut(&s
         return report;
     };
     report.slug = Some(definition.slug.clone());
-    report.light = match definition.light.as_str() {
-        "toggle" => Some(LightMode::Toggle),
-        "idempotent" => Some(LightMode::Idempotent),
-        _ => None,
-    };
+    report.light = light_mode(&definition.light);
     let files = DiskFiles {
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
-    let light = report.light.unwrap_or_default();
-    let mut checked: HashMap<String, LevelReport> = HashMap::new();
-    for (key, label, address) in levels_of(&definition) {
+    let mut checked: HashMap<(String, bool), LevelReport> = HashMap::new();
+    for Use {
+        key,
+        label,
+        address,
+        light,
+    } in levels_of(&definition)
+    {
         // A level that does not load is among the loader's problems already.
         let Some((default_label, source, task)) = load_level(&address, &files) else {
             continue;
         };
-        let level = match checked.get(&source) {
-            Some(level) => level.clone(),
-            None => {
-                progress(&format!("{key}: {source}"));
-                let level = check_level(&task, light, limits);
-                checked.insert(source.clone(), level.clone());
-                level
-            }
+        let light = match light {
+            Some(name) => light_mode(name).unwrap_or_default(),
+            None => report.light.unwrap_or_default(),
         };
+        let level = checked
+            .entry((source.clone(), light == LightMode::Toggle))
+            .or_insert_with(|| {
+                progress(&format!("{key}: {source}"));
+                check_level(&task, light, limits)
+            })
+            .clone();
         let line = lines.line(&key);
         if level.solvable == Some(false) {
             report.problems.push(Located {
@@ -364,11 +377,20 @@ pub fn check_file(path: &Path, limits: &CheckLimits, progress: &mut dyn FnMut(&s
             line,
             label: label.unwrap_or(default_label),
             source,
+            light,
             report: level,
         });
     }
     report.ok = report.problems.is_empty();
     report
+}
+
+fn light_mode(name: &str) -> Option<LightMode> {
+    match name {
+        "toggle" => Some(LightMode::Toggle),
+        "idempotent" => Some(LightMode::Idempotent),
+        _ => None,
+    }
 }
 
 /// Where a level comes from: a bundled task's address, or a level file and index.
@@ -377,45 +399,73 @@ enum Address {
     File(String, usize),
 }
 
-/// Every level the experiment uses, in the order a session shows them: (key, label, address).
-fn levels_of(definition: &Definition) -> Vec<(String, Option<String>, Address)> {
-    let address = |task: &Option<String>, map: &Option<String>, level: Option<usize>| match (
-        task, map, level,
-    ) {
-        (Some(task), None, None) => Some(Address::Bundled(task.clone())),
-        (None, Some(map), Some(level)) => Some(Address::File(map.clone(), level)),
-        _ => None,
-    };
+/// A level where the experiment uses it: its key, its label, where it comes from, and the light
+/// mode of a condition that sets its own.
+struct Use<'a> {
+    key: String,
+    label: Option<String>,
+    address: Address,
+    light: Option<&'a str>,
+}
+
+/// Every level the experiment uses, in the order a session shows them (tutorial, practice,
+/// instructions, tasks), then those each between-subject condition uses instead.
+fn levels_of(definition: &Definition) -> Vec<Use<'_>> {
+    let d = definition;
     let mut out = Vec::new();
-    for (list, screens) in [
-        ("tutorial", &definition.tutorial),
-        ("instructions", &definition.instructions),
-    ] {
-        for (i, screen) in screens.iter().enumerate() {
-            if let Some(found) = address(&screen.task, &screen.map, screen.level) {
-                out.push((format!("{list}[{i}]"), screen.label.clone(), found));
-            }
+    let screen = |s: &'_ ScreenDef| (s.label.clone(), s.task.clone(), s.map.clone(), s.level);
+    let task = |t: &'_ TaskDef| (t.label.clone(), t.task.clone(), t.map.clone(), t.level);
+    push(&mut out, "tutorial", None, d.tutorial.iter().map(screen));
+    push(&mut out, "practice", None, d.practice.iter().map(task));
+    push(
+        &mut out,
+        "instructions",
+        None,
+        d.instructions.iter().map(screen),
+    );
+    push(&mut out, "tasks", None, d.tasks.iter().map(task));
+    for (c, condition) in d.conditions.iter().enumerate() {
+        let light = condition.light.as_deref();
+        if let Some(screens) = &condition.instructions {
+            let key = format!("conditions[{c}].instructions");
+            push(&mut out, &key, light, screens.iter().map(screen));
+        }
+        if let Some(tasks) = &condition.tasks {
+            let key = format!("conditions[{c}].tasks");
+            push(&mut out, &key, light, tasks.iter().map(task));
         }
     }
-    for (list, tasks) in [
-        ("practice", &definition.practice),
-        ("tasks", &definition.tasks),
-    ] {
-        for (i, task) in tasks.iter().enumerate() {
-            if let Some(found) = address(&task.task, &task.map, task.level) {
-                out.push((format!("{list}[{i}]"), task.label.clone(), found));
-            }
-        }
-    }
-    // In the order a session shows them: tutorial, practice, instructions, tasks.
-    let rank = |key: &str| {
-        ["tutorial", "practice", "instructions", "tasks"]
-            .iter()
-            .position(|list| key.starts_with(&format!("{list}[")))
-            .unwrap_or(4)
-    };
-    out.sort_by_key(|(key, _, _)| rank(key));
     out
+}
+
+type Entry = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<usize>,
+);
+
+/// Adds the entries (label, task, map, level) of `list` that name a level.
+fn push<'a>(
+    out: &mut Vec<Use<'a>>,
+    list: &str,
+    light: Option<&'a str>,
+    entries: impl Iterator<Item = Entry>,
+) {
+    for (i, (label, task, map, level)) in entries.enumerate() {
+        let address = match (task, map, level) {
+            (Some(task), None, None) => Address::Bundled(task),
+            (None, Some(map), Some(level)) => Address::File(map, level),
+            _ => continue,
+        };
+        let key = format!("{list}[{i}]");
+        out.push(Use {
+            key,
+            label,
+            address,
+            light,
+        });
+    }
 }
 
 /// The level's default label, its source and the task, as the loader reads them.
@@ -437,128 +487,5 @@ fn load_level(address: &Address, files: &DiskFiles) -> Option<(String, String, T
     }
 }
 
-/// The 1-based line of byte `offset` in `text`.
-fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// Lines of the keys of a TOML document, from the parser's spans.
-struct KeyLines<'a> {
-    text: &'a str,
-    root: Option<toml::de::DeTable<'a>>,
-}
-
-impl<'a> KeyLines<'a> {
-    fn new(text: &'a str) -> KeyLines<'a> {
-        KeyLines {
-            text,
-            root: toml::de::DeTable::parse(text)
-                .ok()
-                .map(toml::Spanned::into_inner),
-        }
-    }
-
-    /// The line of `key` (`tasks[2].level`, `consent.text.file`), or of the nearest enclosing key
-    /// the file has (a missing `level` is reported at its `[[tasks]]` table).
-    fn line(&self, key: &str) -> Option<usize> {
-        let mut table = self.root.as_ref()?;
-        let mut found = None;
-        for segment in key.split('.') {
-            let (name, indices) = split_indices(segment);
-            let Some((k, mut value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)
-            else {
-                break;
-            };
-            found = Some(k.span().start);
-            for index in indices {
-                let toml::de::DeValue::Array(array) = value.get_ref() else {
-                    break;
-                };
-                let Some(element) = array.get(index) else {
-                    break;
-                };
-                value = element;
-                found = Some(element.span().start);
-            }
-            match value.get_ref() {
-                toml::de::DeValue::Table(inner) => table = inner,
-                _ => break,
-            }
-        }
-        found.map(|offset| line_at(self.text, offset))
-    }
-}
-
-/// `tasks[2][1]` as (`tasks`, [2, 1]).
-fn split_indices(segment: &str) -> (&str, Vec<usize>) {
-    let name_end = segment.find('[').unwrap_or(segment.len());
-    let indices = segment[name_end..]
-        .split(['[', ']'])
-        .filter_map(|part| part.parse().ok())
-        .collect();
-    (&segment[..name_end], indices)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn level(json: &str) -> Task {
-        Task::from_level_file(json, "test.json", 0).unwrap()
-    }
-
-    #[test]
-    fn a_row_is_solved_by_walking_to_the_light() {
-        let task = level(
-            r#"[{"direction":1,"position":{"x":0,"y":0},"map":[[{"h":1,"t":"b"},{"h":1,"t":"b"},{"h":1,"t":"l"}]]}]"#,
-        );
-        let report = check_level(&task, LightMode::Toggle, &CheckLimits::default());
-        assert_eq!(report.solvable, Some(true));
-        assert_eq!(report.solution.as_deref(), Some("WWS"));
-        assert_eq!(report.optimal_steps, Some(3));
-        // Three cells and four headings with the light off, and the light on under each heading.
-        assert_eq!(report.reachable_states, 16);
-        assert!(report.states_complete);
-    }
-
-    #[test]
-    fn a_light_out_of_reach_is_unsolvable_and_not_enumerated() {
-        let task = level(
-            r#"[{"direction":1,"position":{"x":0,"y":0},"map":[[{"h":1,"t":"b"},{"h":3,"t":"l"}]]}]"#,
-        );
-        let report = check_level(&task, LightMode::Idempotent, &CheckLimits::default());
-        assert_eq!(report.solvable, Some(false));
-        assert_eq!(report.optimal_steps, None);
-        assert_eq!(report.enumeration.status, EnumerationStatus::Skipped);
-    }
-
-    #[test]
-    fn the_enumeration_stops_at_the_candidate_limit() {
-        let task = dsl::tasks::lookup("correa2025/a").unwrap().task.clone();
-        let limits = CheckLimits {
-            time: Duration::from_secs(60),
-            candidates: 500,
-        };
-        let report = check_level(&task, LightMode::Toggle, &limits);
-        assert_eq!(report.enumeration.status, EnumerationStatus::CandidateLimit);
-        assert_eq!(report.enumeration.candidates, 500);
-    }
-
-    #[test]
-    fn keys_are_found_on_their_lines() {
-        let text = "slug = \"x\"\nlight = \"blink\"\n\n[consent]\ntext = { file = \"c.md\" }\n\n[[tasks]]\nmap = \"l.json\"\n\n[[tasks]]\nmap = \"l.json\"\nlevel = 1\n";
-        let lines = KeyLines::new(text);
-        assert_eq!(lines.line("light"), Some(2));
-        assert_eq!(lines.line("consent.text.file"), Some(5));
-        assert_eq!(lines.line("tasks[1].level"), Some(12));
-        assert_eq!(lines.line("tasks[0].map"), Some(8));
-        // A missing key is placed at what encloses it.
-        let missing = lines.line("tasks[0].level").unwrap();
-        assert!((7..=8).contains(&missing), "{missing}");
-        assert_eq!(lines.line("nothing"), None);
-    }
-}
+mod tests;
