@@ -1,6 +1,8 @@
 //! Hostile participant input in researcher pages: recruiter parameters, event types and data,
 //! programs and questionnaire answers carrying HTML and script are shown as text, and no script
-//! of theirs runs, on every page a researcher opens. A sign-in attempt with a hostile name puts
+//! of theirs runs, on every page a researcher opens (the dashboard with its refused arrivals,
+//! search and error pages, the participant page with a note, the replay, the level editor, the
+//! audit log). A sign-in attempt with a hostile name puts
 //! one in the audit log too.
 
 use std::time::Duration;
@@ -137,6 +139,18 @@ async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow
     let (url, experiment) = database_with_researcher(&scratch)?;
     let server = Server::start(&url, &experiment, free_port()?)?;
     hostile_participant(&server).await?;
+    // The same hostile recruiter ID comes back and is refused as a repeat: the dashboard lists it
+    // with an unlock button.
+    let again = reqwest::Client::new()
+        .post(server.url("/api/v1/experiments/correa2025/sessions"))
+        .json(&json!({ "params": { "PROLIFIC_PID": payload(1), "SESSION_ID": "again" } }))
+        .send()
+        .await?;
+    ensure!(
+        again.status() == reqwest::StatusCode::CONFLICT,
+        "{}",
+        again.status()
+    );
     let browser = Browser::start(&binaries, 1400, 1000).await?;
     browser.goto(&server.url("/researcher")).await?;
     browser
@@ -181,7 +195,9 @@ async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow
         .await?;
     assert_inert(&browser, "the dashboard").await?;
 
-    browser.click("#participants tbody tr a.replay-link").await?;
+    browser
+        .click("#participants tbody tr a.replay-link")
+        .await?;
     browser
         .wait_for(
             "document.getElementById('replay') && document.getElementById('replay').dataset.ready === 'true'",
@@ -212,6 +228,70 @@ async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow
             .await?;
     }
     assert_inert(&browser, "the replay's history").await?;
+
+    // The participant's page, with a hostile note added through its form.
+    browser.click("#participant-page-link").await?;
+    browser
+        .wait_for(
+            "document.getElementById('note-form')",
+            "the participant page",
+        )
+        .await?;
+    assert_inert(&browser, "the participant page").await?;
+    browser.type_into("#note-text", &payload(20)).await?;
+    browser.click("#note-form button").await?;
+    browser
+        .wait_for("document.getElementById('notice')", "the note saved")
+        .await?;
+    let noted = browser
+        .js("return document.getElementById('notes').innerText.includes('window.__hostile=20')")
+        .await?;
+    ensure!(noted == json!(true), "the note is shown as text");
+    assert_inert(&browser, "the participant page with a note").await?;
+
+    // The dashboard with the refused repeat listed, a hostile search and a hostile sort (an
+    // error page that quotes it).
+    let dashboard = "/researcher/experiments/correa2025";
+    browser.goto(&server.url(dashboard)).await?;
+    browser
+        .wait_for(
+            "document.getElementById('refused-repeats')",
+            "the refused repeat",
+        )
+        .await?;
+    assert_inert(&browser, "the dashboard's refused arrivals").await?;
+    let search: String = form_urlencoded::byte_serialize(payload(21).as_bytes()).collect();
+    browser
+        .goto(&server.url(&format!("{dashboard}?q={search}")))
+        .await?;
+    browser
+        .wait_for("document.getElementById('filter-q')", "the search")
+        .await?;
+    let kept = browser
+        .js("return document.getElementById('filter-q').value.includes('window.__hostile=21')")
+        .await?;
+    ensure!(
+        kept == json!(true),
+        "the search box shows the query as typed"
+    );
+    assert_inert(&browser, "a hostile search").await?;
+    browser
+        .goto(&server.url(&format!("{dashboard}?sort={search}")))
+        .await?;
+    browser
+        .wait_for(
+            "document.getElementById('researcher-error')",
+            "the error page",
+        )
+        .await?;
+    assert_inert(&browser, "an error page quoting the request").await?;
+    browser
+        .goto(&server.url("/researcher/levels/editor"))
+        .await?;
+    browser
+        .wait_for("document.readyState === 'complete'", "the level editor")
+        .await?;
+    assert_inert(&browser, "the level editor").await?;
 
     browser.goto(&server.url("/researcher/audit")).await?;
     browser

@@ -18,9 +18,8 @@ use std::path::Path;
 pub use crate::experiment::error::{ExperimentError, Problem};
 pub use crate::experiment::files::{DiskFiles, EmbeddedFiles, Files};
 pub use crate::experiment::model::{
-    BoardKind, Bonus, BonusRule, Completion, Condition, Consent, DeviceRules, EntryRules, Experiment,
-    Item,
-    ItemKind, Screen, TaskEntry, Text, Timing,
+    BoardKind, Bonus, BonusRule, Completion, Condition, Consent, DeviceRules, EntryRules,
+    Experiment, Item, ItemKind, Screen, TaskEntry, Text, Timing,
 };
 pub use crate::experiment::order::Order;
 pub use crate::experiment::resolve::parse;

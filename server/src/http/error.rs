@@ -174,9 +174,7 @@ impl IntoResponse for ResearcherError {
             other => other.to_string(),
         };
         let mut response = self.bare_response();
-        response
-            .extensions_mut()
-            .insert(ResearcherFailure(message));
+        response.extensions_mut().insert(ResearcherFailure(message));
         response
     }
 }

@@ -92,7 +92,10 @@ pub async fn reset(
         at,
     )
     .await?;
-    Ok("Reset: the time limit counts from now, and the participant can go on where they were.".into())
+    Ok(
+        "Reset: the time limit counts from now, and the participant can go on where they were."
+            .into(),
+    )
 }
 
 /// Lets a recruiter ID that already took part enter again (for example one refused as a repeat

@@ -154,9 +154,11 @@ impl ParticipantQuery {
             .map(|text| match text {
                 "excluded" => Ok(StateFilter::Excluded),
                 "preview" => Ok(StateFilter::Preview),
-                other => Progress::parse(other).map(StateFilter::Progress).ok_or_else(|| {
-                    ResearcherError::Invalid(format!("`{other}` is not a state to filter by"))
-                }),
+                other => Progress::parse(other)
+                    .map(StateFilter::Progress)
+                    .ok_or_else(|| {
+                        ResearcherError::Invalid(format!("`{other}` is not a state to filter by"))
+                    }),
             })
             .transpose()?;
         let phase = given(&self.phase)
@@ -168,9 +170,8 @@ impl ParticipantQuery {
             .transpose()?;
         let task = given(&self.task)
             .map(|text| {
-                text.parse::<usize>().map_err(|_| {
-                    ResearcherError::Invalid(format!("`{text}` is not a task number"))
-                })
+                text.parse::<usize>()
+                    .map_err(|_| ResearcherError::Invalid(format!("`{text}` is not a task number")))
             })
             .transpose()?;
         let q = given(&self.q).map(|q| q.trim().to_lowercase());
@@ -185,9 +186,10 @@ impl ParticipantQuery {
     fn number(value: &Option<String>, what: &str) -> Result<Option<usize>, ResearcherError> {
         match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|_| {
-                ResearcherError::Invalid(format!("`{text}` is not a {what} number"))
-            }),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| ResearcherError::Invalid(format!("`{text}` is not a {what} number"))),
         }
     }
 
@@ -291,14 +293,16 @@ pub async fn all_rows(
     for row in &rows {
         *per_state.entry(row.state).or_default() += 1;
     }
-    per_state.insert(
-        Progress::Withdrawn,
-        research.withdrawals(slug).await?.len(),
-    );
+    per_state.insert(Progress::Withdrawn, research.withdrawals(slug).await?.len());
     let counts = StateCounts {
         states: Progress::ALL
             .iter()
-            .map(|p| (p.as_str().to_owned(), per_state.get(p).copied().unwrap_or(0)))
+            .map(|p| {
+                (
+                    p.as_str().to_owned(),
+                    per_state.get(p).copied().unwrap_or(0),
+                )
+            })
             .collect(),
         excluded: rows.iter().filter(|r| r.excluded).count(),
         preview: rows.iter().filter(|r| r.preview).count(),

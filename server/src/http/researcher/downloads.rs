@@ -2,8 +2,8 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -38,8 +38,14 @@ pub(super) async fn export(
     let experiment = experiment_of(&state, &slug)?;
     // A form that cannot be exported is answered on the dashboard, next to the form.
     let refuse = |message: String| async {
-        pages::render_with_notice(&state, who.clone(), &experiment, message, StatusCode::BAD_REQUEST)
-            .await
+        pages::render_with_notice(
+            &state,
+            who.clone(),
+            &experiment,
+            message,
+            StatusCode::BAD_REQUEST,
+        )
+        .await
     };
     let format = match Format::parse(&form.format) {
         Ok(Format::PsychDs) => {

@@ -112,10 +112,15 @@ mod tests {
     #[test]
     fn back_goes_to_the_researcher_page_it_came_from_and_nowhere_else() {
         assert_eq!(
-            back_link(&referer("http://localhost:8080/researcher/experiments/x?page=2")),
+            back_link(&referer(
+                "http://localhost:8080/researcher/experiments/x?page=2"
+            )),
             "/researcher/experiments/x?page=2"
         );
-        assert_eq!(back_link(&referer("https://evil.example/phish")), "/researcher");
+        assert_eq!(
+            back_link(&referer("https://evil.example/phish")),
+            "/researcher"
+        );
         assert_eq!(back_link(&referer("https://evil.example")), "/researcher");
         assert_eq!(back_link(&HeaderMap::new()), "/researcher");
     }

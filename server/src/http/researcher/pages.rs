@@ -105,7 +105,15 @@ pub(super) async fn experiment_page(
 ) -> Result<Response, ResearcherError> {
     let experiment = experiment_of(&state, &slug)?;
     let notice = dashboard_notice(query.done.as_deref());
-    render_experiment(&state, who, &experiment, &query.table, notice, StatusCode::OK).await
+    render_experiment(
+        &state,
+        who,
+        &experiment,
+        &query.table,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The experiment page with the default table view and a notice (an inline message, for

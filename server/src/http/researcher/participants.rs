@@ -7,8 +7,8 @@ use std::time::Duration;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::{Extension, Form, Json};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -59,7 +59,12 @@ fn encode(pairs: &[(&str, String)]) -> String {
 }
 
 impl TableView {
-    fn new(slug: &str, experiment: &Experiment, query: &ParticipantQuery, page: ParticipantPage) -> TableView {
+    fn new(
+        slug: &str,
+        experiment: &Experiment,
+        query: &ParticipantQuery,
+        page: ParticipantPage,
+    ) -> TableView {
         let given = |v: &Option<String>| v.clone().unwrap_or_default();
         let (state, phase, task, q) = (
             given(&query.state),
@@ -96,7 +101,13 @@ impl TableView {
             .zip(labels)
             .map(|(key, label)| {
                 let current = page.sort == *key;
-                let dir = if current && page.dir == "desc" { "asc" } else if current { "desc" } else { "" };
+                let dir = if current && page.dir == "desc" {
+                    "asc"
+                } else if current {
+                    "desc"
+                } else {
+                    ""
+                };
                 let arrow = match (current, page.dir.as_str()) {
                     (true, "desc") => "▼",
                     (true, _) => "▲",
@@ -115,11 +126,24 @@ impl TableView {
             .states
             .iter()
             .map(|(name, count)| {
-                (name.clone(), *count, href(name, &page.sort, &page.dir, 1), state == *name)
+                (
+                    name.clone(),
+                    *count,
+                    href(name, &page.sort, &page.dir, 1),
+                    state == *name,
+                )
             })
             .collect();
-        for (name, count) in [("excluded", page.counts.excluded), ("preview", page.counts.preview)] {
-            state_links.push((name.to_owned(), count, href(name, &page.sort, &page.dir, 1), state == name));
+        for (name, count) in [
+            ("excluded", page.counts.excluded),
+            ("preview", page.counts.preview),
+        ] {
+            state_links.push((
+                name.to_owned(),
+                count,
+                href(name, &page.sort, &page.dir, 1),
+                state == name,
+            ));
         }
         let prev_href = (page.page > 1).then(|| href(&state, &page.sort, &page.dir, page.page - 1));
         let next_href =
@@ -136,7 +160,12 @@ impl TableView {
         TableView {
             phases: Phase::ALL
                 .iter()
-                .map(|p| (p.as_str().to_owned(), participants::phase_label(*p).to_owned()))
+                .map(|p| {
+                    (
+                        p.as_str().to_owned(),
+                        participants::phase_label(*p).to_owned(),
+                    )
+                })
                 .collect(),
             tasks: experiment
                 .tasks
@@ -165,7 +194,12 @@ pub(super) async fn table_view(
     query: &ParticipantQuery,
 ) -> Result<TableView, ResearcherError> {
     let page = page_of(state, experiment, query).await?;
-    Ok(TableView::new(experiment.slug.as_str(), experiment, query, page))
+    Ok(TableView::new(
+        experiment.slug.as_str(),
+        experiment,
+        query,
+        page,
+    ))
 }
 
 async fn page_of(
@@ -245,7 +279,8 @@ pub struct ParticipantPageView {
     pub params: Vec<(String, String)>,
     pub time_limit: String,
     pub notice: Option<String>,
-    /// Whether the session is unfinished, so that a reset applies.
+    /// Whether the session is unfinished, so that a reset applies (and an unlock does not: an
+    /// unfinished session is resumed, not refused).
     pub can_reset: bool,
 }
 
@@ -265,9 +300,13 @@ fn notice_text(done: Option<&str>) -> Option<String> {
     let text = match done? {
         "excluded" => "Excluded: left out of data exports unless asked for (still in bonus-csv).",
         "included" => "Included again.",
-        "reset" => "Reset: the time limit counts from now, and the participant can go on where they were.",
+        "reset" => {
+            "Reset: the time limit counts from now, and the participant can go on where they were."
+        }
         "note" => "Note added.",
-        "unlocked" => "Unlocked: this recruiter ID can enter again as a new session; the earlier session is kept.",
+        "unlocked" => {
+            "Unlocked: this recruiter ID can enter again as a new session; the earlier session is kept."
+        }
         _ => return None,
     };
     Some(text.to_owned())
@@ -317,7 +356,7 @@ pub(super) async fn participant_page(
         time_limit: experiment
             .timing
             .time_limit
-            .map_or_else(|| "none".to_owned(), |l| format!("{} min", l.as_secs() / 60)),
+            .map_or_else(|| "none".to_owned(), |l| duration_words(l.as_secs())),
         slug,
         row,
         notes: notes
@@ -330,6 +369,15 @@ pub(super) async fn participant_page(
         params,
         notice: notice_text(notice.done.as_deref()),
     })
+}
+
+/// A limit in words: whole minutes as minutes, anything else in seconds.
+fn duration_words(seconds: u64) -> String {
+    if seconds >= 60 && seconds.is_multiple_of(60) {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{seconds} s")
+    }
 }
 
 fn back_to(slug: &str, session_id: &str, done: &str) -> Response {
@@ -371,7 +419,11 @@ pub(super) async fn exclude(
         clock::now(),
     )
     .await?;
-    Ok(back_to(&slug, &session_id, if excluded { "excluded" } else { "included" }))
+    Ok(back_to(
+        &slug,
+        &session_id,
+        if excluded { "excluded" } else { "included" },
+    ))
 }
 
 pub(super) async fn reset(
@@ -438,7 +490,9 @@ pub(super) async fn unlock(
         clock::now(),
     )
     .await?;
-    Ok(redirect(&format!("/researcher/experiments/{slug}?done=unlocked")))
+    Ok(redirect(&format!(
+        "/researcher/experiments/{slug}?done=unlocked"
+    )))
 }
 
 /// The notice of the experiment page after a redirect.

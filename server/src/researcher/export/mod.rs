@@ -256,7 +256,10 @@ impl Exporter {
                 "no participant of `{}` has completed the study yet{filters}",
                 self.experiment.slug
             ),
-            _ => format!("no participant of `{}` to export{filters}", self.experiment.slug),
+            _ => format!(
+                "no participant of `{}` to export{filters}",
+                self.experiment.slug
+            ),
         }
     }
 

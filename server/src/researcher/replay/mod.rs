@@ -115,6 +115,8 @@ pub async fn replay(
             experiment.slug
         )));
     }
+    // A between-subject condition has its own tasks, screens and light.
+    let experiment = experiment.for_arm(record.session.arm.as_deref());
     let mut trials = Vec::new();
     for trial in &record.trials {
         let entry = experiment.task_entry(
