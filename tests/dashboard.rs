@@ -17,11 +17,11 @@ use crate::support::signed_in::{Researcher, client};
 use crate::support::simulate::{Simulated, simulate_participant};
 use crate::support::{Backend, TestApp, bundled_with, spawn_app_with, start_app};
 
-/// The bundled study with short limits: idle after 1 s, abandoned 3 s after the start.
+/// The bundled study with short limits: idle after 2 s, abandoned 6 s after the start.
 fn short_limits() -> Experiment {
     bundled_with(&[
-        ("idle_after_seconds = 600", "idle_after_seconds = 1"),
-        ("time_limit_seconds = 10800", "time_limit_seconds = 3"),
+        ("idle_after_seconds = 600", "idle_after_seconds = 2"),
+        ("time_limit_seconds = 10800", "time_limit_seconds = 6"),
     ])
 }
 
@@ -106,7 +106,8 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
     let researcher = Researcher::sign_in(&app, "ada").await;
     let experiment = short_limits();
 
-    // A participant who consents and then stops: active, idle after 1 s, abandoned after 3 s.
+    // A participant who consents and then stops: active, idle after 2 s, abandoned after 6 s.
+    let entered = std::time::Instant::now();
     let (status, body) = enter(&app, "PID-IDLE", "SUB-1").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
@@ -121,13 +122,13 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
         .unwrap();
     assert_eq!(consent.status(), StatusCode::OK);
     assert_eq!(row_of(&researcher, &session_id).await["state"], "active");
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
     assert_eq!(row_of(&researcher, &session_id).await["state"], "idle");
     let (status, _) = researcher
         .json("/researcher/experiments/correa2025/participants.json?state=idle")
         .await;
     assert_eq!(status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_millis(6500).saturating_sub(entered.elapsed())).await;
     assert_eq!(row_of(&researcher, &session_id).await["state"], "abandoned");
 
     // Abandoned: the session refuses everything, and the participant cannot resume it.
@@ -226,7 +227,7 @@ async fn states_follow_the_clock_and_the_researcher_and_exports_carry_them(
     );
 
     let counted = counts(&researcher).await;
-    // The reset participant is active, idle or (3 s on) abandoned again, whatever the clock says.
+    // The reset participant is active, idle or (6 s on) abandoned again, whatever the clock says.
     let unfinished: i64 = ["active", "idle", "abandoned"]
         .iter()
         .map(|s| counted["states"][s].as_i64().unwrap())

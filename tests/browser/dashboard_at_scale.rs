@@ -11,11 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use serde_json::{Value, json};
 
-use super::researcher::PASSWORD;
-use super::{
-    Browser, Scratch, Server, browser_or_skip, free_port, workspace_root, write_experiment,
-};
-use crate::support::proglab;
+use super::researcher::{add_ada, import_published, sign_in_as_ada};
+use super::{Browser, Scratch, Server, browser_or_skip, free_port, write_experiment};
 
 /// A session is abandoned this long after its start; the test waits for the first wave to pass it.
 const TIME_LIMIT_S: i64 = 40;
@@ -142,36 +139,15 @@ async fn a_researcher_runs_a_300_participant_study_from_the_dashboard() -> anyho
         timing.insert("time_limit_seconds".into(), TIME_LIMIT_S.into());
         table.insert("timing".into(), timing.into());
     })?;
-    proglab(
-        &[
-            "researcher",
-            "add",
-            "ada",
-            "--password-stdin",
-            "--database-url",
-            &url,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )?;
-    let published = workspace_root().join("analysis/data/programs-dev.csv");
-    proglab(
-        &[
-            "import",
-            "--experiment",
-            experiment.to_str().context("path")?,
-            "--programs",
-            published.to_str().context("path")?,
-            "--database-url",
-            &url,
-        ],
-        None,
-    )?;
+    add_ada(&url)?;
+    import_published(&url, &experiment)?;
     let server = Server::start(&url, &experiment, free_port()?)?;
     let client = reqwest::Client::new();
 
     // The harness: three waves of 60 (180). The first wave passes its time limit during the test.
-    let first_wave = Instant::now();
     wave(&client, &server, "A").await?;
+    // Every session of the first wave started before this instant.
+    let first_wave = Instant::now();
     // A participant who declined, and then came back as a repeat and was refused.
     drive(&client, &server, "PID-REPEAT", Some(false), 0).await?;
     let (status, body) = enter(&client, &server, "PID-REPEAT", "SUB-2").await?;
@@ -179,8 +155,8 @@ async fn a_researcher_runs_a_300_participant_study_from_the_dashboard() -> anyho
         status == reqwest::StatusCode::CONFLICT && body["error"]["code"] == "already_participated",
         "{status} {body}"
     );
-    // The later waves start 20 s after the first, so that they are still within their limit
-    // (idle, not abandoned) when the first wave has passed it.
+    // The later waves start 20 s after the first has entered, so that they are still within their
+    // limit (idle, not abandoned) when the whole first wave has passed it, however slow the machine.
     tokio::time::sleep(Duration::from_secs(20).saturating_sub(first_wave.elapsed())).await;
     wave(&client, &server, "B").await?;
     // Wave C is at most 59: with PID-REPEAT that makes 180 harness sessions.
@@ -196,16 +172,7 @@ async fn a_researcher_runs_a_300_participant_study_from_the_dashboard() -> anyho
     }
 
     let browser = Browser::start(&binaries, 1400, 1000).await?;
-    browser.goto(&server.url("/researcher")).await?;
-    browser
-        .wait_for("document.getElementById('username')", "the sign-in form")
-        .await?;
-    browser.type_into("#username", "ada").await?;
-    browser.type_into("#password", PASSWORD).await?;
-    browser.click("#sign-in").await?;
-    browser
-        .wait_for("document.getElementById('experiments')", "the experiments")
-        .await?;
+    sign_in_as_ada(&browser, &server).await?;
     browser
         .goto(&server.url("/researcher/experiments/correa2025"))
         .await?;

@@ -10,7 +10,7 @@ use anyhow::{Context, ensure};
 use serde_json::{Value, json};
 
 use super::own_study::complete_study;
-use super::researcher::PASSWORD;
+use super::researcher::{add_ada, sign_in_as_ada};
 use super::{Browser, Scratch, Server, browser_or_skip, free_port};
 use crate::support::proglab;
 
@@ -79,17 +79,7 @@ async fn a_level_drawn_in_the_editor_is_checked_saved_and_solved_by_a_participan
     let study = scratch.path().join("edited.toml");
     let levels = scratch.path().join("levels");
     let url = format!("sqlite://{}", scratch.path().join("study.db").display());
-    proglab(
-        &[
-            "researcher",
-            "add",
-            "ada",
-            "--password-stdin",
-            "--database-url",
-            &url,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )?;
+    add_ada(&url)?;
     let mut server = start_server(&url, &study, &levels)?;
     let browser = Browser::start(&binaries, 1400, 1000).await?;
     let outcome = draw_save_and_play(&browser, &mut server, &study, &levels).await;
@@ -104,16 +94,7 @@ async fn draw_save_and_play(
     levels: &Path,
 ) -> anyhow::Result<()> {
     // Sign in, and follow the navigation's link to the editor.
-    browser.goto(&server.url("/researcher")).await?;
-    browser
-        .wait_for("document.getElementById('username')", "the sign-in form")
-        .await?;
-    browser.type_into("#username", "ada").await?;
-    browser.type_into("#password", PASSWORD).await?;
-    browser.click("#sign-in").await?;
-    browser
-        .wait_for("document.getElementById('experiments')", "the experiments")
-        .await?;
+    sign_in_as_ada(browser, server).await?;
     browser.click("a[href='/researcher/levels/editor']").await?;
     browser
         .wait_for(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use serde_json::{Value, json};
 
-use super::researcher::{PASSWORD, database_with_researcher};
+use super::researcher::{database_with_researcher, sign_in_as_ada};
 use super::{Browser, Scratch, Server, browser_or_skip, free_port};
 use crate::replay::walk_to_first_task;
 use crate::support::{Participant, solutions};
@@ -105,16 +105,7 @@ async fn run_any_program_starts_clean_and_shows_its_error_next_to_the_input() ->
     let server = Server::start(&url, &experiment, free_port()?)?;
     let session_id = participant_with_history(&server).await?;
     let browser = Browser::start(&binaries, 1400, 1900).await?;
-    browser.goto(&server.url("/researcher")).await?;
-    browser
-        .wait_for("document.getElementById('username')", "the sign-in form")
-        .await?;
-    browser.type_into("#username", "ada").await?;
-    browser.type_into("#password", PASSWORD).await?;
-    browser.click("#sign-in").await?;
-    browser
-        .wait_for("document.getElementById('experiments')", "the experiments")
-        .await?;
+    sign_in_as_ada(&browser, &server).await?;
     browser
         .goto(&server.url(&format!(
             "/researcher/experiments/correa2025/sessions/{session_id}"

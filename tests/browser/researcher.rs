@@ -3,7 +3,7 @@
 //! the same sign-in, dashboard and replay on Postgres.
 //! Screenshots go to `target/e2e-screenshots/researcher-*.png`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
@@ -16,22 +16,60 @@ use crate::support::{Backend, Participant, TestDb, proglab, solutions};
 
 pub(super) const PASSWORD: &str = "a long enough passphrase";
 
+/// Adds the account `ada` (password [`PASSWORD`]) to the database at `url`, with the command line.
+pub(super) fn add_ada(url: &str) -> anyhow::Result<()> {
+    let add = [
+        "researcher",
+        "add",
+        "ada",
+        "--password-stdin",
+        "--database-url",
+        url,
+    ];
+    proglab(&add, Some(&format!("{PASSWORD}\n")))
+}
+
+/// Imports the published development data (120 participants) into `url` under `experiment`.
+pub(super) fn import_published(url: &str, experiment: &Path) -> anyhow::Result<()> {
+    let published = workspace_root().join("analysis/data/programs-dev.csv");
+    proglab(
+        &[
+            "import",
+            "--experiment",
+            experiment.to_str().context("path")?,
+            "--programs",
+            published.to_str().context("path")?,
+            "--database-url",
+            url,
+        ],
+        None,
+    )
+}
+
+/// Signs `ada` in through the sign-in form; ends on the experiment list.
+pub(super) async fn sign_in_as_ada(browser: &Browser, server: &Server) -> anyhow::Result<()> {
+    browser.goto(&server.url("/researcher")).await?;
+    browser
+        .wait_for("document.getElementById('username')", "the sign-in form")
+        .await?;
+    browser.type_into("#username", "ada").await?;
+    browser.type_into("#password", PASSWORD).await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_for(
+            "document.getElementById('experiments')",
+            "the experiment list",
+        )
+        .await?;
+    Ok(())
+}
+
 /// A SQLite database in `scratch` with the account `ada` (password [`PASSWORD`]), and the bundled
 /// experiment's file: the database URL and the file's path.
 pub(super) fn database_with_researcher(scratch: &Scratch) -> anyhow::Result<(String, PathBuf)> {
     let url = format!("sqlite://{}", scratch.path().join("proglab.db").display());
     let experiment = write_experiment(scratch.path(), |_| {})?;
-    proglab(
-        &[
-            "researcher",
-            "add",
-            "ada",
-            "--password-stdin",
-            "--database-url",
-            &url,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )?;
+    add_ada(&url)?;
     Ok((url, experiment))
 }
 
@@ -109,19 +147,7 @@ async fn a_researcher_signs_in_opens_the_dashboard_and_plays_a_replay() -> anyho
     // Arrange: an account, the published development data imported, one live participant.
     let scratch = Scratch::new("researcher")?;
     let (url, experiment) = database_with_researcher(&scratch)?;
-    let published = workspace_root().join("analysis/data/programs-dev.csv");
-    proglab(
-        &[
-            "import",
-            "--experiment",
-            experiment.to_str().context("path")?,
-            "--programs",
-            published.to_str().context("path")?,
-            "--database-url",
-            &url,
-        ],
-        None,
-    )?;
+    import_published(&url, &experiment)?;
     let server = Server::start(&url, &experiment, free_port()?)?;
     live_participant(&server).await?;
     let browser = Browser::start(&binaries, 1400, 1000).await?;
@@ -277,33 +303,13 @@ async fn a_researcher_signs_in_and_opens_a_replay_on_postgres() -> anyhow::Resul
     // Arrange: an account and one live participant, on a fresh Postgres database.
     let scratch = Scratch::new("researcher-postgres")?;
     let experiment = write_experiment(scratch.path(), |_| {})?;
-    let add = [
-        "researcher",
-        "add",
-        "ada",
-        "--password-stdin",
-        "--database-url",
-        &db.url,
-    ];
-    proglab(&add, Some(&format!("{PASSWORD}\n")))?;
+    add_ada(&db.url)?;
     let server = Server::start(&db.url, &experiment, free_port()?)?;
     live_participant(&server).await?;
     let browser = Browser::start(&binaries, 1400, 1000).await?;
 
     // Act: sign in and open the experiment's dashboard.
-    browser.goto(&server.url("/researcher")).await?;
-    browser
-        .wait_for("document.getElementById('username')", "the sign-in form")
-        .await?;
-    browser.type_into("#username", "ada").await?;
-    browser.type_into("#password", PASSWORD).await?;
-    browser.click("#sign-in").await?;
-    browser
-        .wait_for(
-            "document.getElementById('experiments')",
-            "the experiment list",
-        )
-        .await?;
+    sign_in_as_ada(&browser, &server).await?;
     browser.click("#experiments a").await?;
     browser
         .wait_for("document.getElementById('task-summaries')", "the dashboard")
