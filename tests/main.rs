@@ -66,3 +66,7 @@ mod replay;
 // Between-subject conditions: concurrent arrivals balanced over conditions and then orders, each
 // participant shown and judged by their condition, the exports' `condition` column.
 mod conditions;
+
+// `proglab fit` on held-out data: participant folds and leave-one-task-out on two tasks of the
+// development data, with the choice-set rule and paired differences in the table and the JSON.
+mod fit_cli;

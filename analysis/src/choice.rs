@@ -4,9 +4,11 @@
 //! histogram over [`StatKey`], since every score depends on a program through its key) plus every
 //! distinct participant program the enumeration lacks, added once each with its own key. The
 //! observations are the participants' programs of non-skipped trials, each pointing at its key in
-//! U_t and remembering its participant for cross-validation.
+//! U_t and remembering its participant for cross-validation. [`ChoiceSets::split`] builds the
+//! sets of a held-out evaluation, which leave out the programs only held-out observations chose
+//! (docs/modelling.md §4.9).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -170,6 +172,10 @@ pub struct TaskChoiceSet {
     /// Participant programs added because the enumeration lacks them.
     pub added: u64,
     pub observations: Vec<Observation>,
+    /// Every participant program counted in U_t beyond the enumeration's histogram (those it
+    /// lacks, and found ones whose key the histogram lacks), with the index of its key: what a
+    /// held-out evaluation may leave out (docs/modelling.md §4.9).
+    pub added_programs: Vec<(String, usize)>,
 }
 
 /// Coverage of one task's observations by its enumeration (docs/modelling.md §4.3).
@@ -207,16 +213,23 @@ impl TaskChoiceSet {
         for &(key, count) in &candidates.histogram {
             *counts.entry(key).or_default() += count;
         }
+        counts.retain(|_, &mut c| c > 0);
         let mut added = 0;
-        for ((_, key), &found) in unique.iter().zip(&candidates.found) {
+        let mut added_keys: Vec<(&str, StatKey)> = Vec::new();
+        for ((text, key), &found) in unique.iter().zip(&candidates.found) {
             // A found program is already counted in the histogram; its key is there too unless
             // the two disagree about its statistics, in which case it still must be choosable.
+            // Membership is judged against the enumeration's histogram alone, so every program
+            // outside it is counted once, whichever order the programs come in.
             if !found || !counts.contains_key(key) {
-                *counts.entry(*key).or_default() += 1;
+                added_keys.push((text.as_str(), *key));
                 added += u64::from(!found);
             }
         }
-        let counts: Vec<(StatKey, u64)> = counts.into_iter().filter(|&(_, c)| c > 0).collect();
+        for (_, key) in &added_keys {
+            *counts.entry(*key).or_default() += 1;
+        }
+        let counts: Vec<(StatKey, u64)> = counts.into_iter().collect();
         let index: HashMap<StatKey, usize> = counts
             .iter()
             .enumerate()
@@ -244,6 +257,10 @@ impl TaskChoiceSet {
             enumerated: candidates.programs,
             added,
             observations,
+            added_programs: added_keys
+                .into_iter()
+                .map(|(text, key)| (text.to_owned(), index[&key]))
+                .collect(),
         })
     }
 
@@ -341,5 +358,145 @@ impl ChoiceSets {
 
     pub fn coverage(&self) -> Vec<Coverage> {
         self.tasks.iter().map(TaskChoiceSet::coverage).collect()
+    }
+}
+
+/// Which programs the choice sets of a held-out evaluation contain (docs/modelling.md §4.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetRule {
+    /// U_t of the full fit: every participant's program, held-out participants' included.
+    Full,
+    /// The enumeration plus the programs of the training observations; each held-out
+    /// observation is scored in that set with its own program added when it is not there.
+    Training,
+}
+
+impl SetRule {
+    /// The rule in words, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SetRule::Full => {
+                "full-fit sets: enumeration + every participant's program, held-out ones included"
+            }
+            SetRule::Training => {
+                "enumeration + training participants' programs; each held-out program added to its own set"
+            }
+        }
+    }
+}
+
+/// A held-out observation with what scoring it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldOutObservation {
+    /// Task index.
+    pub task: usize,
+    pub participant: u32,
+    /// Compact form of the chosen program.
+    pub program: String,
+    /// The program's key.
+    pub key: StatKey,
+    /// Whether the program is already in its task's training set; otherwise its normaliser
+    /// gets the program once more.
+    pub in_set: bool,
+}
+
+/// The observations split into training and held-out ones, with the choice sets of both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The choice sets the models are fitted in, holding only the training observations (keys
+    /// without programs are dropped and the observations' key indices renumbered).
+    pub train: ChoiceSets,
+    /// The held-out observations, task by task, in observation order within a task; each is
+    /// scored in `train`'s set of its task (plus its own program where `in_set` is false).
+    pub held_out: Vec<HeldOutObservation>,
+}
+
+impl ChoiceSets {
+    /// Splits the observations into training ones (`training(task, observation)`) and held-out
+    /// ones, building the sets under `rule`: for [`SetRule::Training`] every added program
+    /// (see [`TaskChoiceSet::added_programs`]) that no training observation chose is taken out of
+    /// its task's set, so nothing about held-out observations shapes the sets.
+    pub fn split(
+        &self,
+        rule: SetRule,
+        training: impl Fn(usize, &Observation) -> bool,
+    ) -> Result<Split, AnalysisError> {
+        let mut tasks = Vec::with_capacity(self.tasks.len());
+        let mut held_out = Vec::new();
+        for (t, task) in self.tasks.iter().enumerate() {
+            let chosen: HashSet<&str> = task
+                .observations
+                .iter()
+                .filter(|o| training(t, o))
+                .map(|o| o.program.as_str())
+                .collect();
+            let added: HashMap<&str, usize> = task
+                .added_programs
+                .iter()
+                .map(|(text, key)| (text.as_str(), *key))
+                .collect();
+            let mut multiplicity = task.multiplicity.clone();
+            let mut kept_added = Vec::new();
+            for (text, key) in &task.added_programs {
+                if rule == SetRule::Full || chosen.contains(text.as_str()) {
+                    kept_added.push((text.as_str(), *key));
+                } else if let Some(m) = multiplicity.get_mut(*key) {
+                    *m = m.saturating_sub(1);
+                }
+            }
+            let mut renumber = vec![None; multiplicity.len()];
+            let mut keys = Vec::new();
+            let mut kept = Vec::new();
+            for (i, (&key, &m)) in task.keys.iter().zip(&multiplicity).enumerate() {
+                if m > 0 {
+                    renumber[i] = Some(keys.len());
+                    keys.push(key);
+                    kept.push(m);
+                }
+            }
+            let not_in_set = |obs: &Observation| AnalysisError::NotInChoiceSet {
+                task: task.label.clone(),
+                program: obs.program.clone(),
+            };
+            let mut observations = Vec::new();
+            for obs in &task.observations {
+                let index = renumber.get(obs.key).copied().flatten();
+                if training(t, obs) {
+                    let key = index.ok_or_else(|| not_in_set(obs))?;
+                    observations.push(Observation { key, ..obs.clone() });
+                } else {
+                    let key = *task.keys.get(obs.key).ok_or_else(|| not_in_set(obs))?;
+                    let in_set = index.is_some()
+                        && (!added.contains_key(obs.program.as_str())
+                            || chosen.contains(obs.program.as_str())
+                            || rule == SetRule::Full);
+                    held_out.push(HeldOutObservation {
+                        task: t,
+                        participant: obs.participant,
+                        program: obs.program.clone(),
+                        key,
+                        in_set,
+                    });
+                }
+            }
+            let added_programs = kept_added
+                .into_iter()
+                .filter_map(|(text, key)| Some((text.to_owned(), renumber.get(key).copied()??)))
+                .collect::<Vec<_>>();
+            tasks.push(TaskChoiceSet {
+                label: task.label.clone(),
+                keys,
+                multiplicity: kept,
+                enumerated: task.enumerated,
+                // The added programs this set keeps (found ones with a foreign key included).
+                added: added_programs.len() as u64,
+                observations,
+                added_programs,
+            });
+        }
+        Ok(Split {
+            train: ChoiceSets { tasks },
+            held_out,
+        })
     }
 }

@@ -3,7 +3,9 @@
 //! fit, and profile-likelihood intervals for every parameter.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
+use rayon::prelude::*;
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
@@ -109,6 +111,9 @@ pub fn bic(k: usize, n: usize, log_likelihood: f64) -> f64 {
 }
 
 /// Fits every model in `models` to all observations of `choice_sets` and compares them.
+///
+/// The models are fitted (and profiled) in parallel; their progress events are passed on in the
+/// order of a sequential run, one model after the other (see [`OrderedProgress`]).
 pub fn compare(
     choice_sets: &ChoiceSets,
     features: &Features,
@@ -121,38 +126,45 @@ pub fn compare(
     if n == 0 {
         return Err(AnalysisError::NoObservations);
     }
-    let mut results = Vec::with_capacity(models.len());
-    for model in models {
-        let restarts = if model.k() == 0 {
-            1
-        } else {
-            options.fit.random_starts + 1
-        };
-        progress(Progress::FitStarted {
-            model: model.name,
-            restarts,
-        });
-        let mut fitted = fit(features, &weights, model, &options.fit, &|| {
-            progress(Progress::RestartDone)
-        })?;
-        let fit_seconds = fitted.seconds;
-        let began = std::time::Instant::now();
-        let intervals = if options.intervals && model.k() > 0 {
-            progress(Progress::ProfileStarted { model: model.name });
-            profile_intervals(features, &weights, &mut fitted, &options.fit)
-        } else {
-            Vec::new()
-        };
-        let profile_seconds = began.elapsed().as_secs_f64();
-        progress(Progress::ModelDone { model: model.name });
-        results.push(model_result(
-            fitted,
-            &intervals,
-            n,
-            fit_seconds,
-            profile_seconds,
-        ));
-    }
+    let relay = OrderedProgress::new(models.len(), progress);
+    let results = models
+        .par_iter()
+        .enumerate()
+        .map(|(i, model)| {
+            let restarts = if model.k() == 0 {
+                1
+            } else {
+                options.fit.random_starts + 1
+            };
+            relay.send(
+                i,
+                Progress::FitStarted {
+                    model: model.name,
+                    restarts,
+                },
+            );
+            let mut fitted = fit(features, &weights, model, &options.fit, &|| {
+                relay.send(i, Progress::RestartDone)
+            })?;
+            let fit_seconds = fitted.seconds;
+            let began = std::time::Instant::now();
+            let intervals = if options.intervals && model.k() > 0 {
+                relay.send(i, Progress::ProfileStarted { model: model.name });
+                profile_intervals(features, &weights, &mut fitted, &options.fit)
+            } else {
+                Vec::new()
+            };
+            let profile_seconds = began.elapsed().as_secs_f64();
+            relay.send(i, Progress::ModelDone { model: model.name });
+            Ok(model_result(
+                fitted,
+                &intervals,
+                n,
+                fit_seconds,
+                profile_seconds,
+            ))
+        })
+        .collect::<Result<Vec<ModelResult>, AnalysisError>>()?;
     let per_task = per_task(choice_sets, features, &weights, &results);
     Ok(Comparison {
         n_observations: n,
@@ -162,6 +174,43 @@ pub fn compare(
         per_task,
         coverage: choice_sets.coverage(),
     })
+}
+
+/// Passes on the progress events of models fitted in parallel as a sequential run would send
+/// them: all events of model 0 up to its [`Progress::ModelDone`], then those of model 1, and so
+/// on. A later model's events wait until the models before it are done.
+struct OrderedProgress<'p, 'm> {
+    progress: &'p (dyn Fn(Progress<'_>) + Sync),
+    /// The model whose events go out now, and every model's events not yet sent.
+    state: Mutex<(usize, Vec<Vec<Progress<'m>>>)>,
+}
+
+impl<'p, 'm> OrderedProgress<'p, 'm> {
+    fn new(models: usize, progress: &'p (dyn Fn(Progress<'_>) + Sync)) -> Self {
+        OrderedProgress {
+            progress,
+            state: Mutex::new((0, vec![Vec::new(); models])),
+        }
+    }
+
+    fn send(&self, model: usize, event: Progress<'m>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let (current, queues) = &mut *state;
+        queues[model].push(event);
+        while let Some(queue) = queues.get_mut(*current) {
+            let mut done = false;
+            for event in queue.drain(..) {
+                done = matches!(event, Progress::ModelDone { .. });
+                (self.progress)(event);
+            }
+            if !done {
+                break;
+            }
+            *current += 1;
+        }
+    }
 }
 
 fn model_result(
@@ -253,4 +302,73 @@ pub fn per_task(
             }
         })
         .collect()
+}
+
+/// The difference of two models' held-out log-likelihoods per observation, paired over the
+/// same observations (docs/modelling.md §4.9).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedDifference {
+    pub model: String,
+    pub baseline: String,
+    /// Observations paired.
+    pub n: usize,
+    /// Mean over observations of model − baseline.
+    pub mean_difference: f64,
+    /// Standard error of that mean: the differences' sample standard deviation over √n (NaN,
+    /// written as null, with fewer than two observations).
+    pub standard_error: f64,
+}
+
+/// Mean and paired standard error of `a − b`, observation by observation (over the shorter).
+pub fn paired_difference(a: &[f64], b: &[f64]) -> (usize, f64, f64) {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = d.len();
+    if n == 0 {
+        return (0, f64::NAN, f64::NAN);
+    }
+    let mean = d.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (n, mean, f64::NAN);
+    }
+    let variance = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (n, mean, (variance / n as f64).sqrt())
+}
+
+fn difference(
+    names: &[&str],
+    values: &[&[f64]],
+    model: usize,
+    baseline: usize,
+) -> PairedDifference {
+    let (n, mean_difference, standard_error) = paired_difference(values[model], values[baseline]);
+    PairedDifference {
+        model: names[model].to_owned(),
+        baseline: names[baseline].to_owned(),
+        n,
+        mean_difference,
+        standard_error,
+    }
+}
+
+/// Every pair of models (`names[i]` with per-observation values `values[i]`), the earlier minus
+/// the later.
+pub fn paired_differences(names: &[&str], values: &[&[f64]]) -> Vec<PairedDifference> {
+    let n = names.len().min(values.len());
+    let mut pairs = Vec::new();
+    for i in 0..n {
+        for j in i + 1..n {
+            pairs.push(difference(names, values, i, j));
+        }
+    }
+    pairs
+}
+
+/// Each model minus the best by `totals` (the highest held-out log-likelihood; the first on a
+/// tie), the best against itself included.
+pub fn versus_best(names: &[&str], values: &[&[f64]], totals: &[f64]) -> Vec<PairedDifference> {
+    let n = names.len().min(values.len()).min(totals.len());
+    let Some(best) = (0..n).max_by(|&i, &j| totals[i].total_cmp(&totals[j]).then(j.cmp(&i))) else {
+        return Vec::new();
+    };
+    (0..n).map(|i| difference(names, values, i, best)).collect()
 }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod choice;
 pub mod compare;
 pub mod cv;
+pub mod cv_tasks;
 pub mod data;
 pub mod enumerate;
 pub mod error;

@@ -7,9 +7,11 @@
 //! approached, not reached). Restarts run in parallel with rayon.
 //!
 //! The parts: `objective` is −LL in unconstrained coordinates, `optimiser` maximises it (L-BFGS
-//! with a Nelder-Mead rescue and restarts off false boundary optima), and `profile` walks each
-//! parameter's profile likelihood out to its 95% interval.
+//! with a Nelder-Mead rescue and restarts off false boundary optima), `profile` walks each
+//! parameter's profile likelihood out to its 95% interval, and `curve` computes one parameter's
+//! profile on a grid of values.
 
+mod curve;
 mod objective;
 mod optimiser;
 mod profile;
@@ -27,6 +29,7 @@ use crate::fit::optimiser::maximise;
 use crate::models::likelihood::{Evaluation, Features, Weights, evaluate};
 use crate::models::{Model, ParamKind};
 
+pub use crate::fit::curve::{ProfilePoint, profile_curve};
 pub use crate::fit::profile::{Interval, PROFILE_DROP, profile_intervals};
 
 /// Settings of a fit.

@@ -167,3 +167,104 @@ impl GiTables {
 pub(crate) fn ln_factorial_sizes(key: &StatKey) -> f64 {
     key.call_counts().map(|c| ln_gamma(f64::from(c))).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The restaurant's limit as the discount a → 1 (docs/modelling.md §4.5, "Pitman-Yor
+    /// discount"): every subroutine called at least twice costs ln(1 − a), which falls without
+    /// bound, and the rest tends to Σ_k ln(b + k − 1) + Σ_{c_k ≥ 2} ln Γ(c_k − 1) − ln (b)_n,
+    /// whatever b.
+    #[test]
+    fn each_reused_subroutine_costs_ln_one_minus_discount_as_the_discount_tends_to_one() {
+        for b in [1e-4, 0.3, 1.7, 40.0] {
+            for counts in [
+                vec![2],
+                vec![3, 2],
+                vec![4, 1],
+                vec![1, 1],
+                vec![5, 3, 2, 2],
+            ] {
+                let reused = counts.iter().filter(|&&c| c >= 2).count() as f64;
+                let n: u32 = counts.iter().sum();
+                let limit = counts
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &c)| {
+                        let size = if c >= 2 {
+                            ln_gamma(f64::from(c) - 1.0)
+                        } else {
+                            0.0
+                        };
+                        (b + k as f64).ln() + size
+                    })
+                    .sum::<f64>()
+                    - (ln_gamma(b + f64::from(n)) - ln_gamma(b));
+                let mut previous = f64::INFINITY;
+                for epsilon in [1e-2, 1e-4, 1e-6, 1e-8] {
+                    let value = crp_log_probability(counts.iter().copied(), 1.0 - epsilon, b);
+                    let rest = value - reused * epsilon.ln();
+                    assert!(
+                        (rest - limit).abs() < 20.0 * epsilon,
+                        "b {b} counts {counts:?} 1 - a = {epsilon}: {rest} vs {limit}"
+                    );
+                    if reused > 0.0 {
+                        assert!(value < previous, "falls as a → 1");
+                    }
+                    previous = value;
+                }
+            }
+        }
+    }
+
+    /// The ridge the dev data climb (docs/modelling.md §4.5, "Pitman-Yor discount"): with
+    /// 1 − a = e^(−κ/β_GI), b = e^(ν/β_GI) and 1 − p_call = 5 e^(−μ/β_GI), β_GI log P_GI tends
+    /// to the linear score −μ P − κ K₂ − ν (n − K) as β_GI → 0 (K₂ the subroutines called at
+    /// least twice), p_end dropping out; the error shrinks in proportion to β_GI.
+    fn key(p: u16, n: u16, counts: &[u16], r: u8) -> StatKey {
+        let mut calls = [0; crate::key::MAX_SLOTS];
+        calls[..counts.len()].copy_from_slice(counts);
+        StatKey {
+            p,
+            n,
+            calls,
+            r,
+            s: p,
+        }
+    }
+
+    #[test]
+    fn the_discount_ridge_tends_to_a_linear_cost_model() {
+        let (mu, kappa, nu) = (0.3, 0.2, 0.1);
+        let keys = [
+            key(12, 0, &[0], 1),
+            key(8, 3, &[3], 2),
+            key(9, 6, &[4, 2], 3),
+            key(10, 4, &[2, 1, 1], 4),
+        ];
+        for key in &keys {
+            let calls: Vec<u32> = key.call_counts().collect();
+            let reused = calls.iter().filter(|&&c| c >= 2).count() as f64;
+            let k = calls.iter().filter(|&&c| c > 0).count() as f64;
+            let linear = -mu * f64::from(key.p) - kappa * reused - nu * (f64::from(key.n) - k);
+            let mut previous = f64::INFINITY;
+            for beta in [0.05, 0.02, 0.01] {
+                for p_end in [0.1, 0.5, 0.9] {
+                    let params = GiParams {
+                        alpha: (nu / beta).exp(),
+                        discount: 1.0 - (-kappa / beta).exp(),
+                        p_call: 1.0 - N_PRIMITIVES * (-mu / beta).exp(),
+                        p_end,
+                    };
+                    let error = (beta * log_prior(key, &params) - linear).abs();
+                    assert!(error < 30.0 * beta, "{key:?} β {beta}: off by {error}");
+                    if p_end == 0.1 {
+                        assert!(error < previous, "{key:?}: closer as β shrinks");
+                        previous = error;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -8,7 +8,11 @@
 use crate::choice::{ChoiceSets, Observation};
 use crate::key::MAX_SLOTS;
 use crate::models::gi::{GiTables, ln_factorial_sizes};
+use crate::models::likelihood::groups::{KeyScore, LengthGroups, key_score};
 use crate::models::{Model, N_PARAMS, P_END_GRID, Param, Theta};
+
+#[path = "likelihood_groups.rs"]
+mod groups;
 
 const N_GRID: usize = P_END_GRID.len();
 
@@ -202,14 +206,10 @@ pub fn log_mean_exp(values: &[f64]) -> f64 {
     max + (sum / values.len() as f64).ln()
 }
 
-/// p_end-independent parts of one key's score and their derivatives.
-struct KeyScore {
-    base: f64,
-    gi: f64,
-    d_gi: [f64; N_PARAMS],
-}
-
 /// Evaluates `model` at `theta` on the choices `weights`; the gradient only if `with_gradient`.
+///
+/// Each task's keys are summed once by routine-length group, and the normaliser of every p_end
+/// is a log-sum-exp over the groups (`likelihood_groups.rs`).
 pub fn evaluate(
     features: &Features,
     weights: &Weights,
@@ -242,10 +242,8 @@ pub fn evaluate(
             model.uses_discount(),
         )
     });
-    let grid_logs: Vec<(f64, f64)> = P_END_GRID
-        .iter()
-        .map(|&q| ((1.0 - q).ln(), q.ln()))
-        .collect();
+    let grid_logs: [(f64, f64); N_GRID] = P_END_GRID.map(|q| ((1.0 - q).ln(), q.ln()));
+    let betas = (beta_mdl, beta_step, beta_gi);
 
     let mut evaluation = Evaluation {
         n_grid,
@@ -253,98 +251,48 @@ pub fn evaluate(
         grid_gradient: [[0.0; N_PARAMS]; N_GRID],
     };
     let mut scores: Vec<KeyScore> = Vec::new();
-    let mut s_values: Vec<f64> = Vec::new();
+    let mut groups = LengthGroups::default();
     for (t, (keys, chosen)) in features.tasks.iter().zip(&weights.tasks).enumerate() {
         let n_t: f64 = chosen.iter().map(|&(_, c)| c).sum();
         if n_t == 0.0 || keys.is_empty() {
             continue;
         }
         scores.clear();
-        scores.extend(keys.iter().map(|key| {
-            let mut score = KeyScore {
-                base: -beta_mdl * key.t - beta_step * key.s,
-                gi: 0.0,
-                d_gi: [0.0; N_PARAMS],
-            };
-            if let Some(tables) = &tables {
-                let sizes = if model.uses_discount() {
-                    key.calls
-                        .iter()
-                        .take(key.k)
-                        .map(|&c| tables.sizes[c as usize])
-                        .sum()
-                } else {
-                    key.ln_factorial_sizes
-                };
-                score.gi =
-                    key.p * tables.primitive + key.n * tables.call + tables.tables[key.k] + sizes
-                        - tables.rising[key.n_calls];
-                score.base += beta_gi * score.gi;
-                if with_gradient {
-                    score.d_gi[Param::Alpha.index()] =
-                        tables.d_tables_b[key.k] - tables.d_rising_b[key.n_calls];
-                    score.d_gi[Param::PCall.index()] =
-                        key.p * tables.d_primitive + key.n * tables.d_call;
-                    if model.uses_discount() {
-                        score.d_gi[Param::Discount.index()] = tables.d_tables_a[key.k]
-                            + key
-                                .calls
-                                .iter()
-                                .take(key.k)
-                                .map(|&c| tables.d_sizes_a[c as usize])
-                                .sum::<f64>();
-                    }
-                }
-            }
-            score
-        }));
+        scores.extend(
+            keys.iter()
+                .map(|key| key_score(key, model, tables.as_ref(), betas, with_gradient)),
+        );
+        groups.fill(keys, &scores, uses_gi, with_gradient);
         for (e, &(ln_continue, ln_end)) in grid_logs.iter().enumerate().take(n_grid) {
-            s_values.clear();
-            let mut max = f64::NEG_INFINITY;
-            for (key, score) in keys.iter().zip(&scores) {
+            let normaliser = groups.normaliser(
+                (ln_continue, ln_end),
+                uses_gi.then_some(beta_gi),
+                with_gradient,
+            );
+            let mut chosen_sum = 0.0;
+            let mut chosen_gradient = [0.0; N_PARAMS];
+            for &(k, count) in chosen {
+                let (key, score) = (&keys[k], &scores[k]);
                 let length = if uses_gi {
                     length_term(key, ln_continue, ln_end)
                 } else {
                     0.0
                 };
-                let s = score.base + beta_gi * length;
-                max = max.max(key.ln_multiplicity + s);
-                s_values.push(s);
-            }
-            let mut z = 0.0;
-            let mut expected = [0.0; N_PARAMS];
-            for ((key, score), &s) in keys.iter().zip(&scores).zip(&s_values) {
-                let w = (key.ln_multiplicity + s - max).exp();
-                z += w;
+                chosen_sum += count * (score.base + beta_gi * length);
                 if with_gradient {
-                    let log_prior =
-                        uses_gi.then(|| score.gi + length_term(key, ln_continue, ln_end));
-                    add_score_gradient(&mut expected, w, key, score, beta_gi, log_prior);
+                    let log_prior = uses_gi.then_some(score.gi + length);
+                    add_score_gradient(&mut chosen_gradient, count, key, score, beta_gi, log_prior);
                 }
             }
-            let log_z = max + z.ln();
-            let mut chosen_sum = 0.0;
-            let mut chosen_gradient = [0.0; N_PARAMS];
-            for &(k, count) in chosen {
-                chosen_sum += count * s_values[k];
-                if with_gradient {
-                    let key = &keys[k];
-                    let log_prior =
-                        uses_gi.then(|| scores[k].gi + length_term(key, ln_continue, ln_end));
-                    add_score_gradient(
-                        &mut chosen_gradient,
-                        count,
-                        key,
-                        &scores[k],
-                        beta_gi,
-                        log_prior,
-                    );
-                }
-            }
-            evaluation.task_grid[t][e] = chosen_sum - n_t * log_z;
+            evaluation.task_grid[t][e] = chosen_sum - n_t * normaliser.log_z;
             if with_gradient {
-                for j in 0..N_PARAMS {
-                    evaluation.grid_gradient[e][j] += chosen_gradient[j] - n_t * expected[j] / z;
+                let gradient = &mut evaluation.grid_gradient[e];
+                for ((g, chosen), expected) in gradient
+                    .iter_mut()
+                    .zip(chosen_gradient)
+                    .zip(normaliser.expected)
+                {
+                    *g += chosen - n_t * expected;
                 }
             }
         }

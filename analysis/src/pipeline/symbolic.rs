@@ -1,5 +1,6 @@
 //! The symbolic analysis of `proglab fit`: choice sets from the enumeration, every model fitted
-//! with restarts and profiled, compared, and optionally cross-validated by participant.
+//! with restarts and profiled, compared, and optionally evaluated on held-out data: participant
+//! folds and leave-one-task-out, both with held-out sets (docs/modelling.md §4.9).
 
 use std::time::Instant;
 
@@ -7,9 +8,11 @@ use serde::Serialize;
 
 use dsl::tasks::NamedTask;
 
+use crate::choice::SetRule;
 use crate::choice::{ChoiceSets, ObservedProgram};
 use crate::compare::{CompareOptions, Comparison, compare};
-use crate::cv::{CvOptions, CvResult, cross_validate};
+use crate::cv::{CvOptions, CvResult, cross_validate_with};
+use crate::cv_tasks::{TaskCvResult, leave_one_task_out};
 use crate::error::AnalysisError;
 use crate::fit::FitOptions;
 use crate::models::Model;
@@ -61,6 +64,8 @@ pub struct StageSeconds {
     pub choice_sets: f64,
     pub fits: f64,
     pub cv: f64,
+    /// Leave-one-task-out.
+    pub cv_tasks: f64,
 }
 
 /// The outcome of the symbolic analysis.
@@ -70,17 +75,37 @@ pub struct SymbolicAnalysis {
     pub comparison: Comparison,
     /// Set when [`FitConfig::folds`] is.
     pub cv: Option<CvResult>,
+    /// Set when [`HeldOut::tasks`] is.
+    pub cv_tasks: Option<TaskCvResult>,
     pub seconds: StageSeconds,
+}
+
+/// Held-out evaluations beyond [`FitConfig::folds`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldOut {
+    /// Also leave one task out at a time.
+    pub tasks: bool,
 }
 
 /// Builds the choice sets of `tasks` from the enumeration and `observed`, fits and compares
 /// `config.models` on all participants, and cross-validates them when `config.folds` is set.
-/// The folds split participants; the choice sets stay those of the full fit (see
-/// [`crate::cv`]).
+/// The folds split participants, and each fold's choice sets hold only the enumeration and the
+/// training participants' programs (see [`crate::cv`]).
 pub fn fit_and_cross_validate(
     tasks: &[NamedTask],
     observed: &[ObservedProgram],
     config: &FitConfig,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<SymbolicAnalysis, AnalysisError> {
+    fit_and_hold_out(tasks, observed, config, HeldOut::default(), progress)
+}
+
+/// [`fit_and_cross_validate`], and also leave-one-task-out when `held_out.tasks` is set.
+pub fn fit_and_hold_out(
+    tasks: &[NamedTask],
+    observed: &[ObservedProgram],
+    config: &FitConfig,
+    held_out: HeldOut,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<SymbolicAnalysis, AnalysisError> {
     let began = Instant::now();
@@ -107,27 +132,49 @@ pub fn fit_and_cross_validate(
     let cv = match config.folds {
         Some(folds) => {
             let cv_began = Instant::now();
-            let cv = cross_validate_models(&choice_sets, &features, config, folds, progress)?;
+            let cv = cross_validate_in(&choice_sets, config, folds, SetRule::Training, progress)?;
             seconds.cv = cv_began.elapsed().as_secs_f64();
             Some(cv)
         }
         None => None,
     };
+    let cv_tasks = if held_out.tasks {
+        let began = Instant::now();
+        let result = leave_tasks_out(&choice_sets, config, progress)?;
+        seconds.cv_tasks = began.elapsed().as_secs_f64();
+        Some(result)
+    } else {
+        None
+    };
     Ok(SymbolicAnalysis {
         choice_sets,
         comparison,
         cv,
+        cv_tasks,
         seconds,
     })
 }
 
 /// Cross-validates `config.models` on `choice_sets` with `folds` participant folds seeded by
-/// `config.seed`.
+/// `config.seed`, keeping the sets as given ([`SetRule::Full`]): the held-out table of the
+/// neural models uses it, because its networks are scored in those same sets.
 pub fn cross_validate_models(
     choice_sets: &ChoiceSets,
-    features: &Features,
+    _features: &Features,
     config: &FitConfig,
     folds: usize,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<CvResult, AnalysisError> {
+    cross_validate_in(choice_sets, config, folds, SetRule::Full, progress)
+}
+
+/// Cross-validates `config.models` on `choice_sets` with `folds` participant folds seeded by
+/// `config.seed`, with the choice sets of `rule`.
+pub fn cross_validate_in(
+    choice_sets: &ChoiceSets,
+    config: &FitConfig,
+    folds: usize,
+    rule: SetRule,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<CvResult, AnalysisError> {
     let options = CvOptions {
@@ -139,13 +186,39 @@ pub fn cross_validate_models(
         folds,
         fits: config.models.len() * folds,
     });
-    let cv = cross_validate(
+    let cv = cross_validate_with(
         choice_sets,
-        features,
         &config.models,
         &options,
+        rule,
         &|model, fold| progress(Progress::CrossValidated { model, fold }),
     )?;
     progress(Progress::StageDone);
     Ok(cv)
+}
+
+/// Leaves each task of `choice_sets` out in turn (docs/modelling.md §4.9), reporting each task
+/// as a fold.
+pub fn leave_tasks_out(
+    choice_sets: &ChoiceSets,
+    config: &FitConfig,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<TaskCvResult, AnalysisError> {
+    let held = choice_sets
+        .tasks
+        .iter()
+        .filter(|t| !t.observations.is_empty())
+        .count();
+    progress(Progress::CrossValidationStarted {
+        folds: held,
+        fits: config.models.len() * held,
+    });
+    let result = leave_one_task_out(
+        choice_sets,
+        &config.models,
+        &config.fit_options(),
+        &|model, fold| progress(Progress::CrossValidated { model, fold }),
+    )?;
+    progress(Progress::StageDone);
+    Ok(result)
 }

@@ -1,5 +1,6 @@
 //! `proglab fit`: fit and compare program-choice models on a programs.csv-format file
-//! (docs/modelling.md §4.4-4.7), with optional participant-level cross-validation and figures.
+//! (docs/modelling.md §4.4-4.7), with optional held-out evaluation (participant folds,
+//! leave-one-task-out; §4.9) and figures.
 //!
 //! The analysis itself is `analysis::pipeline::symbolic`; this file parses the arguments, draws
 //! the progress on stderr and prints a table or one JSON object. A model list with `neural-...`
@@ -10,12 +11,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use analysis::compare::Comparison;
+use analysis::compare::{Comparison, PairedDifference};
 use analysis::cv::CvResult;
+use analysis::cv_tasks::TaskCvResult;
 use analysis::data::RowError;
 use analysis::models::{MODELS, Model, REFERENCE_MODELS};
 use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
-use analysis::pipeline::symbolic::{FitConfig, StageSeconds, fit_and_cross_validate};
+use analysis::pipeline::symbolic::{FitConfig, HeldOut, StageSeconds, fit_and_hold_out};
 
 use super::progress::Bars;
 use super::{DEFAULT_EXPERIMENT, load_observations};
@@ -25,11 +27,15 @@ use super::{DEFAULT_EXPERIMENT, load_observations};
 #[command(after_help = "Examples:\n  \
 proglab fit --programs analysis/data/programs-dev.csv\n  \
 proglab fit --programs programs.csv --models gi,gi+step --restarts 20 --seed 3 --json\n  \
-proglab fit --programs programs.csv --cv 10 --plots figures/\n\n\
+proglab fit --programs programs.csv --cv 10 --plots figures/\n  \
+proglab fit --programs programs.csv --cv-tasks --no-intervals\n\n\
 Models: null, mdl, step, mdl+step, gi, gi+step (the reference six) and gi-py, gi-py+step \
 (a free Pitman-Yor discount).\n\
 Choice sets: each task's enumerated programs plus every participant program the enumeration \
-lacks. Cross-validation folds split participants; the choice sets stay those of the full fit.")]
+lacks. Held-out scores use no held-out program to build a set: cross-validation folds split \
+participants, and each fold's sets hold the enumeration plus the training participants' programs \
+(a held-out program is added to its own set only); --cv-tasks fits on all tasks but one and \
+scores the held-out task in its enumeration plus each held-out program.")]
 pub struct FitArgs {
     /// A programs.csv-format file (the published columns).
     #[arg(long)]
@@ -49,6 +55,9 @@ pub struct FitArgs {
     /// Also cross-validate with this many participant-level folds.
     #[arg(long, value_name = "K")]
     pub cv: Option<usize>,
+    /// Also leave one task out at a time: fit on the other tasks, score the held-out one.
+    #[arg(long)]
+    pub cv_tasks: bool,
     /// Print one JSON object to stdout.
     #[arg(long)]
     pub json: bool,
@@ -79,6 +88,8 @@ struct Report<'a> {
     comparison: &'a Comparison,
     #[serde(skip_serializing_if = "Option::is_none")]
     cv: Option<&'a CvResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cv_tasks: Option<&'a TaskCvResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     plots: Vec<String>,
     seconds: Seconds,
@@ -112,9 +123,16 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
         eprintln!("warning: line {} left out: {}", error.line, error.message);
     }
     let bars = Bars::default();
-    let analysis = fit_and_cross_validate(&tasks, &observations.observed, &config, &|event| {
-        bars.show(event)
-    })?;
+    let held_out = HeldOut {
+        tasks: args.cv_tasks,
+    };
+    let analysis = fit_and_hold_out(
+        &tasks,
+        &observations.observed,
+        &config,
+        held_out,
+        &|event| bars.show(event),
+    )?;
     let plots = match &args.plots {
         Some(dir) => analysis::plots::write_plots(dir, &analysis.comparison, analysis.cv.as_ref())?
             .into_iter()
@@ -134,6 +152,7 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
         excluded_rows: &observations.excluded,
         comparison: &analysis.comparison,
         cv: analysis.cv.as_ref(),
+        cv_tasks: analysis.cv_tasks.as_ref(),
         plots,
         seconds: Seconds {
             stages: analysis.seconds,
@@ -236,27 +255,92 @@ fn format_report(report: &Report<'_>) -> String {
     }
     if let Some(cv) = report.cv {
         out.push_str(&format!(
-            "\n{}-fold cross-validation by participant (seed {})\n",
-            cv.folds, cv.seed
+            "\n{}-fold cross-validation by participant (seed {}); choice sets: {}\n",
+            cv.folds, cv.seed, cv.choice_sets
+        ));
+        out.push_str(&format!(
+            "  {:<11} {:>11} {:>10}  {}\n",
+            "model", "held-out LL", "per choice", "vs best per choice (± paired SE)"
         ));
         for model in &cv.models {
             out.push_str(&format!(
-                "  {:<11} held-out LL {:>11.2}  per choice {:>8.4}\n",
-                model.name, model.held_out_log_likelihood, model.per_observation
+                "  {:<11} {:>11.2} {:>10.4}  {}\n",
+                model.name,
+                model.held_out_log_likelihood,
+                model.per_observation,
+                versus_best(&cv.versus_best, &model.name)
             ));
         }
+    }
+    if let Some(cv) = report.cv_tasks {
+        out.push_str(&format_task_cv(cv));
     }
     for path in &report.plots {
         out.push_str(&format!("wrote {path}\n"));
     }
     out.push_str(&format!(
-        "\ntime: choice sets {:.1} s, fits {:.1} s, cv {:.1} s, total {:.1} s\n",
+        "\ntime: choice sets {:.1} s, fits {:.1} s, cv {:.1} s, cv-tasks {:.1} s, total {:.1} s\n",
         report.seconds.stages.choice_sets,
         report.seconds.stages.fits,
         report.seconds.stages.cv,
+        report.seconds.stages.cv_tasks,
         report.seconds.total
     ));
     out
+}
+
+/// The leave-one-task-out table: held-out log-likelihood per choice of each task, then totals.
+fn format_task_cv(cv: &TaskCvResult) -> String {
+    let mut out = format!(
+        "\nleave-one-task-out (fitted on the other tasks); choice sets: {}\n",
+        cv.choice_sets
+    );
+    out.push_str("held-out log-likelihood per choice\n");
+    out.push_str(&format!("{:<9} {:>5}", "task", "n"));
+    for model in &cv.models {
+        out.push_str(&format!(" {:>11}", model.name));
+    }
+    out.push('\n');
+    for (t, (task, &n)) in cv.tasks.iter().zip(&cv.task_observations).enumerate() {
+        out.push_str(&format!("{task:<9} {n:>5}"));
+        for model in &cv.models {
+            let ll = model.per_task.get(t).copied().unwrap_or(f64::NAN);
+            out.push_str(&format!(" {:>11.4}", ll / n.max(1) as f64));
+        }
+        out.push('\n');
+    }
+    let n: usize = cv.task_observations.iter().sum();
+    out.push_str(&format!("{:<9} {n:>5}", "all"));
+    for model in &cv.models {
+        out.push_str(&format!(" {:>11.4}", model.per_observation));
+    }
+    out.push('\n');
+    out.push_str(&format!("{:<9} {:>5}", "total LL", ""));
+    for model in &cv.models {
+        out.push_str(&format!(" {:>11.2}", model.held_out_log_likelihood));
+    }
+    out.push('\n');
+    out.push_str("vs best per choice (± paired SE)\n");
+    for model in &cv.models {
+        out.push_str(&format!(
+            "  {:<11} {}\n",
+            model.name,
+            versus_best(&cv.versus_best, &model.name)
+        ));
+    }
+    out
+}
+
+/// A model's paired difference from the best, as `-0.1234 ± 0.0056 vs gi+step`, or `best`.
+fn versus_best(differences: &[PairedDifference], model: &str) -> String {
+    match differences.iter().find(|d| d.model == model) {
+        Some(d) if d.model == d.baseline => "best".to_owned(),
+        Some(d) => format!(
+            "{:+.4} ± {:.4} vs {}",
+            d.mean_difference, d.standard_error, d.baseline
+        ),
+        None => String::new(),
+    }
 }
 
 /// A parameter value or interval end for the table: 4 significant digits, ∞ for unbounded ends.
@@ -282,6 +366,10 @@ fn lists_neural(models: &str) -> bool {
 /// every model appears in one held-out table, JSON object and set of figures. Everything `fit`
 /// does not name keeps the defaults of `train-neural --cv`.
 fn fit_with_neural(fit: &FitArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !fit.cv_tasks,
+        "--cv-tasks evaluates symbolic models only: drop the neural models or --cv-tasks"
+    );
     let folds = fit.cv.ok_or_else(|| {
         anyhow::anyhow!("neural models are compared on held-out participants only: add --cv K")
     })?;

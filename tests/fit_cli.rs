@@ -1,0 +1,145 @@
+//! `proglab fit` evaluated on held-out data as a researcher runs it (docs/modelling.md §4.9):
+//! participant folds and leave-one-task-out on two tasks of the development data, with the
+//! choice-set rule in the table's header and in the JSON, and paired differences from the best.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::TempDir;
+
+const PROGRAMS_DEV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../analysis/data/programs-dev.csv"
+);
+
+/// Runs the real `proglab` binary and returns its stdout; panics with stderr on failure.
+fn proglab(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run proglab");
+    assert!(
+        output.status.success(),
+        "proglab {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The rows of tasks a and c (`mdp_idx` 0 and 2) of the development data, as a file in `dir`.
+fn tasks_a_and_c(dir: &TempDir) -> String {
+    let text = std::fs::read_to_string(PROGRAMS_DEV).expect("read programs-dev.csv");
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().expect("a header"));
+    for line in lines {
+        if matches!(line.split(',').nth(1), Some("0" | "2")) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let path = dir.path().join("programs-ac.csv");
+    std::fs::write(&path, out).expect("write the subset");
+    path.display().to_string()
+}
+
+const FAST: [&str; 5] = [
+    "--models",
+    "null,step,gi+step",
+    "--restarts",
+    "1",
+    "--no-intervals",
+];
+
+#[test]
+fn fit_reports_fold_and_task_held_out_tables_with_their_choice_sets() {
+    let dir = TempDir::new();
+    let programs = tasks_a_and_c(&dir);
+    let mut args = vec![
+        "fit",
+        "--programs",
+        programs.as_str(),
+        "--cv",
+        "2",
+        "--cv-tasks",
+    ];
+    args.extend(FAST);
+
+    let table = proglab(&args);
+    assert!(
+        table.contains("2-fold cross-validation by participant (seed 0); choice sets: enumeration + training participants' programs; each held-out program added to its own set"),
+        "{table}"
+    );
+    assert!(
+        table.contains("vs best per choice (± paired SE)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("leave-one-task-out (fitted on the other tasks); choice sets: held-out task: its enumeration"),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("a ")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("c ")), "{table}");
+    assert!(table.contains("best"), "{table}");
+
+    args.push("--json");
+    let report: Value = serde_json::from_str(&proglab(&args)).expect("one JSON object");
+    let n = report["n_observations"].as_u64().unwrap();
+    assert!(n > 200, "{n}");
+    let cv = &report["cv"];
+    assert_eq!(cv["folds"], 2);
+    assert!(
+        cv["choice_sets"]
+            .as_str()
+            .unwrap()
+            .starts_with("enumeration + training participants' programs")
+    );
+    let models = cv["models"].as_array().unwrap();
+    assert_eq!(models.len(), 3);
+    for model in models {
+        let total = model["held_out_log_likelihood"].as_f64().unwrap();
+        let folds: f64 = model["per_fold"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((total - folds).abs() < 1e-6, "{model}");
+        assert!((model["per_observation"].as_f64().unwrap() - total / n as f64).abs() < 1e-9);
+    }
+    assert_eq!(cv["versus_best"].as_array().unwrap().len(), 3);
+    assert_eq!(cv["paired"].as_array().unwrap().len(), 3);
+    for pair in cv["versus_best"].as_array().unwrap() {
+        assert!(
+            pair["standard_error"].as_f64().is_some_and(|se| se >= 0.0),
+            "{pair}"
+        );
+        assert_eq!(pair["n"], n);
+    }
+    assert_eq!(cv["observations"].as_array().unwrap().len() as u64, n);
+
+    let tasks = &report["cv_tasks"];
+    assert_eq!(tasks["tasks"], serde_json::json!(["a", "c"]));
+    let per_task: Vec<u64> = tasks["task_observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(per_task.len(), 2);
+    assert_eq!(per_task.iter().sum::<u64>(), n);
+    assert!(
+        tasks["choice_sets"]
+            .as_str()
+            .unwrap()
+            .starts_with("held-out task: its enumeration")
+    );
+    for model in tasks["models"].as_array().unwrap() {
+        assert_eq!(model["per_task"].as_array().unwrap().len(), 2);
+        assert!(model["held_out_log_likelihood"].as_f64().unwrap() < 0.0);
+    }
+    let null = &tasks["models"][0];
+    assert_eq!(null["name"], "null");
+    assert!(report["seconds"]["cv_tasks"].as_f64().unwrap() > 0.0);
+}
