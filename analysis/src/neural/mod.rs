@@ -22,6 +22,7 @@ pub mod score;
 pub mod tokens;
 pub mod train;
 pub mod transformer;
+pub mod trie;
 
 pub use candle_core::Device;
 use thiserror::Error;

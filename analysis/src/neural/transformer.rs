@@ -349,3 +349,143 @@ fn causal_mask(len: usize, device: &Device) -> Result<Tensor, NeuralError> {
         .collect();
     Ok(Tensor::from_vec(values, (len, len), device)?.to_dtype(DType::F32)?)
 }
+
+/// Keys and values of already evaluated positions, per layer, on the host, for incremental
+/// (prefix-trie) scoring in inference mode (`crate::neural::trie`): row `r` of layer `l` is
+/// `keys[l][r * d..(r + 1) * d]` (heads side by side, like the fused `qkv` output).
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    pub keys: Vec<Vec<f32>>,
+    pub values: Vec<Vec<f32>>,
+    /// Rows stored per layer.
+    pub rows: usize,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> KvCache {
+        KvCache {
+            keys: vec![Vec::new(); layers],
+            values: vec![Vec::new(); layers],
+            rows: 0,
+        }
+    }
+}
+
+/// The rows `ancestors` (B · L row indices) of one layer's host store, split into h heads of
+/// width dh: `(B, h, L, dh)`, or `(B, h, dh, L)` when `transposed` (keys, ready for q · kᵀ).
+fn gather_heads(
+    store: &[f32],
+    ancestors: &[u32],
+    (b, l, h, dh): (usize, usize, usize, usize),
+    transposed: bool,
+    device: &Device,
+) -> Result<Tensor, NeuralError> {
+    let d = h * dh;
+    let mut out = vec![0f32; b * l * d];
+    for batch in 0..b {
+        let rows = &ancestors[batch * l..(batch + 1) * l];
+        for head in 0..h {
+            let block = &mut out[(batch * h + head) * l * dh..(batch * h + head + 1) * l * dh];
+            for (j, &row) in rows.iter().enumerate() {
+                let src = &store[row as usize * d + head * dh..row as usize * d + (head + 1) * dh];
+                if transposed {
+                    for (e, &value) in src.iter().enumerate() {
+                        block[e * l + j] = value;
+                    }
+                } else {
+                    block[j * dh..(j + 1) * dh].copy_from_slice(src);
+                }
+            }
+        }
+    }
+    let shape = if transposed {
+        (b, h, dh, l)
+    } else {
+        (b, h, l, dh)
+    };
+    Ok(Tensor::from_vec(out, shape, device)?)
+}
+
+impl Block {
+    /// Inference-mode forward of B new positions `xs` `(B, d)`, each attending to the `l` cached
+    /// rows `ancestors[b * l..(b + 1) * l]` (the last being its own row, appended here as rows
+    /// `first_row..first_row + B`).
+    fn forward_cached(
+        &self,
+        xs: &Tensor,
+        ancestors: &[u32],
+        l: usize,
+        keys: &mut Vec<f32>,
+        values: &mut Vec<f32>,
+    ) -> Result<Tensor, NeuralError> {
+        let (b, d) = xs.dims2()?;
+        let h = self.heads;
+        let dh = d / h;
+        let normed = self.ln1.forward(xs, false)?;
+        let qkv = self.qkv.forward(&normed)?;
+        let q = qkv.narrow(1, 0, d)?;
+        keys.extend(qkv.narrow(1, d, d)?.flatten_all()?.to_vec1::<f32>()?);
+        values.extend(qkv.narrow(1, 2 * d, d)?.flatten_all()?.to_vec1::<f32>()?);
+        let device = xs.device();
+        let k_t = gather_heads(keys, ancestors, (b, l, h, dh), true, device)?;
+        let v = gather_heads(values, ancestors, (b, l, h, dh), false, device)?;
+        let q = q.reshape((b, 1, h, dh))?.transpose(1, 2)?.contiguous()?;
+        let scores = (q.matmul(&k_t)? * (1.0 / (dh as f64).sqrt()))?;
+        let attention = softmax(&scores, false)?;
+        let mixed = attention.matmul(&v)?.transpose(1, 2)?.reshape((b, d))?;
+        let xs = (xs + self.proj.forward(&mixed)?)?;
+        let hidden = self.fc.forward(&self.ln2.forward(&xs, false)?)?.relu()?;
+        Ok((&xs + self.out.forward(&hidden)?)?)
+    }
+}
+
+impl ProgramTransformer {
+    /// Input vectors `(P, d)` of the prefix positions, for one task's prefix `(P, d)`.
+    pub fn prefix_inputs(&self, prefix: &Tensor) -> Result<Tensor, NeuralError> {
+        let p = self.config.prefix;
+        let positions = Tensor::arange(0u32, p as u32, prefix.device())?;
+        Ok(prefix.broadcast_add(&self.positions.forward(&positions)?)?)
+    }
+
+    /// Input vectors `(B, d)` of `tokens` `(B,)` u32 at token position `position` (0 is BOS).
+    pub fn token_inputs(&self, tokens: &Tensor, position: usize) -> Result<Tensor, NeuralError> {
+        let at = (self.config.prefix + position) as u32;
+        let positions = Tensor::new(&[at], tokens.device())?;
+        Ok(self
+            .tokens
+            .forward(tokens)?
+            .broadcast_add(&self.positions.forward(&positions)?)?)
+    }
+
+    /// One incremental inference step: B new positions with inputs `xs` `(B, d)` are appended to
+    /// `cache` as rows `cache.rows..cache.rows + B`; position `b` attends to the `l` rows
+    /// `ancestors[b * l..(b + 1) * l]`, in position order, ending with its own new row. Returns
+    /// the head's logits `(B, V)` without the grammar mask.
+    pub fn cached_step(
+        &self,
+        xs: &Tensor,
+        ancestors: &[u32],
+        l: usize,
+        cache: &mut KvCache,
+    ) -> Result<Tensor, NeuralError> {
+        let (b, _) = xs.dims2()?;
+        if ancestors.len() != b * l || cache.keys.len() != self.blocks.len() {
+            return Err(NeuralError::Invalid(
+                "cached step: ancestors or cache do not match the batch".into(),
+            ));
+        }
+        let mut xs = xs.clone();
+        for (i, block) in self.blocks.iter().enumerate() {
+            xs = block.forward_cached(
+                &xs,
+                ancestors,
+                l,
+                &mut cache.keys[i],
+                &mut cache.values[i],
+            )?;
+        }
+        cache.rows += b;
+        let xs = self.ln_f.forward(&xs, false)?;
+        Ok(self.head.forward(&xs)?)
+    }
+}
