@@ -113,7 +113,7 @@ pub fn bic(k: usize, n: usize, log_likelihood: f64) -> f64 {
 /// Fits every model in `models` to all observations of `choice_sets` and compares them.
 ///
 /// The models are fitted (and profiled) in parallel; their progress events are passed on in the
-/// order of a sequential run, one model after the other (see [`OrderedProgress`]).
+/// order of a sequential run, one model after the other (see `OrderedProgress`).
 pub fn compare(
     choice_sets: &ChoiceSets,
     features: &Features,

@@ -245,7 +245,7 @@ pub fn score_splits(
 /// The held-out log-likelihood of one split from its observations' log-likelihoods at each p_end
 /// (`grid[i][e]`), and each observation's share of it.
 ///
-/// The total is log mean_e exp L_e with L_e = Σ_i grid[i][e] (p_end averaged over the split's
+/// The total is log mean_e exp L_e with L_e = Σ_i grid\[i\]\[e\] (p_end averaged over the split's
 /// held-out data). It does not separate into observations, so each observation's share is its
 /// log-likelihood averaged over the p_end posterior of the split's held-out data, w_e ∝ exp L_e,
 /// plus an equal part of the mixture's correction, total − Σ_e w_e L_e: the shares sum to the

@@ -1,5 +1,5 @@
 //! The profile log-likelihood of one parameter on a grid of values: at each value the parameter
-//! is held fixed and the others are maximised from every start of [`starts`](super::starts), so
+//! is held fixed and the others are maximised from every start of [`super::starts`], so
 //! that the curve does not depend on a warm start. Used to inspect a parameter's profile in full
 //! (docs/modelling.md §4.5, the Pitman-Yor discount), where [`profile_intervals`](super::profile_intervals)
 //! only looks for the ends of the 95% interval.
