@@ -2,6 +2,7 @@
 //! (server-sent events), and one participant's page with the actions a researcher can take.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use askama::Template;
@@ -190,7 +191,7 @@ impl TableView {
 /// The table as the experiment page shows it.
 pub(super) async fn table_view(
     state: &AppState,
-    experiment: &Experiment,
+    experiment: &Arc<Experiment>,
     query: &ParticipantQuery,
 ) -> Result<TableView, ResearcherError> {
     let page = page_of(state, experiment, query).await?;
@@ -204,16 +205,14 @@ pub(super) async fn table_view(
 
 async fn page_of(
     state: &AppState,
-    experiment: &Experiment,
+    experiment: &Arc<Experiment>,
     query: &ParticipantQuery,
 ) -> Result<ParticipantPage, ResearcherError> {
-    let slug = experiment.slug.as_str();
-    let experiment = experiment_of(state, slug)?;
-    let exporter = exporter(state, &experiment, ExportOptions::default()).await?;
+    let exporter = exporter(state, experiment, ExportOptions::default()).await?;
     participants::participant_page(
         state.store.as_ref(),
         state.research.as_ref(),
-        &experiment,
+        experiment,
         exporter.pseudonyms(),
         query,
         clock::now(),
