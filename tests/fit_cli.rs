@@ -143,3 +143,126 @@ fn fit_reports_fold_and_task_held_out_tables_with_their_choice_sets() {
     assert_eq!(null["name"], "null");
     assert!(report["seconds"]["cv_tasks"].as_f64().unwrap() > 0.0);
 }
+
+/// The symbolic rows of a report's in-sample table and participant cross-validation, for
+/// comparing two runs.
+fn symbolic_numbers(report: &Value) -> Vec<(String, f64, f64)> {
+    let in_sample = report["models"].as_array().unwrap();
+    let cv = report["cv"]["models"].as_array().unwrap();
+    in_sample
+        .iter()
+        .map(|m| {
+            let name = m["name"].as_str().unwrap().to_owned();
+            let held_out = cv
+                .iter()
+                .find(|c| c["name"] == m["name"])
+                .and_then(|c| c["held_out_log_likelihood"].as_f64())
+                .unwrap();
+            (name, m["log_likelihood"].as_f64().unwrap(), held_out)
+        })
+        .collect()
+}
+
+#[test]
+fn fit_with_a_neural_model_adds_its_held_out_row_and_leaves_the_symbolic_numbers_alone() {
+    let dir = TempDir::new();
+    let programs = tasks_a_and_c(&dir);
+    let base = [
+        "fit",
+        "--programs",
+        programs.as_str(),
+        "--cv",
+        "2",
+        "--restarts",
+        "1",
+        "--no-intervals",
+        "--neural-seeds",
+        "1",
+    ];
+    let run = |models: &str, json: bool| {
+        let mut args = base.to_vec();
+        args.extend(["--models", models]);
+        if json {
+            args.push("--json");
+        }
+        proglab(&args)
+    };
+    let symbolic: Value = serde_json::from_str(&run("null,step,gi+step", true)).unwrap();
+    let with_neural: Value =
+        serde_json::from_str(&run("null,step,gi+step,neural-tf", true)).unwrap();
+    assert_eq!(
+        symbolic_numbers(&symbolic),
+        symbolic_numbers(&with_neural),
+        "listing a neural model changed a symbolic number"
+    );
+
+    // The neural row sits in the same held-out table, on the same observations.
+    let cv = &with_neural["cv"];
+    let names: Vec<&str> = cv["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["null", "step", "gi+step", "neural-tf"]);
+    let n = with_neural["n_observations"].as_u64().unwrap();
+    let values = cv["observation_log_likelihoods"].as_array().unwrap();
+    assert_eq!(values.len(), 4);
+    assert!(
+        values
+            .iter()
+            .all(|v| v.as_array().unwrap().len() as u64 == n)
+    );
+    assert_eq!(cv["versus_best"].as_array().unwrap().len(), 4);
+    assert_eq!(cv["paired"].as_array().unwrap().len(), 6);
+    let neural_row = &cv["models"][3];
+    assert!(neural_row["held_out_log_likelihood"].as_f64().unwrap() < 0.0);
+    assert_eq!(neural_row["per_fold"].as_array().unwrap().len(), 2);
+
+    // The neural evaluation says how it was made.
+    let neural = &with_neural["neural"];
+    assert_eq!(neural["seeds"], serde_json::json!([0]));
+    assert!(
+        neural["config"]["hyperparameters"]
+            .as_str()
+            .unwrap()
+            .starts_with("fixed in advance")
+    );
+    assert!(
+        neural["choice_sets"]
+            .as_str()
+            .unwrap()
+            .starts_with("enumeration + training participants' programs")
+    );
+    let rows = &neural["participants"]["models"];
+    assert_eq!(rows[0]["name"], "neural-tf");
+    assert_eq!(rows[0]["per_seed"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        neural["participants"]["fits"].as_array().unwrap().len(),
+        2,
+        "one fit per fold and seed"
+    );
+    // Every program of both tasks' full sets was scored in each fold.
+    assert!(neural["scored_programs"].as_u64().unwrap() >= 2 * (39_650 + 50_140));
+
+    let table = run("null,step,gi+step,neural-tf", false);
+    assert!(
+        table.contains("2-fold cross-validation by participant (seed 0); choice sets: enumeration + training participants' programs"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with("neural-tf ")),
+        "{table}"
+    );
+    assert!(
+        table.contains("neural models (rows above: means over network seeds 0)"),
+        "{table}"
+    );
+    assert!(table.contains("no approximation"), "{table}");
+    assert!(
+        table.contains("hyperparameters: fixed in advance"),
+        "{table}"
+    );
+}

@@ -12,8 +12,10 @@ use analysis::fit::log_likelihood;
 use analysis::models::likelihood::{Features, Weights, log_mean_exp};
 use analysis::models::{Model, P_END_GRID};
 use analysis::neural::bigram::Bigram;
-use analysis::neural::choice::{ChoiceMode, ProgramChoiceSets, RankBy, build};
-use analysis::neural::cv::{NeuralCvOptions, choice_log_likelihood, chosen, cross_validate};
+use analysis::neural::choice::{ProgramChoiceSets, build};
+use analysis::neural::cv::{
+    NeuralCvOptions, choice_log_likelihood, chosen, hold_out, participant_splits,
+};
 use analysis::neural::score::log_probs;
 use analysis::neural::tokens::{BOS, EOS, SEP, Vocab};
 use analysis::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, train};
@@ -244,25 +246,14 @@ fn log_probabilities_sum_to_one_over_every_program_of_a_small_space() {
     }
 }
 
-fn reduced_sets(tasks: &[usize], top_n: usize) -> ProgramChoiceSets {
+fn full_sets(tasks: &[usize]) -> ProgramChoiceSets {
     let observed = observations(Some(tasks));
-    let rank = RankBy {
-        model: Model::by_name("mdl+step").unwrap(),
-        params: vec![0.3, 0.5],
-    };
-    build(
-        &all_tasks(),
-        &labels(),
-        &observed,
-        &ChoiceMode::Reduced { top_n, rank },
-        &|_, _| {},
-    )
-    .unwrap()
+    build(&all_tasks(), &labels(), &observed, &|_, _| {}).unwrap()
 }
 
 #[test]
 fn the_program_level_softmax_gives_the_symbolic_likelihood_on_the_same_sets() {
-    let sets = reduced_sets(&[0, 2], 300);
+    let sets = full_sets(&[0, 2]);
     let features = Features::new(&sets.choice_sets);
     let weights = Weights::all(&sets.choice_sets);
     let choices = chosen(&sets.tasks, |_| true);
@@ -300,50 +291,11 @@ fn the_program_level_softmax_gives_the_symbolic_likelihood_on_the_same_sets() {
 }
 
 #[test]
-fn reduced_sets_hold_the_top_programs_and_every_observation() {
-    let sets = reduced_sets(&[0, 2], 300);
-    let approximation = sets.approximation.as_ref().unwrap();
-    assert!(approximation.note.contains("top 300"));
-    assert_eq!(approximation.enumerated[0], 39_650);
-    assert_eq!(approximation.enumerated[2], 50_140);
-    for t in [0, 2] {
-        let task = &sets.tasks[t];
-        let set = &sets.choice_sets.tasks[t];
-        assert_eq!(task.len() as u64, set.multiplicity.iter().sum::<u64>());
-        assert_eq!(task.len(), 300 + set.added as usize);
-        // The top N come first, best first under the ranking model.
-        let rank = |k: &analysis::StatKey| -0.3 * f64::from(k.t()) - 0.5 * f64::from(k.s);
-        assert!(
-            task.keys[..300]
-                .windows(2)
-                .all(|w| rank(&w[0]) >= rank(&w[1]))
-        );
-        // Each observation points at its own program.
-        for (obs, &(participant, index)) in set.observations.iter().zip(&task.observations) {
-            assert_eq!(obs.participant, participant);
-            assert_eq!(set.keys[obs.key], task.keys[index]);
-        }
-    }
-    assert!(
-        sets.tasks[1].is_empty(),
-        "tasks without observations stay empty"
-    );
-}
-
-#[test]
 fn full_sets_stream_every_candidate_and_add_the_missing_observations() {
-    let observed = observations(Some(&[0]));
-    let sets = build(
-        &all_tasks(),
-        &labels(),
-        &observed,
-        &ChoiceMode::Full,
-        &|_, _| {},
-    )
-    .unwrap();
-    assert!(sets.approximation.is_none());
+    let sets = full_sets(&[0]);
     let (task, set) = (&sets.tasks[0], &sets.choice_sets.tasks[0]);
     assert!(task.streamed);
+    assert_eq!(task.enumerated, 39_650);
     assert_eq!(set.enumerated, 39_650);
     assert_eq!(task.len() as u64, 39_650 + set.added);
     assert_eq!(task.listed.len() as u64, set.added);
@@ -482,13 +434,11 @@ fn cuda_is_a_clear_error_when_not_compiled_in() {
 }
 
 #[test]
-fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
-    let sets = reduced_sets(&[0, 2], 100);
+fn neural_held_out_rows_use_the_symbolic_folds_on_full_sets() {
+    let sets = full_sets(&[0]);
     let tasks = all_tasks();
     let vocab = Vocab::new(4, 64).unwrap();
     let options = NeuralCvOptions {
-        folds: 3,
-        seed: 5,
         model: tiny_config(vocab),
         train: TrainConfig {
             epochs: 2,
@@ -496,27 +446,43 @@ fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
         },
         batch_size: 128,
     };
-    let result = cross_validate(
+    let splits = participant_splits(&sets, 2, 5).unwrap();
+    let result = hold_out(
         &sets,
         &tasks,
         &NEURAL_MODELS,
+        &splits,
         &options,
         &Device::Cpu,
         &|_| {},
     )
     .unwrap();
     assert_eq!(result.models.len(), 2);
-    let n = sets.choice_sets.n_observations() as f64;
-    for model in &result.models {
-        assert_eq!(model.per_fold.len(), 3);
+    let n = sets.choice_sets.n_observations();
+    assert_eq!(result.observations.len(), n);
+    for (model, values) in result
+        .models
+        .iter()
+        .zip(&result.observation_log_likelihoods)
+    {
+        assert_eq!(model.per_fold.len(), 2);
         assert!(model.per_fold.iter().all(|ll| ll.is_finite() && *ll < 0.0));
         let total: f64 = model.per_fold.iter().sum();
         assert!((model.held_out_log_likelihood - total).abs() < 1e-9);
-        assert!((model.per_observation - total / n).abs() < 1e-12);
+        assert!((values.iter().sum::<f64>() - total).abs() < 1e-6 * total.abs());
+        assert!((model.per_observation - total / n as f64).abs() < 1e-12);
+        // A held-out choice in a set of about 40,000 programs: each one's probability is a
+        // proper share of its set plus its own program.
+        assert!(values.iter().all(|v| *v < 0.0 && *v > -60.0));
     }
-    // The step cost can only help on the training folds: neural-tf is neural-tf+step at β_step = 0
-    // (up to its lower bound).
-    for fold in 0..3 {
+    // The held-out observations come fold by fold, in the symbolic folds' order.
+    let folds = analysis::cv::folds(&sets.choice_sets.participants(), 2, 5).unwrap();
+    for id in &result.observations {
+        assert!(folds[id.split].contains(&id.participant));
+    }
+    // The step cost can only help on the training folds: neural-tf is neural-tf+step at
+    // β_step = 0 (up to its lower bound 1e-4, which costs at most n · 1e-4 · (S range) ≈ 0.1).
+    for fold in 0..2 {
         let fit = |name: &str| {
             result
                 .fits
@@ -524,7 +490,6 @@ fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
                 .find(|f| f.model == name && f.fold == fold)
                 .unwrap()
         };
-        // β_step cannot go below its bound 1e-4, which costs at most n · 1e-4 · (S range) ≈ 0.1.
         assert!(
             fit("neural-tf+step").train_log_likelihood
                 >= fit("neural-tf").train_log_likelihood - 0.1
@@ -532,7 +497,6 @@ fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
         assert!(fit("neural-tf").params[0] > 0.0);
     }
     // Fold sizes add up to every observation.
-    let folds = analysis::cv::folds(&sets.choice_sets.participants(), 3, 5).unwrap();
     let held: usize = folds
         .iter()
         .map(|f| {
@@ -543,6 +507,7 @@ fn neural_cross_validation_gives_held_out_rows_on_the_symbolic_folds() {
                 .sum::<usize>()
         })
         .sum();
-    assert_eq!(held as f64, n);
+    assert_eq!(held, n);
+    assert_eq!(result.scored_programs, 2 * sets.tasks[0].len());
     assert!(result.candidates_per_second > 0.0 && result.train_programs_per_second > 0.0);
 }

@@ -116,136 +116,233 @@ fn the_symbolic_pipeline_fits_compares_and_cross_validates_one_task() {
 
 #[cfg(feature = "neural")]
 mod neural {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::{BTreeSet, HashSet};
     use std::sync::{Mutex, OnceLock};
 
     use analysis::choice::ObservedProgram;
-    use analysis::neural::Device;
     use analysis::neural::cv::{NeuralCvProgress, TrainingProgram};
+    use analysis::neural::{Device, NeuralModel};
     use analysis::pipeline::Progress;
-    use analysis::pipeline::neural::{NeuralConfig, NeuralTable, NeuralTableConfig, neural_table};
+    use analysis::pipeline::neural::NeuralConfig;
+    use analysis::pipeline::neural::held_out::{
+        FIXED_IN_ADVANCE, NeuralHeldOut, NeuralHeldOutConfig, add_to_participant_cv,
+        add_to_task_cv, neural_held_out,
+    };
+    use analysis::pipeline::symbolic::{FitConfig, HeldOut, SymbolicAnalysis, fit_and_hold_out};
 
-    use super::{observations, tasks};
+    use super::{Model, observations, tasks};
 
-    const FOLDS: usize = 3;
+    const FOLDS: usize = 2;
     const SEED: u64 = 5;
 
-    /// One small held-out table (two tasks, a tiny network, one epoch) with the programs each
-    /// fold's network was handed, computed once for the tests below.
+    /// What one split's network and choice sets were handed.
+    struct SplitData {
+        training: Vec<TrainingProgram>,
+        set_programs: Vec<(usize, String)>,
+    }
+
+    /// One small evaluation (tasks a and c, a tiny network, one epoch, full choice sets):
+    /// participant folds and held-out tasks, with what each split used, computed once for the
+    /// tests below.
     struct Run {
         observed: Vec<ObservedProgram>,
-        table: NeuralTable,
-        training: Vec<(usize, Vec<TrainingProgram>)>,
+        symbolic: SymbolicAnalysis,
+        neural: NeuralHeldOut,
+        /// In order: the participant folds, then the held-out tasks.
+        splits: Vec<SplitData>,
     }
 
     fn run() -> &'static Run {
         static RUN: OnceLock<Run> = OnceLock::new();
         RUN.get_or_init(|| {
             let observed = observations(&[0, 2]);
-            let config = NeuralTableConfig {
-                models: "null,step,neural-tf".into(),
-                top_n: Some(100),
-                rank_model: "step".into(),
-                random_starts: 1,
-                network: NeuralConfig {
-                    width: 16,
-                    layers: 1,
-                    heads: 2,
-                    dropout: 0.0,
-                    epochs: 1,
-                    seed: SEED,
-                    ..NeuralConfig::default()
-                },
-                plots: None,
+            let config = FitConfig {
+                models: Model::parse_list("null,step").unwrap(),
+                restarts: 1,
+                seed: SEED,
+                intervals: false,
+                folds: Some(FOLDS),
             };
-            let training = Mutex::new(Vec::new());
-            let table = neural_table(
+            let symbolic = fit_and_hold_out(
                 &tasks(),
                 &observed,
-                FOLDS,
                 &config,
+                HeldOut { tasks: true },
+                &|_| {},
+            )
+            .unwrap();
+            let network = NeuralConfig {
+                width: 16,
+                layers: 1,
+                heads: 2,
+                dropout: 0.0,
+                epochs: 1,
+                seed: 11,
+                ..NeuralConfig::default()
+            };
+            let neural_config = NeuralHeldOutConfig {
+                folds: Some(FOLDS),
+                fold_seed: SEED,
+                tasks: true,
+                seeds: 1,
+                network,
+                hyperparameters: FIXED_IN_ADVANCE.into(),
+            };
+            let splits: Mutex<Vec<SplitData>> = Mutex::new(Vec::new());
+            let models = [
+                NeuralModel::by_name("neural-tf").unwrap(),
+                NeuralModel::by_name("neural-tf+step").unwrap(),
+            ];
+            let neural = neural_held_out(
+                &tasks(),
+                &observed,
+                &models,
+                &neural_config,
                 &Device::Cpu,
-                &|event| {
-                    if let Progress::Neural(NeuralCvProgress::Training { fold, programs }) = event {
-                        training.lock().unwrap().push((fold, programs.to_vec()));
+                &|event| match event {
+                    Progress::Neural(NeuralCvProgress::Training { programs, .. }) => {
+                        splits.lock().unwrap().push(SplitData {
+                            training: programs.to_vec(),
+                            set_programs: Vec::new(),
+                        });
                     }
+                    Progress::Neural(NeuralCvProgress::SetPrograms { programs, .. }) => {
+                        if let Some(split) = splits.lock().unwrap().last_mut() {
+                            split.set_programs = programs.to_vec();
+                        }
+                    }
+                    _ => {}
                 },
             )
             .unwrap();
             Run {
                 observed,
-                table,
-                training: training.into_inner().unwrap(),
+                symbolic,
+                neural,
+                splits: splits.into_inner().unwrap(),
             }
         })
     }
 
-    #[test]
-    fn each_folds_network_is_trained_on_exactly_the_other_participants_programs() {
-        let run = run();
+    /// Whether the observation of `participant` on `task` trains split `index` (participant
+    /// folds first, then one held-out task per split).
+    fn training(run: &Run, index: usize, participant: u32, task: usize) -> bool {
         let participants: Vec<u32> = run.observed.iter().map(|o| o.participant).collect();
         let folds = analysis::cv::folds(&participants, FOLDS, SEED).unwrap();
+        match index.checked_sub(FOLDS) {
+            None => !folds[index].contains(&participant),
+            Some(held_task) => task != [0, 2][held_task],
+        }
+    }
+
+    #[test]
+    fn no_held_out_program_reaches_a_network_or_a_choice_set() {
+        let run = run();
         assert_eq!(
-            run.training
-                .iter()
-                .map(|(fold, _)| *fold)
-                .collect::<Vec<_>>(),
-            [0, 1, 2]
+            run.splits.len(),
+            FOLDS + 2,
+            "two folds and two held-out tasks"
         );
-        for (fold, programs) in &run.training {
-            let held_out = &folds[*fold];
-            assert!(!programs.is_empty());
-            let leaked: BTreeSet<u32> = programs
-                .iter()
-                .map(|p| p.participant)
-                .filter(|p| held_out.contains(p))
-                .collect();
-            assert!(
-                leaked.is_empty(),
-                "fold {fold} trains on held-out {leaked:?}"
-            );
+        for (index, split) in run.splits.iter().enumerate() {
+            // The network is trained on exactly the training observations.
             let mut expected: Vec<TrainingProgram> = run
                 .observed
                 .iter()
-                .filter(|o| !held_out.contains(&o.participant))
+                .filter(|o| training(run, index, o.participant, o.task))
                 .map(|o| TrainingProgram {
                     participant: o.participant,
                     task: o.task,
                     program: o.text.clone(),
                 })
                 .collect();
-            let mut seen = programs.clone();
+            let mut seen = split.training.clone();
             expected.sort();
             seen.sort();
-            assert_eq!(seen, expected, "fold {fold}");
+            assert!(!seen.is_empty());
+            assert_eq!(seen, expected, "split {index}");
+            // The sets hold, beyond the enumeration, only programs that training observations
+            // chose, and every training program the enumeration lacks.
+            let trained: HashSet<(usize, &str)> = expected
+                .iter()
+                .map(|p| (p.task, p.program.as_str()))
+                .collect();
+            for (task, program) in &split.set_programs {
+                assert!(
+                    trained.contains(&(*task, program.as_str())),
+                    "split {index}: task {task}'s set holds `{program}`, which no training observation chose"
+                );
+            }
+            let outside: BTreeSet<(usize, &str)> = run
+                .symbolic
+                .choice_sets
+                .tasks
+                .iter()
+                .enumerate()
+                .flat_map(|(t, set)| set.observations.iter().map(move |o| (t, o)))
+                .filter(|(t, o)| !o.in_enumeration && training(run, index, o.participant, *t))
+                .map(|(t, o)| (t, o.program.as_str()))
+                .collect();
+            let listed: BTreeSet<(usize, &str)> = split
+                .set_programs
+                .iter()
+                .map(|(t, p)| (*t, p.as_str()))
+                .collect();
+            assert_eq!(listed, outside, "split {index}");
         }
     }
 
     #[test]
-    fn the_neural_table_runs_end_to_end_on_two_tasks() {
+    fn neural_rows_join_the_symbolic_tables_without_changing_them() {
         let run = run();
-        let table = &run.table;
-        let names: Vec<&str> = table.cv.models.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["null", "step", "neural-tf"]);
-        for model in &table.cv.models {
-            assert_eq!(model.per_fold.len(), FOLDS);
-            assert!(model.per_fold.iter().all(|ll| ll.is_finite() && *ll < 0.0));
-        }
-        let k: BTreeMap<&str, usize> = table.k.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+        let mut symbolic = run.symbolic.clone();
+        let before = symbolic.cv.clone().unwrap();
+        let participants = run.neural.participants.as_ref().unwrap();
+        add_to_participant_cv(symbolic.cv.as_mut().unwrap(), participants).unwrap();
+        let cv = symbolic.cv.as_ref().unwrap();
+        let names: Vec<&str> = cv.models.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["null", "step", "neural-tf", "neural-tf+step"]);
+        // The symbolic rows are untouched.
+        assert_eq!(cv.models[..2], before.models[..]);
         assert_eq!(
-            k,
-            BTreeMap::from([("neural-tf", 1), ("null", 0), ("step", 1)])
+            cv.observation_log_likelihoods[..2],
+            before.observation_log_likelihoods[..]
         );
-        assert_eq!(table.n_observations, run.observed.len());
-        let approximation = table.approximation.as_ref().unwrap();
-        assert_eq!(approximation.top_n, 100);
-        assert_eq!(approximation.rank_model, "step");
-        let comparison = table.comparison.as_ref().unwrap();
-        assert_eq!(comparison.models.len(), 2);
-        assert_eq!(table.neural_fits.len(), FOLDS);
-        assert!(table.scored_programs > 0 && table.network_parameters > 0);
-        let text = table.render();
-        assert!(text.contains("held-out log-likelihood, 3 participant folds (seed 5)"));
-        assert!(text.contains("neural-tf"));
+        for (model, values) in cv.models.iter().zip(&cv.observation_log_likelihoods) {
+            assert_eq!(model.per_fold.len(), FOLDS);
+            assert_eq!(values.len(), run.observed.len());
+            assert!(values.iter().all(|v| v.is_finite() && *v < 0.0));
+            let total: f64 = values.iter().sum();
+            assert!((total - model.held_out_log_likelihood).abs() < 1e-6 * total.abs());
+        }
+        assert_eq!(cv.versus_best.len(), 4);
+        assert_eq!(cv.paired.len(), 6);
+
+        let mut tasks = symbolic.cv_tasks.clone().unwrap();
+        add_to_task_cv(&mut tasks, run.neural.tasks.as_ref().unwrap()).unwrap();
+        assert_eq!(tasks.models.len(), 4);
+        for model in &tasks.models {
+            assert_eq!(model.per_task.len(), 2);
+        }
+        // The fitted β of neural-tf+step can only match or beat neural-tf on its training data.
+        for fold in 0..FOLDS {
+            let fit = |name: &str| {
+                participants
+                    .fits
+                    .iter()
+                    .find(|f| f.fit.model == name && f.fit.fold == fold)
+                    .unwrap()
+                    .fit
+                    .clone()
+            };
+            assert!(
+                fit("neural-tf+step").train_log_likelihood
+                    >= fit("neural-tf").train_log_likelihood - 0.1
+            );
+        }
+        assert_eq!(run.neural.seeds, [11]);
+        assert_eq!(run.neural.config.hyperparameters, FIXED_IN_ADVANCE);
+        // Every program of both tasks' sets was scored in each of the four splits.
+        let per_split = 39_650 + 50_140;
+        assert!(run.neural.scored_programs >= 4 * per_split);
     }
 }

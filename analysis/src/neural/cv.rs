@@ -1,17 +1,17 @@
-//! The program-level softmax likelihood and the cross-validation of the neural models.
+//! The program-level softmax likelihood and the held-out evaluation of the neural models.
 //!
 //! [`choice_log_likelihood`] is the likelihood of docs/modelling.md §4.4 with one score per program
 //! instead of one per key: Σ_t Σ_chosen n · [s(p) − log Σ_{q ∈ U_t} exp s(q)]. With symbolic scores
 //! it gives the keyed likelihood of [`crate::models::likelihood`] (a test checks this), so neural
 //! and symbolic log-likelihoods compare directly.
 //!
-//! The neural scores are linear in their parameters (s = β · log P_model − β_step · S), so the
-//! log-likelihood is concave in them and a projected Newton iteration fits them exactly.
-//!
-//! Cross-validation uses [`crate::cv::folds`], the symbolic models' folds: in each fold a fresh
-//! network is trained on the training participants' programs only, every program of every U_t is
-//! scored, β (and β_step) are fitted on the training participants' choices and the held-out
-//! participants' choices are scored at those values.
+//! [`hold_out`] evaluates the neural models on the splits the symbolic models use
+//! (docs/modelling.md §4.9): participant folds ([`crate::cv::folds`], same seed, same folds) or
+//! one held-out task at a time. In each split a fresh network is trained on the training
+//! observations only, every program of every U_t is scored, and the choice rule
+//! (`crate::neural::choice_fit`) is fitted on the training choices in the split's sets (the
+//! enumeration plus the programs training observations chose) and scores each held-out
+//! observation in its task's set plus its own program.
 
 use std::time::Instant;
 
@@ -20,11 +20,11 @@ use serde::Serialize;
 
 use dsl::Task;
 
-use crate::cv::{CvModel, folds};
+use crate::cv::{CvModel, HeldOutId};
 use crate::enumerate::candidates;
-use crate::models::LOWER_BOUND;
 use crate::neural::choice::{ProgramChoiceSets, TaskPrograms};
-use crate::neural::score::{log_probs, score_stream};
+use crate::neural::choice_fit::{SplitTask, fit};
+use crate::neural::score::log_probs;
 use crate::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, TrainProgress, train};
 use crate::neural::transformer::TransformerConfig;
 use crate::neural::{NeuralError, NeuralModel};
@@ -68,163 +68,41 @@ pub fn chosen(tasks: &[TaskPrograms], keep: impl Fn(u32) -> bool) -> Vec<Vec<(us
         .collect()
 }
 
-/// Per-program features of a model whose score is θ · x: x = (log P) or (log P, −S).
-fn features(model: &NeuralModel, tasks: &[TaskPrograms], log_p: &[Vec<f64>]) -> Vec<Vec<Vec<f64>>> {
-    tasks
-        .iter()
-        .zip(log_p)
-        .map(|(task, lp)| {
-            lp.iter()
-                .zip(&task.keys)
-                .map(|(&l, key)| {
-                    if model.step {
-                        vec![l, -f64::from(key.s)]
-                    } else {
-                        vec![l]
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Log-likelihood, gradient and Hessian of θ for a linear-in-parameters choice model.
-fn linear_evaluate(
-    x: &[Vec<Vec<f64>>],
-    chosen: &[Vec<(usize, f64)>],
-    theta: &[f64],
-) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
-    let k = theta.len();
-    let mut ll = 0.0;
-    let mut gradient = vec![0.0; k];
-    let mut hessian = vec![vec![0.0; k]; k];
-    for (programs, choices) in x.iter().zip(chosen) {
-        let n: f64 = choices.iter().map(|&(_, c)| c).sum();
-        if n == 0.0 || programs.is_empty() {
-            continue;
-        }
-        let scores: Vec<f64> = programs
-            .iter()
-            .map(|f| f.iter().zip(theta).map(|(a, b)| a * b).sum())
-            .collect();
-        let log_z = log_sum_exp(&scores);
-        let mut mean = vec![0.0; k];
-        let mut second = vec![vec![0.0; k]; k];
-        for (f, &s) in programs.iter().zip(&scores) {
-            let p = (s - log_z).exp();
-            for i in 0..k {
-                mean[i] += p * f[i];
-                for j in 0..k {
-                    second[i][j] += p * f[i] * f[j];
-                }
-            }
-        }
-        for &(index, count) in choices {
-            ll += count * (scores[index] - log_z);
-            for i in 0..k {
-                gradient[i] += count * programs[index][i];
-            }
-        }
-        for i in 0..k {
-            gradient[i] -= n * mean[i];
-            for j in 0..k {
-                hessian[i][j] -= n * (second[i][j] - mean[i] * mean[j]);
-            }
-        }
-    }
-    (ll, gradient, hessian)
-}
-
-/// Maximises the concave log-likelihood over θ ≥ `LOWER_BOUND` from θ = 1: Newton steps over
-/// the coordinates not held at their bound (a coordinate at the bound whose gradient points
-/// outward stays there), with step halving, and a gradient step where Newton makes no progress.
-fn fit_linear(x: &[Vec<Vec<f64>>], chosen: &[Vec<(usize, f64)>], k: usize) -> (Vec<f64>, f64) {
-    let mut theta = vec![1.0; k];
-    let (mut ll, mut gradient, mut hessian) = linear_evaluate(x, chosen, &theta);
-    for _ in 0..500 {
-        let free: Vec<usize> = (0..k)
-            .filter(|&i| !(theta[i] <= LOWER_BOUND * (1.0 + 1e-9) && gradient[i] < 0.0))
-            .collect();
-        if free.is_empty() {
-            break;
-        }
-        let g: Vec<f64> = free.iter().map(|&i| gradient[i]).collect();
-        let h: Vec<Vec<f64>> = free
-            .iter()
-            .map(|&i| free.iter().map(|&j| hessian[i][j]).collect())
-            .collect();
-        let mut improved = None;
-        for reduced in [newton_direction(&g, &h), g.clone()] {
-            let mut direction = vec![0.0; k];
-            for (&i, &d) in free.iter().zip(&reduced) {
-                direction[i] = d;
-            }
-            let mut step = 1.0;
-            for _ in 0..60 {
-                let candidate: Vec<f64> = theta
-                    .iter()
-                    .zip(&direction)
-                    .map(|(t, d)| (t + step * d).max(LOWER_BOUND))
-                    .collect();
-                let evaluation = linear_evaluate(x, chosen, &candidate);
-                if evaluation.0 > ll {
-                    improved = Some((candidate, evaluation));
-                    break;
-                }
-                step *= 0.5;
-            }
-            if improved.is_some() {
-                break;
-            }
-        }
-        let Some((candidate, (new_ll, new_gradient, new_hessian))) = improved else {
-            break;
-        };
-        let gain = new_ll - ll;
-        theta = candidate;
-        (ll, gradient, hessian) = (new_ll, new_gradient, new_hessian);
-        if gain < 1e-11 {
-            break;
-        }
-    }
-    (theta, ll)
-}
-
-/// −H⁻¹ g for the 1- or 2-dimensional problems here, or the gradient itself where the Hessian is
-/// not negative definite.
-fn newton_direction(gradient: &[f64], hessian: &[Vec<f64>]) -> Vec<f64> {
-    match gradient.len() {
-        1 if hessian[0][0] < -1e-12 => vec![-gradient[0] / hessian[0][0]],
-        2 => {
-            let (a, b, c, d) = (hessian[0][0], hessian[0][1], hessian[1][0], hessian[1][1]);
-            let det = a * d - b * c;
-            if a < -1e-12 && det > 1e-12 {
-                vec![
-                    -(d * gradient[0] - b * gradient[1]) / det,
-                    -(-c * gradient[0] + a * gradient[1]) / det,
-                ]
-            } else {
-                gradient.to_vec()
-            }
-        }
-        _ => gradient.to_vec(),
-    }
-}
-
-/// Settings of a neural cross-validation.
+/// Settings of a neural held-out evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeuralCvOptions {
-    pub folds: usize,
-    /// Seed of the folds (the symbolic cross-validation's seed, so the folds are the same).
-    pub seed: u64,
     pub model: TransformerConfig,
+    /// Training settings; their seed seeds the initialisation, the shuffling and the dropout.
     pub train: TrainConfig,
-    /// Programs per scoring batch.
+    /// Trie nodes per transformer call when scoring candidates, and programs per batch of listed
+    /// programs.
     pub batch_size: usize,
 }
 
-/// One program a network is trained on: an observation of a participant outside the held-out
-/// fold.
+/// Programs per prefix trie when scoring a task's candidate stream.
+const TRIE_CHUNK: usize = 16_384;
+
+/// Which observations train a split; the others are held out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitRule {
+    /// These participants (sorted) are held out, on every task.
+    Participants(Vec<u32>),
+    /// This task is held out, for every participant.
+    Task(usize),
+}
+
+impl SplitRule {
+    /// Whether the observation of `participant` on task `task` trains the split.
+    pub fn training(&self, task: usize, participant: u32) -> bool {
+        match self {
+            SplitRule::Participants(held) => held.binary_search(&participant).is_err(),
+            SplitRule::Task(held) => task != *held,
+        }
+    }
+}
+
+/// One program a network is trained on, or that a split's choice set holds beyond the
+/// enumeration.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct TrainingProgram {
     pub participant: u32,
@@ -234,24 +112,30 @@ pub struct TrainingProgram {
     pub program: String,
 }
 
-/// Progress of a neural cross-validation.
+/// Progress of a neural held-out evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NeuralCvProgress<'a> {
-    /// Training of fold `fold` starts on exactly these programs, so that a caller can check
+    /// Training of split `fold` starts on exactly these programs, so that a caller can check
     /// (or log) what the network sees.
     Training {
         fold: usize,
         programs: &'a [TrainingProgram],
     },
-    /// A training event of the current fold.
+    /// A training event of the current split.
     Train(TrainProgress),
-    /// Scoring of fold `fold` starts: this many programs.
+    /// Scoring of split `fold` starts: this many programs.
     Scoring { fold: usize, programs: usize },
-    /// `done` programs of the current fold scored.
+    /// `done` programs of the current split scored.
     Scored { done: usize },
+    /// The programs that split `fold`'s choice sets hold beyond the enumeration (task, compact
+    /// text), which must all be training observations' programs.
+    SetPrograms {
+        fold: usize,
+        programs: &'a [(usize, String)],
+    },
 }
 
-/// One neural model's fitted choice parameters in one fold.
+/// One neural model's fitted choice parameters in one split.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FoldFit {
     pub model: String,
@@ -262,24 +146,31 @@ pub struct FoldFit {
     pub held_out_log_likelihood: f64,
 }
 
-/// The outcome of a neural cross-validation.
+/// The outcome of a neural held-out evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NeuralCvResult {
-    /// In the same form as the symbolic models' rows.
+    /// In the same form as the symbolic models' rows (`per_fold`: per split).
     pub models: Vec<CvModel>,
+    /// The held-out observations, in the order of the per-observation values: split by split,
+    /// task by task, in each task's observation order (the symbolic evaluations' order).
+    pub observations: Vec<HeldOutId>,
+    /// Per model: each held-out observation's log-likelihood.
+    pub observation_log_likelihoods: Vec<Vec<f64>>,
     pub fits: Vec<FoldFit>,
     pub train_programs: usize,
     pub train_seconds: f64,
-    /// Training throughput: programs per second (forward and backward, all folds).
+    /// Training throughput: programs per second (forward and backward, all splits).
     pub train_programs_per_second: f64,
     pub scored_programs: usize,
     pub score_seconds: f64,
-    /// Scoring throughput: candidates per second.
+    /// Scoring throughput: programs per second.
     pub candidates_per_second: f64,
     pub parameters: usize,
 }
 
-/// Scores every program of every task's U_t with `lm`: log P(program | task).
+/// Scores every program of every task's U_t with `lm`: log P(program | task). The stream goes
+/// through the prefix-trie scorer ([`crate::neural::trie`]), the listed programs through the
+/// batched scorer.
 pub fn score_choice_sets(
     lm: &NeuralLm,
     table: &TaskTable,
@@ -299,13 +190,21 @@ pub fn score_choice_sets(
         }
         if programs.streamed {
             let stream = candidates(tasks[index])?.map(|(program, _)| (program, ()));
-            score_stream(lm, table, index, stream, batch_size, &mut |_, (), score| {
-                scores.push(score);
-                done += 1;
-                if done.is_multiple_of(10_000) {
-                    progress(done);
-                }
-            })?;
+            crate::neural::trie::score_stream(
+                lm,
+                table,
+                index,
+                stream,
+                TRIE_CHUNK,
+                batch_size,
+                &mut |_, (), score| {
+                    scores.push(score);
+                    done += 1;
+                    if done.is_multiple_of(10_000) {
+                        progress(done);
+                    }
+                },
+            )?;
         }
         let listed: Vec<Example> = programs
             .listed
@@ -328,31 +227,29 @@ pub fn score_choice_sets(
     Ok(out)
 }
 
-/// Cross-validates `models` on `sets` with the symbolic models' participant folds.
-pub fn cross_validate(
+/// Evaluates `models` on each split of `splits`: trains a network on the split's training
+/// observations, scores every program, fits each model's choice rule on the training choices
+/// and scores the held-out ones (see the module documentation).
+pub fn hold_out(
     sets: &ProgramChoiceSets,
     tasks: &[&Task],
     models: &[NeuralModel],
+    splits: &[SplitRule],
     options: &NeuralCvOptions,
     device: &Device,
     progress: &dyn Fn(NeuralCvProgress<'_>),
 ) -> Result<NeuralCvResult, NeuralError> {
-    let folds = folds(
-        &sets.choice_sets.participants(),
-        options.folds,
-        options.seed,
-    )?;
     let table = TaskTable::new(tasks);
     let vocab = options.model.vocab;
-    let n_observations = sets.choice_sets.n_observations().max(1);
     let mut per_fold: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+    let mut per_observation: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+    let mut observations = Vec::new();
     let mut fits = Vec::new();
     let (mut train_seconds, mut train_programs, mut trained_passes) = (0.0, 0, 0usize);
     let (mut score_seconds, mut scored) = (0.0, 0);
     let mut parameters = 0;
-    for (fold_index, fold) in folds.iter().enumerate() {
-        let held_out = |p: u32| fold.binary_search(&p).is_ok();
-        let programs = training_programs(sets, |p| !held_out(p));
+    for (fold_index, rule) in splits.iter().enumerate() {
+        let programs = training_programs(sets, rule);
         let examples: Vec<Example> = programs
             .iter()
             .map(|p| Example::new(&vocab, p.task, &parse_observed(&p.program, vocab.slots)?))
@@ -385,13 +282,34 @@ pub fn cross_validate(
         })?;
         score_seconds += began.elapsed().as_secs_f64();
         scored += total;
-        let train_choices = chosen(&sets.tasks, |p| !held_out(p));
-        let test_choices = chosen(&sets.tasks, held_out);
+        let split: Vec<SplitTask<'_>> = sets
+            .tasks
+            .iter()
+            .zip(&log_p)
+            .enumerate()
+            .map(|(t, (programs, log_p))| SplitTask::new(programs, log_p, |p| rule.training(t, p)))
+            .collect();
+        let set_programs = set_programs(sets, &split);
+        progress(NeuralCvProgress::SetPrograms {
+            fold: fold_index,
+            programs: &set_programs,
+        });
+        for (t, task) in split.iter().enumerate() {
+            observations.extend(task.held_out.iter().map(|&(participant, _)| HeldOutId {
+                split: fold_index,
+                task: sets.tasks[t].label.clone(),
+                participant,
+            }));
+        }
         for (m, model) in models.iter().enumerate() {
-            let x = features(model, &sets.tasks, &log_p);
-            let (theta, train_ll) = fit_linear(&x, &train_choices, model.k());
-            let (test_ll, _, _) = linear_evaluate(&x, &test_choices, &theta);
+            let (theta, train_ll) = fit(&split, model.k());
+            let values: Vec<f64> = split
+                .iter()
+                .flat_map(|task| task.held_out_log_likelihoods(&theta))
+                .collect();
+            let test_ll: f64 = values.iter().sum();
             per_fold[m].push(test_ll);
+            per_observation[m].extend(values);
             fits.push(FoldFit {
                 model: model.name.to_owned(),
                 fold: fold_index,
@@ -401,6 +319,7 @@ pub fn cross_validate(
             });
         }
     }
+    let n_observations = observations.len().max(1);
     let models = models
         .iter()
         .zip(per_fold)
@@ -416,6 +335,8 @@ pub fn cross_validate(
         .collect();
     Ok(NeuralCvResult {
         models,
+        observations,
+        observation_log_likelihoods: per_observation,
         fits,
         train_programs,
         train_seconds,
@@ -427,8 +348,33 @@ pub fn cross_validate(
     })
 }
 
-/// The observations of the participants accepted by `keep`, in task order.
-fn training_programs(sets: &ProgramChoiceSets, keep: impl Fn(u32) -> bool) -> Vec<TrainingProgram> {
+/// The participant-fold splits of `sets` ([`crate::cv::folds`] with `folds` and `seed`: the
+/// symbolic cross-validation's folds).
+pub fn participant_splits(
+    sets: &ProgramChoiceSets,
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<SplitRule>, NeuralError> {
+    Ok(
+        crate::cv::folds(&sets.choice_sets.participants(), folds, seed)?
+            .into_iter()
+            .map(SplitRule::Participants)
+            .collect(),
+    )
+}
+
+/// One split per task with observations, in task order (leave-one-task-out).
+pub fn task_splits(sets: &ProgramChoiceSets) -> Vec<SplitRule> {
+    sets.tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.observations.is_empty())
+        .map(|(t, _)| SplitRule::Task(t))
+        .collect()
+}
+
+/// The training observations of a split, in task order.
+fn training_programs(sets: &ProgramChoiceSets, rule: &SplitRule) -> Vec<TrainingProgram> {
     sets.choice_sets
         .tasks
         .iter()
@@ -436,7 +382,7 @@ fn training_programs(sets: &ProgramChoiceSets, keep: impl Fn(u32) -> bool) -> Ve
         .flat_map(|(task, set)| {
             set.observations
                 .iter()
-                .filter(|o| keep(o.participant))
+                .filter(move |o| rule.training(task, o.participant))
                 .map(move |o| TrainingProgram {
                     participant: o.participant,
                     task,
@@ -444,6 +390,27 @@ fn training_programs(sets: &ProgramChoiceSets, keep: impl Fn(u32) -> bool) -> Ve
                 })
         })
         .collect()
+}
+
+/// The listed programs a split's sets hold (task, compact text): the added programs that a
+/// training observation chose.
+fn set_programs(sets: &ProgramChoiceSets, split: &[SplitTask<'_>]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (t, (programs, task)) in sets.tasks.iter().zip(split).enumerate() {
+        let mut listed: Vec<usize> = task
+            .chosen_indices()
+            .filter_map(|k| k.checked_sub(programs.enumerated))
+            .collect();
+        listed.sort_unstable();
+        listed.dedup();
+        out.extend(
+            listed
+                .into_iter()
+                .filter_map(|i| programs.listed.get(i))
+                .map(|p| (t, p.to_compact())),
+        );
+    }
+    out
 }
 
 /// An observation's program from its compact text.

@@ -7,8 +7,12 @@
 //! - [`train`]: seeded initialisation, training, safetensors save and load;
 //! - [`score`]: batched log P(program | task), streamed from the candidate iterator;
 //! - [`bigram`]: a bigram model of program tokens, the floor a neural model must beat;
-//! - [`choice`]: choice sets with program identities (full, or the CPU approximation);
-//! - [`cv`]: the program-level likelihood and the neural models' cross-validation.
+//! - [`choice`]: choice sets with program identities (every enumerated program plus the
+//!   participants' programs the enumeration lacks);
+//! - `choice_fit`: the choice rule on a split's sets, fitted and scored on flat arrays;
+//! - [`cv`]: the program-level likelihood and the neural models' held-out evaluation on the
+//!   symbolic models' splits (participant folds, held-out tasks);
+//! - [`trie`]: prefix-trie scoring of a task's candidates with a key/value cache.
 //!
 //! A neural model's score is s(p) = β · log P_model(p | task), or with `+step`
 //! s(p) = β · log P_model(p | task) − β_step · S; β (and β_step) are fitted on the training folds
@@ -17,6 +21,7 @@
 
 pub mod bigram;
 pub mod choice;
+mod choice_fit;
 pub mod cv;
 pub mod score;
 pub mod tokens;

@@ -42,8 +42,6 @@ pub enum Progress<'a> {
         done: usize,
         total: usize,
     },
-    /// The ranking model of the reduced choice sets is fitted on the full sets.
-    FittingRankModel { model: &'a str },
     /// Task `task`'s candidates stream into its program choice set: `done` so far.
     Streaming { task: &'a str, done: u64 },
     /// An event of fitting the models to all participants.

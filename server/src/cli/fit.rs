@@ -3,8 +3,9 @@
 //! leave-one-task-out; §4.9) and figures.
 //!
 //! The analysis itself is `analysis::pipeline::symbolic`; this file parses the arguments, draws
-//! the progress on stderr and prints a table or one JSON object. A model list with `neural-...`
-//! names goes to the held-out table of `train_neural.rs` instead.
+//! the progress on stderr and prints a table or one JSON object. Neural models (`neural-...`
+//! names, feature `neural`) are evaluated on the same held-out splits after the symbolic
+//! analysis, which runs exactly as without them (`train_neural.rs` adds their rows).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use analysis::cv::CvResult;
 use analysis::cv_tasks::TaskCvResult;
 use analysis::data::RowError;
 use analysis::models::{MODELS, Model, REFERENCE_MODELS};
-use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
+use analysis::pipeline::neural::NeuralConfig;
 use analysis::pipeline::symbolic::{FitConfig, HeldOut, StageSeconds, fit_and_hold_out};
 
 use super::progress::Bars;
@@ -70,6 +71,13 @@ pub struct FitArgs {
     /// Skip the profile-likelihood intervals (faster).
     #[arg(long)]
     pub no_intervals: bool,
+    /// Neural models (with --cv or --cv-tasks): train networks with this many seeds and report
+    /// their mean and spread.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub neural_seeds: usize,
+    /// Neural models: where the network runs (cpu or cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// The `--json` output.
@@ -92,6 +100,10 @@ struct Report<'a> {
     cv_tasks: Option<&'a TaskCvResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     plots: Vec<String>,
+    /// The neural models' evaluation (seeds, fits, hyperparameters); their rows are also in `cv`
+    /// and `cv_tasks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    neural: Option<serde_json::Value>,
     seconds: Seconds,
 }
 
@@ -103,12 +115,34 @@ struct Seconds {
 }
 
 pub fn main(args: FitArgs) -> anyhow::Result<()> {
-    if lists_neural(&args.models) {
-        return fit_with_neural(&args);
-    }
+    run(args, NeuralConfig::default(), None)
+}
+
+/// `proglab fit` with the network settings `network`; `hyperparameters` says how they were
+/// chosen when they are not the committed defaults.
+pub(super) fn run(
+    args: FitArgs,
+    network: NeuralConfig,
+    hyperparameters: Option<String>,
+) -> anyhow::Result<()> {
     let began = Instant::now();
+    let (symbolic, neural) = split_names(&args.models);
+    if !neural.is_empty() {
+        anyhow::ensure!(
+            args.cv.is_some() || args.cv_tasks,
+            "neural models are evaluated on held-out data only: add --cv K and/or --cv-tasks"
+        );
+        anyhow::ensure!(
+            !args.no_canonicalise,
+            "neural models use canonical programs: drop --no-canonicalise"
+        );
+        anyhow::ensure!(
+            !symbolic.is_empty(),
+            "list at least one symbolic model beside the neural ones"
+        );
+    }
     let config = FitConfig {
-        models: Model::parse_list(&args.models)?,
+        models: Model::parse_list(&symbolic)?,
         restarts: args.restarts,
         seed: args.seed,
         intervals: !args.no_intervals,
@@ -126,13 +160,34 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
     let held_out = HeldOut {
         tasks: args.cv_tasks,
     };
-    let analysis = fit_and_hold_out(
+    let mut analysis = fit_and_hold_out(
         &tasks,
         &observations.observed,
         &config,
         held_out,
         &|event| bars.show(event),
     )?;
+    let neural_rows = if neural.is_empty() {
+        None
+    } else {
+        let request = super::train_neural::NeuralRequest {
+            models: &neural,
+            folds: args.cv,
+            fold_seed: args.seed,
+            tasks: args.cv_tasks,
+            seeds: args.neural_seeds,
+            network,
+            hyperparameters,
+            device: &args.device,
+        };
+        Some(super::train_neural::add_neural_rows(
+            &tasks,
+            &observations.observed,
+            &request,
+            &mut analysis,
+            &|event| bars.show(event),
+        )?)
+    };
     let plots = match &args.plots {
         Some(dir) => analysis::plots::write_plots(dir, &analysis.comparison, analysis.cv.as_ref())?
             .into_iter()
@@ -154,6 +209,7 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
         cv: analysis.cv.as_ref(),
         cv_tasks: analysis.cv_tasks.as_ref(),
         plots,
+        neural: neural_rows.as_ref().map(|(json, _)| json.clone()),
         seconds: Seconds {
             stages: analysis.seconds,
             total: began.elapsed().as_secs_f64(),
@@ -162,8 +218,26 @@ pub fn main(args: FitArgs) -> anyhow::Result<()> {
     if args.json {
         super::print_json(&report)
     } else {
-        super::print_stdout(&format_report(&report))
+        let mut text = format_report(&report);
+        if let Some((_, section)) = &neural_rows {
+            text.push_str(section);
+        }
+        super::print_stdout(&text)
     }
+}
+
+/// The symbolic names of a comma-separated model list (re-joined with commas) and the neural
+/// ones (`neural-...`).
+fn split_names(models: &str) -> (String, Vec<String>) {
+    let (neural, symbolic): (Vec<&str>, Vec<&str>) = models
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .partition(|name| name.starts_with("neural-"));
+    (
+        symbolic.join(","),
+        neural.into_iter().map(str::to_owned).collect(),
+    )
 }
 
 fn format_report(report: &Report<'_>) -> String {
@@ -352,47 +426,4 @@ fn num(value: f64) -> String {
     } else {
         format!("{value:.4}")
     }
-}
-
-/// Whether a comma-separated model list names a neural model (`neural-...`).
-fn lists_neural(models: &str) -> bool {
-    models
-        .split(',')
-        .any(|name| name.trim().starts_with("neural-"))
-}
-
-/// `proglab fit` with neural models in its list: the symbolic models are fitted and
-/// cross-validated on the same choice sets as the neural ones (on the CPU, the reduced sets), and
-/// every model appears in one held-out table, JSON object and set of figures. Everything `fit`
-/// does not name keeps the defaults of `train-neural --cv`.
-fn fit_with_neural(fit: &FitArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !fit.cv_tasks,
-        "--cv-tasks evaluates symbolic models only: drop the neural models or --cv-tasks"
-    );
-    let folds = fit.cv.ok_or_else(|| {
-        anyhow::anyhow!("neural models are compared on held-out participants only: add --cv K")
-    })?;
-    anyhow::ensure!(
-        !fit.no_canonicalise,
-        "neural models use canonical programs: drop --no-canonicalise"
-    );
-    let config = NeuralTableConfig {
-        models: fit.models.clone(),
-        random_starts: fit.restarts,
-        network: NeuralConfig {
-            seed: fit.seed,
-            ..NeuralConfig::default()
-        },
-        plots: fit.plots.clone(),
-        ..NeuralTableConfig::default()
-    };
-    super::train_neural::table_main(
-        &fit.programs,
-        &fit.experiment,
-        "cpu",
-        folds,
-        &config,
-        fit.json,
-    )
 }

@@ -2,7 +2,6 @@
 //! stage of a pipeline's [`Progress`] events.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -34,11 +33,6 @@ impl Bars {
                 let bar = stage(&mut current, format!("enumerating task {task}"), COUNT_BAR);
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
-            }
-            Progress::FittingRankModel { model } => {
-                let name = format!("fitting the ranking model {model} on the full sets");
-                let bar = stage(&mut current, name, "{msg} ({elapsed})");
-                bar.enable_steady_tick(Duration::from_millis(200));
             }
             Progress::Streaming { task, done } => {
                 stage(
@@ -121,6 +115,7 @@ fn neural_event(
         NeuralCvProgress::Scoring { fold, programs } => {
             stage(current, format!("scoring (fold {fold})"), SCORE_BAR).set_length(programs as u64);
         }
+        NeuralCvProgress::SetPrograms { .. } => {}
         NeuralCvProgress::Scored { done } => {
             if let Some((_, bar)) = current.as_ref() {
                 bar.set_position(done as u64);

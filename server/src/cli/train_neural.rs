@@ -1,10 +1,10 @@
 //! `proglab train-neural`: trains the task-conditioned program transformer (feature `neural`) on a
-//! programs.csv-format file and saves it, or with `--cv K` cross-validates the symbolic and
-//! neural models by participant on the same choice sets and folds and prints one held-out table.
+//! programs.csv-format file and saves it, or with `--cv K` runs `proglab fit --cv K` with these
+//! network settings: the symbolic and neural models on the same participant folds and full
+//! choice sets, in one held-out table. This file also holds the neural rows that `fit` adds.
 //!
 //! The analyses are `analysis::pipeline::neural`; this file parses the arguments, draws the
-//! progress and prints. On the CPU the choice sets default to the reduced approximation described
-//! there; the output says so. `--top-n 0` uses the full sets.
+//! progress and prints.
 //!
 //! candle's CPU kernels run on their own spinning thread pool sized by `CANDLE_NUM_THREADS`; for
 //! these small models `CANDLE_NUM_THREADS=1` was about twice as fast on 2 cores (see
@@ -12,9 +12,12 @@
 
 use std::path::PathBuf;
 
-use analysis::pipeline::neural::{NeuralConfig, NeuralTableConfig};
+use analysis::pipeline::neural::NeuralConfig;
 
 use super::DEFAULT_EXPERIMENT;
+
+/// The models of `train-neural --cv` unless `--models` says otherwise.
+const DEFAULT_TABLE_MODELS: &str = "null,mdl,step,gi,gi+step,neural-tf,neural-tf+step";
 
 /// Arguments of `proglab train-neural`.
 #[derive(Debug, clap::Args)]
@@ -32,25 +35,25 @@ pub struct TrainNeuralArgs {
     /// with extension .json). Required without --cv.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Cross-validate with this many participant folds and print the held-out table.
+    /// Cross-validate with this many participant folds and print the held-out table (as
+    /// `proglab fit --cv K` does, with these network settings).
     #[arg(long)]
     pub cv: Option<usize>,
-    /// Models of the --cv table (symbolic and neural names).
-    #[arg(long, default_value_t = NeuralTableConfig::default().models)]
-    pub models: String,
-    /// Choice sets: the observed programs plus the top N enumerated programs of --rank-model;
-    /// 0 = the full sets. Default: 1000 on cpu, the full sets on cuda.
+    /// With --cv: also leave one task out at a time.
     #[arg(long)]
-    pub top_n: Option<usize>,
-    /// The symbolic model whose top N programs form the reduced sets.
-    #[arg(long, default_value_t = NeuralTableConfig::default().rank_model)]
-    pub rank_model: String,
+    pub cv_tasks: bool,
+    /// Models of the --cv table (symbolic and neural names).
+    #[arg(long, default_value = DEFAULT_TABLE_MODELS)]
+    pub models: String,
     /// Random starts of each symbolic fit (the reference analysis used 50, docs/modelling.md §4.6).
-    #[arg(long, default_value_t = NeuralTableConfig::default().random_starts)]
+    #[arg(long, default_value_t = 10)]
     pub random_starts: usize,
-    /// Seed of the folds, the initialisation, the shuffling and the dropout.
+    /// Seed of the folds and of the first network (initialisation, shuffling, dropout).
     #[arg(long, default_value_t = NeuralConfig::default().seed)]
     pub seed: u64,
+    /// With --cv: networks trained with this many seeds (seed, seed + 1, ...).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
     /// Model width.
     #[arg(long, default_value_t = NeuralConfig::default().width)]
     pub width: usize,
@@ -111,17 +114,48 @@ impl TrainNeuralArgs {
         }
     }
 
-    /// The held-out table's settings these arguments name.
-    fn table(&self) -> NeuralTableConfig {
-        NeuralTableConfig {
+    /// `proglab fit --cv K` with these settings; the hyperparameters are recorded as set on the
+    /// command line when they differ from the committed defaults.
+    fn run_fit(&self, folds: usize) -> anyhow::Result<()> {
+        let network = self.network();
+        let defaults = NeuralConfig {
+            seed: network.seed,
+            threads: network.threads,
+            score_batch: network.score_batch,
+            ..NeuralConfig::default()
+        };
+        let hyperparameters = (network != defaults)
+            .then(|| "set on the command line (not the committed defaults)".to_owned());
+        let args = super::fit::FitArgs {
+            programs: self.data.clone(),
+            experiment: self.experiment.clone(),
             models: self.models.clone(),
-            top_n: self.top_n,
-            rank_model: self.rank_model.clone(),
-            random_starts: self.random_starts,
-            network: self.network(),
+            restarts: self.random_starts,
+            seed: self.seed,
+            cv: Some(folds),
+            cv_tasks: self.cv_tasks,
+            json: self.json,
             plots: self.plots.clone(),
-        }
+            no_canonicalise: false,
+            no_intervals: true,
+            neural_seeds: self.seeds,
+            device: self.device.clone(),
+        };
+        super::fit::run(args, network, hyperparameters)
     }
+}
+
+/// What `proglab fit` asks of the neural models.
+pub(super) struct NeuralRequest<'a> {
+    pub models: &'a [String],
+    pub folds: Option<usize>,
+    pub fold_seed: u64,
+    pub tasks: bool,
+    pub seeds: usize,
+    pub network: NeuralConfig,
+    /// How the hyperparameters were chosen, when not the committed defaults.
+    pub hyperparameters: Option<String>,
+    pub device: &'a str,
 }
 
 #[cfg(not(feature = "neural"))]
@@ -130,21 +164,20 @@ pub fn main(_args: TrainNeuralArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "neural"))]
-pub(super) fn table_main(
-    _data: &std::path::Path,
-    _experiment: &str,
-    _device: &str,
-    _folds: usize,
-    _config: &NeuralTableConfig,
-    _json: bool,
-) -> anyhow::Result<()> {
+pub(super) fn add_neural_rows(
+    _tasks: &[dsl::tasks::NamedTask],
+    _observed: &[analysis::choice::ObservedProgram],
+    _request: &NeuralRequest<'_>,
+    _analysis: &mut analysis::pipeline::symbolic::SymbolicAnalysis,
+    _progress: &(dyn Fn(analysis::pipeline::Progress<'_>) + Sync),
+) -> anyhow::Result<(serde_json::Value, String)> {
     anyhow::bail!("this proglab was built without neural models: rebuild with `--features neural`")
 }
 
 #[cfg(feature = "neural")]
-pub use enabled::main;
+pub(super) use enabled::add_neural_rows;
 #[cfg(feature = "neural")]
-pub(super) use enabled::table_main;
+pub use enabled::main;
 
 #[cfg(feature = "neural")]
 mod enabled {
@@ -152,27 +185,26 @@ mod enabled {
 
     use anyhow::Context;
 
-    use analysis::neural::{DeviceChoice, device};
-    use analysis::pipeline::Progress;
-    use analysis::pipeline::neural::{
-        NeuralTableConfig, neural_table, scoring_throughput, train_network,
-    };
+    use dsl::tasks::NamedTask;
 
-    use super::TrainNeuralArgs;
+    use analysis::choice::ObservedProgram;
+    use analysis::neural::{DeviceChoice, NeuralModel, device};
+    use analysis::pipeline::Progress;
+    use analysis::pipeline::neural::held_out::{
+        FIXED_IN_ADVANCE, NeuralHeldOut, NeuralHeldOutConfig, add_to_participant_cv,
+        add_to_task_cv, neural_held_out,
+    };
+    use analysis::pipeline::neural::{scoring_throughput, train_network};
+    use analysis::pipeline::symbolic::SymbolicAnalysis;
+
+    use super::{NeuralRequest, TrainNeuralArgs};
     use crate::cli::load_observations;
     use crate::cli::progress::Bars;
     use crate::cli::{experiment_tasks, print_json, print_stdout};
 
     pub fn main(args: TrainNeuralArgs) -> anyhow::Result<()> {
         if let Some(folds) = args.cv {
-            return table_main(
-                &args.data,
-                &args.experiment,
-                &args.device,
-                folds,
-                &args.table(),
-                args.json,
-            );
+            return args.run_fit(folds);
         }
         let device = device(args.device.parse::<DeviceChoice>()?)?;
         let out = args
@@ -222,36 +254,85 @@ mod enabled {
         }
     }
 
-    /// The held-out table of `train-neural --cv` and of `fit` with neural models.
-    pub(crate) fn table_main(
-        data: &Path,
-        experiment: &str,
-        device_name: &str,
-        folds: usize,
-        config: &NeuralTableConfig,
-        json: bool,
-    ) -> anyhow::Result<()> {
-        let device = device(device_name.parse::<DeviceChoice>()?)?;
-        let tasks = experiment_tasks(experiment)?;
-        let observations = load_observations(data, &tasks, true)?;
-        warn_excluded(data, &observations.excluded);
-        let bars = Bars::default();
-        let table = neural_table(
-            &tasks,
-            &observations.observed,
-            folds,
-            config,
-            &device,
-            &|event| bars.show(event),
-        )?;
-        if config.plots.is_some() && table.comparison.is_none() {
-            eprintln!("no figures: they need at least one symbolic model");
+    /// Evaluates the neural models of `request` on the held-out splits of `analysis` and adds
+    /// their rows (means over seeds) to its tables; returns the evaluation as JSON and a text
+    /// section for the table.
+    pub(crate) fn add_neural_rows(
+        tasks: &[NamedTask],
+        observed: &[ObservedProgram],
+        request: &NeuralRequest<'_>,
+        analysis: &mut SymbolicAnalysis,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> anyhow::Result<(serde_json::Value, String)> {
+        let device = device(request.device.parse::<DeviceChoice>()?)?;
+        let mut models = Vec::new();
+        for name in request.models {
+            models.push(NeuralModel::by_name(name).with_context(|| {
+                format!("unknown neural model `{name}` (neural-tf, neural-tf+step)")
+            })?);
         }
-        if json {
-            print_json(&table)
-        } else {
-            print_stdout(&table.render())
+        let config = NeuralHeldOutConfig {
+            folds: request.folds,
+            fold_seed: request.fold_seed,
+            tasks: request.tasks,
+            seeds: request.seeds,
+            network: request.network,
+            hyperparameters: request
+                .hyperparameters
+                .clone()
+                .unwrap_or_else(|| FIXED_IN_ADVANCE.to_owned()),
+        };
+        let neural = neural_held_out(tasks, observed, &models, &config, &device, progress)?;
+        if let (Some(cv), Some(rows)) = (analysis.cv.as_mut(), &neural.participants) {
+            add_to_participant_cv(cv, rows)?;
         }
+        if let (Some(cv), Some(rows)) = (analysis.cv_tasks.as_mut(), &neural.tasks) {
+            add_to_task_cv(cv, rows)?;
+        }
+        let text = render(&neural);
+        Ok((serde_json::to_value(&neural)?, text))
+    }
+
+    /// The neural section of the table: seeds, hyperparameters, per-seed totals, throughput.
+    fn render(neural: &NeuralHeldOut) -> String {
+        let seeds: Vec<String> = neural.seeds.iter().map(u64::to_string).collect();
+        let mut out = format!(
+            "\nneural models (rows above: means over network seeds {}); choice sets: {}; no approximation\n\
+             hyperparameters: {}\n",
+            seeds.join(", "),
+            neural.choice_sets,
+            neural.config.hyperparameters
+        );
+        for (what, evaluation) in [
+            ("participant folds", &neural.participants),
+            ("held-out tasks", &neural.tasks),
+        ] {
+            let Some(evaluation) = evaluation else {
+                continue;
+            };
+            out.push_str(&format!("held-out log-likelihood per seed, {what}\n"));
+            for model in &evaluation.models {
+                let per_seed: Vec<String> =
+                    model.per_seed.iter().map(|v| format!("{v:.2}")).collect();
+                out.push_str(&format!(
+                    "  {:<15} {}   mean {:.2} ± {:.2} (sd over seeds)\n",
+                    model.name,
+                    per_seed.join(" "),
+                    model.held_out_log_likelihood,
+                    model.seed_sd
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "network: transformer on {}, {} parameters; training {:.0} programs/s; scoring {:.0} programs/s ({} programs in {:.1} s)\n",
+            neural.device,
+            neural.network_parameters,
+            neural.train_programs_per_second,
+            neural.candidates_per_second,
+            neural.scored_programs,
+            neural.score_seconds
+        ));
+        out
     }
 
     fn warn_excluded(data: &Path, excluded: &[analysis::data::RowError]) {

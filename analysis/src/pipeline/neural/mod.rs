@@ -1,16 +1,10 @@
 //! The neural baselines' analyses: training the task-conditioned program transformer on every
-//! participant, measuring its scoring throughput, and the held-out table that cross-validates the
-//! symbolic and neural models on the same choice sets and participant folds.
+//! participant, measuring its scoring throughput, and its held-out rows beside the symbolic
+//! models' ([`held_out`]: the same participant folds and held-out tasks, the same full choice
+//! sets, several network seeds).
 //!
 //! The config structs are plain data and exist without the `neural` feature, so that a command
 //! line built without it still shows the same defaults; the functions need the feature.
-//!
-//! On the CPU the table's choice sets default to the approximation of `crate::neural::choice`
-//! (the observed programs of all participants plus the top [`CPU_TOP_N`] enumerated programs of
-//! a ranking model fitted on the full sets); the table says so, and the symbolic models are
-//! scored on the same reduced sets.
-
-use std::path::PathBuf;
 
 #[cfg(feature = "neural")]
 use crate::neural::NeuralError;
@@ -22,21 +16,15 @@ use crate::neural::train::TrainConfig;
 use crate::neural::transformer::TransformerConfig;
 
 #[cfg(feature = "neural")]
-mod table;
+pub mod held_out;
 #[cfg(feature = "neural")]
 mod training;
 
 #[cfg(feature = "neural")]
-pub use table::{NeuralTable, neural_table};
-#[cfg(feature = "neural")]
 pub use training::{TaskThroughput, scoring_throughput, train_network};
 
-/// Reduced choice sets hold this many top programs per task on the CPU unless
-/// [`NeuralTableConfig::top_n`] says otherwise.
-pub const CPU_TOP_N: usize = 1000;
-
 /// The network and its training.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct NeuralConfig {
     /// Model width.
     pub width: usize,
@@ -74,37 +62,6 @@ impl Default for NeuralConfig {
             score_batch: 128,
             seed: 0,
             threads: 1,
-        }
-    }
-}
-
-/// Settings of the held-out table beyond the network's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NeuralTableConfig {
-    /// Comma-separated symbolic and neural model names.
-    pub models: String,
-    /// Choice sets: the observed programs plus the top N enumerated programs of
-    /// [`NeuralTableConfig::rank_model`]; `Some(0)` means the full sets, `None` [`CPU_TOP_N`] on
-    /// the CPU and the full sets elsewhere.
-    pub top_n: Option<usize>,
-    /// The symbolic model whose top N programs form the reduced sets.
-    pub rank_model: String,
-    /// Random starts of each symbolic fit.
-    pub random_starts: usize,
-    pub network: NeuralConfig,
-    /// Write the comparison figures into this folder.
-    pub plots: Option<PathBuf>,
-}
-
-impl Default for NeuralTableConfig {
-    fn default() -> NeuralTableConfig {
-        NeuralTableConfig {
-            models: "null,mdl,step,gi,gi+step,neural-tf,neural-tf+step".into(),
-            top_n: None,
-            rank_model: "gi+step".into(),
-            random_starts: 10,
-            network: NeuralConfig::default(),
-            plots: None,
         }
     }
 }
