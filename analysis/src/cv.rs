@@ -10,8 +10,7 @@
 //! fold U_t is the enumeration plus the training participants' programs, the models are fitted
 //! in it, and each held-out choice is scored in it plus its own program, so nothing about the
 //! held-out participants shapes any set. [`cross_validate_with`] can also keep the full-fit sets
-//! ([`SetRule::Full`]), as the held-out table of the neural models does, whose networks score
-//! those sets.
+//! ([`SetRule::Full`]); the tests use it to show what the fold sets change.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

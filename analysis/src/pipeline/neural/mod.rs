@@ -1,6 +1,6 @@
 //! The neural baselines' analyses: training the task-conditioned program transformer on every
 //! participant, measuring its scoring throughput, and its held-out rows beside the symbolic
-//! models' ([`held_out`]: the same participant folds and held-out tasks, the same full choice
+//! models' (`held_out`: the same participant folds and held-out tasks, the same full choice
 //! sets, several network seeds).
 //!
 //! The config structs are plain data and exist without the `neural` feature, so that a command
