@@ -70,3 +70,7 @@ mod conditions;
 // `proglab fit` on held-out data: participant folds and leave-one-task-out on two tasks of the
 // development data, with the choice-set rule and paired differences in the table and the JSON.
 mod fit_cli;
+
+// `proglab library` on the development data: the library by compression as JSON and as a table,
+// and its heat maps.
+mod library_cli;

@@ -5,12 +5,24 @@
 //! (default) or cuda. The PyTorch reference of the same architecture is
 //! `benchmarks/pytorch_reference.py`; run both on the same machine and compare. Each measurement
 //! runs on a rayon pool of 1 and of 2 threads.
+//!
+//! The fast CPU scorer ([`analysis::neural::fast`]) is measured last, on the candidates of one
+//! task: the candidate stream alone, the stream with tokenising, a one-thread profile of the
+//! scorer's parts, and the whole scorer streamed on 1 and 2 threads, with the time all 14,758,615
+//! candidates of the ten tasks would take at that rate; CPU seconds are printed beside the wall
+//! times, since a busy machine stretches the latter. Environment: `FAST_TASK` (task index,
+//! default 3), `FAST_N` (candidates, default 300,000; 0 for the whole task), `FAST_CHUNK`
+//! (sequences per trie), `FAST_WINDOW` (programs per window of the stream), `FAST_ROWS` (trie
+//! nodes per block of matrix products), `FAST_THREADS` (the thread counts of the streamed runs,
+//! default `1,2`), `FAST_ONLY=1` to skip the candle measurements. Measured on the 2-core
+//! development machine: see the fast scorer's module docs.
 
 use std::time::Instant;
 
 use analysis::choice::{ObserveOptions, observed_programs};
 use analysis::data::read_programs;
 use analysis::enumerate::candidates;
+use analysis::neural::fast::{FastScorer, Profile};
 use analysis::neural::score::score_stream;
 use analysis::neural::tokens::Vocab;
 use analysis::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, train};
@@ -18,10 +30,12 @@ use analysis::neural::transformer::TransformerConfig;
 use analysis::neural::{DeviceChoice, device, with_threads};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for threads in [1, 2] {
-        with_threads(threads, || run(threads).map_err(|e| e.to_string()))??;
+    if std::env::var("FAST_ONLY").is_err() {
+        for threads in [1, 2] {
+            with_threads(threads, || run(threads).map_err(|e| e.to_string()))??;
+        }
     }
-    Ok(())
+    fast()
 }
 
 fn run(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
@@ -81,6 +95,166 @@ fn run(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "score: batch {batch_size}: {:.0} candidates/s ({n} candidates of task a in {seconds:.2} s)",
             n as f64 / seconds
+        );
+    }
+    Ok(())
+}
+
+/// Candidates of all ten tasks.
+const ALL_CANDIDATES: f64 = 14_758_615.0;
+
+fn env_usize(name: &str, default: usize) -> Result<usize, Box<dyn std::error::Error>> {
+    match std::env::var(name) {
+        Ok(text) => Ok(text.trim().parse()?),
+        Err(_) => Ok(default),
+    }
+}
+
+/// This thread's time on the CPU (Linux), to tell the cost of the work from waiting for a busy
+/// machine.
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanos / 1e9)
+}
+
+/// This process's user and system time (Linux, clock ticks of 1/100 s).
+fn process_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = text.rsplit(')').next()?.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// The fast scorer on one task's candidates (see the module docs).
+fn fast() -> Result<(), Box<dyn std::error::Error>> {
+    let tasks: Vec<&dsl::Task> = dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| &t.task)
+        .collect();
+    let table = TaskTable::new(&tasks);
+    let task = env_usize("FAST_TASK", 3)?;
+    let limit = match env_usize("FAST_N", 300_000)? {
+        0 => usize::MAX,
+        n => n,
+    };
+    let vocab = Vocab::new(4, 64)?;
+    let lm = NeuralLm::new(
+        TransformerConfig::small(vocab),
+        &analysis::neural::Device::Cpu,
+        0,
+    )?;
+    let mut scorer = FastScorer::new(&lm, &table)?;
+    let (chunk, window, rows) = (
+        env_usize("FAST_CHUNK", 0)?,
+        env_usize("FAST_WINDOW", 0)?,
+        env_usize("FAST_ROWS", 0)?,
+    );
+    if chunk > 0 {
+        scorer = scorer.with_chunk(chunk);
+    }
+    if window > 0 {
+        scorer = scorer.with_window(window);
+    }
+    if rows > 0 {
+        scorer = scorer.with_rows(rows);
+    }
+    let stream = || -> Result<_, Box<dyn std::error::Error>> {
+        Ok(candidates(tasks[task])?.take(limit).map(|(p, _)| p))
+    };
+
+    let began = Instant::now();
+    let n = stream()?.count();
+    let seconds = began.elapsed().as_secs_f64();
+    println!(
+        "fast: task {task}, {n} candidates; the stream alone: {:.0} candidates/s",
+        n as f64 / seconds
+    );
+    let began = Instant::now();
+    let mut sequences = Vec::with_capacity(n);
+    for program in stream()? {
+        sequences.push(vocab.encode(&program)?);
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    println!(
+        "fast: stream and tokenising: {:.0} candidates/s",
+        n as f64 / seconds
+    );
+
+    // Where one thread's time goes.
+    let mut profile = Profile::default();
+    let began = Instant::now();
+    let cpu_began = thread_cpu_seconds();
+    let scores = scorer.profile(task, &sequences, &mut profile)?;
+    let seconds = began.elapsed().as_secs_f64();
+    if let (Some(end), Some(start)) = (thread_cpu_seconds(), cpu_began) {
+        println!(
+            "fast: profile: {:.2} s wall, {:.2} s on the CPU ({:.0} programs per CPU second)",
+            seconds,
+            end - start,
+            n as f64 / (end - start)
+        );
+    }
+    drop(sequences);
+    let part = |d: std::time::Duration| {
+        format!(
+            "{:.2} s ({:.0}%)",
+            d.as_secs_f64(),
+            100.0 * d.as_secs_f64() / profile.total().as_secs_f64()
+        )
+    };
+    println!(
+        "fast: profile, 1 thread, scoring only: {:.0} programs/s, {:.2} nodes/program, {:.2} us/node; \
+         trie {}, inputs {}, matmul {}, attention {}, layer norm and relu {}, softmax {}",
+        n as f64 / seconds,
+        profile.nodes as f64 / n as f64,
+        1e6 * seconds / profile.nodes as f64,
+        part(profile.trie),
+        part(profile.inputs),
+        part(profile.matmul),
+        part(profile.attention),
+        part(profile.elementwise),
+        part(profile.softmax),
+    );
+
+    let thread_counts: Vec<usize> = std::env::var("FAST_THREADS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
+    for threads in thread_counts {
+        let cpu_began = process_cpu_seconds();
+        let (seconds, stats, total) = with_threads(threads, || {
+            let began = Instant::now();
+            let mut total = 0.0;
+            let mut count = 0u64;
+            let programs = candidates(tasks[task])
+                .map_err(|e| e.to_string())?
+                .take(limit)
+                .map(|(p, _)| p);
+            let stats = scorer
+                .score_stream(task, programs, |index, score| {
+                    debug_assert_eq!(index, count);
+                    count += 1;
+                    total += score;
+                })
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((began.elapsed().as_secs_f64(), stats, total))
+        })??;
+        let cpu = match (process_cpu_seconds(), cpu_began) {
+            (Some(end), Some(start)) => format!(", {:.1} CPU seconds", end - start),
+            _ => String::new(),
+        };
+        let check: f64 = scores.iter().sum();
+        assert!((total - check).abs() < 1e-6 * check.abs().max(1.0));
+        let rate = n as f64 / seconds;
+        println!(
+            "fast: {threads} thread(s), streamed: {rate:.0} programs/s ({n} in {seconds:.1} s{cpu}, \
+             {:.2} nodes/program); all {ALL_CANDIDATES} candidates: {:.1} min at this rate",
+            stats.evaluated as f64 / n as f64,
+            ALL_CANDIDATES / rate / 60.0
         );
     }
     Ok(())

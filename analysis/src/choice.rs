@@ -45,6 +45,8 @@ pub struct ObservedProgram {
     pub participant: u32,
     /// Task index (`mdp_idx`).
     pub task: usize,
+    /// Where the participant saw the task ([`ProgramRow::position`]).
+    pub order_position: usize,
     pub program: Program,
     /// The compact form of `program`; programs are identified by it.
     pub text: String,
@@ -70,6 +72,7 @@ pub fn observed_programs(
                 line: *line,
                 participant: row.participant_idx,
                 task: row.mdp_idx,
+                order_position: row.position(),
                 text: program.to_compact(),
                 program,
                 key,

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use crate::choice::{ChoiceSets, Coverage};
 use crate::error::AnalysisError;
@@ -61,6 +60,9 @@ pub struct Lrt {
     pub chi2: f64,
     pub df: usize,
     pub p: f64,
+    /// The reference distribution of `p`: χ²(df), or a boundary mixture when the nested model
+    /// sits at library weights of 0 (docs/modelling.md §4.7).
+    pub reference: String,
 }
 
 /// One model on one task, at the global fit.
@@ -246,13 +248,15 @@ pub fn likelihood_ratio_tests(results: &[ModelResult]) -> Vec<Lrt> {
             }
             let df = large.k - small.k;
             let chi2 = (2.0 * (large.log_likelihood - small.log_likelihood)).max(0.0);
-            let p = ChiSquared::new(df as f64).map_or(f64::NAN, |d| d.sf(chi2));
+            let (small_model, large_model) = (&small.fit.model, &large.fit.model);
+            let p = crate::models::library::lrt_p_value(small_model, large_model, chi2);
             tests.push(Lrt {
                 null_model: small.name.clone(),
                 model: large.name.clone(),
                 chi2,
                 df,
                 p,
+                reference: crate::models::library::lrt_reference(small_model, large_model),
             });
         }
     }

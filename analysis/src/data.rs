@@ -23,6 +23,19 @@ pub struct ProgramRow {
     pub programming_exp: String,
     #[serde(default)]
     pub programming_game_exp: String,
+    /// Where this participant saw the task (0 = first). proglab's exports write it; the published
+    /// file has no such column, and there everyone saw the tasks in `mdp_idx` order, so an absent
+    /// value means `mdp_idx` ([`ProgramRow::position`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_position: Option<usize>,
+}
+
+impl ProgramRow {
+    /// The position at which the participant saw this task: `order_position`, or `mdp_idx` when
+    /// the file has no such column (the published data, where everyone saw the same order).
+    pub fn position(&self) -> usize {
+        self.order_position.unwrap_or(self.mdp_idx)
+    }
 }
 
 /// A row that could not be read, with its line number in the file (header = line 1).

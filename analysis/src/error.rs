@@ -48,6 +48,15 @@ pub enum AnalysisError {
     /// Task and label lists of different lengths.
     #[error("{tasks} tasks but {labels} labels")]
     LabelCount { tasks: usize, labels: usize },
+    /// The library model's candidate groups do not add up to the task's choice set.
+    #[error(
+        "{task}: the library model grouped {grouped} candidates, the choice set has {choice_set}"
+    )]
+    LibraryGroups {
+        task: String,
+        grouped: u64,
+        choice_set: u64,
+    },
     /// A task whose state space is too large for the trace search.
     #[error("{task}: more than {limit} reachable states; too large to enumerate")]
     TooManyStates { task: String, limit: usize },

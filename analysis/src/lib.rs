@@ -11,6 +11,7 @@ pub mod enumerate;
 pub mod error;
 pub mod fit;
 pub mod key;
+pub mod library;
 pub mod models;
 #[cfg(feature = "neural")]
 pub mod neural;

@@ -16,7 +16,7 @@ use crate::cv::CvResult;
 use crate::error::AnalysisError;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FONT_NAME: &str = "sans-serif";
+pub(crate) const FONT_NAME: &str = "sans-serif";
 
 /// Grouped bars: one group per category, one bar per series within a group.
 struct BarChart<'a> {
@@ -125,7 +125,7 @@ pub fn write_plots(
     Ok(written)
 }
 
-fn register() -> Result<(), AnalysisError> {
+pub(crate) fn register() -> Result<(), AnalysisError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
     if ok { Ok(()) } else { Err(AnalysisError::Font) }

@@ -1,7 +1,7 @@
 //! Tests of the neural baselines (feature `neural`, CPU, small sizes): program sequences and the
 //! grammar, proper normalisation over a small enumerable program space, the choice-set likelihood
-//! against the symbolic code path, training against a bigram floor, saving and loading, and the
-//! cross-validation driver.
+//! against the symbolic code path, training against a bigram floor, saving and loading, the fast
+//! scorer against the naive one, and the cross-validation driver.
 #![cfg(feature = "neural")]
 
 use std::collections::HashSet;
@@ -16,11 +16,14 @@ use analysis::neural::choice::{ProgramChoiceSets, build};
 use analysis::neural::cv::{
     NeuralCvOptions, choice_log_likelihood, chosen, hold_out, participant_splits,
 };
+use analysis::neural::fast::FastScorer;
 use analysis::neural::score::log_probs;
 use analysis::neural::tokens::{BOS, EOS, SEP, Vocab};
 use analysis::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, train};
 use analysis::neural::transformer::TransformerConfig;
-use analysis::neural::{DeviceChoice, NEURAL_MODELS, NeuralModel, device, split_models};
+use analysis::neural::{
+    DeviceChoice, NEURAL_MODELS, NeuralModel, device, split_models, with_threads,
+};
 use candle_core::Device;
 use dsl::{Action, Instr, Limits, Program, Task};
 
@@ -510,4 +513,164 @@ fn neural_held_out_rows_use_the_symbolic_folds_on_full_sets() {
     assert_eq!(held, n);
     assert_eq!(result.scored_programs, 2 * sets.tasks[0].len());
     assert!(result.candidates_per_second > 0.0 && result.train_programs_per_second > 0.0);
+}
+
+/// A small two-layer model trained briefly on the development programs, so that every weight
+/// (layer norms included) is away from its initial value.
+fn briefly_trained(vocab: Vocab, table: &TaskTable) -> NeuralLm {
+    let config = TransformerConfig {
+        vocab,
+        width: 32,
+        layers: 2,
+        heads: 4,
+        mlp_ratio: 2,
+        prefix: 2,
+        dropout: 0.0,
+    };
+    let mut lm = NeuralLm::new(config, &Device::Cpu, 11).unwrap();
+    let training: Vec<Example> = observations(None)
+        .iter()
+        .take(200)
+        .map(|o| Example::new(&vocab, o.task, &o.program).unwrap())
+        .collect();
+    let train_config = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        learning_rate: 1e-2,
+        ..TrainConfig::default()
+    };
+    train(&mut lm, table, &training, &train_config, &|_| {}).unwrap();
+    lm
+}
+
+fn assert_close(fast: &[f64], naive: &[f64], what: &str) {
+    assert_eq!(fast.len(), naive.len());
+    let worst = fast
+        .iter()
+        .zip(naive)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "{what}: largest difference {worst:.2e} over {} programs",
+        fast.len()
+    );
+    for (i, (a, b)) in fast.iter().zip(naive).enumerate() {
+        assert!((a - b).abs() < 1e-4, "{what} {i}: fast {a}, naive {b}");
+    }
+}
+
+#[test]
+fn the_fast_scorer_equals_the_naive_scorer_on_every_candidate_of_a_task() {
+    let vocab = Vocab::new(4, 64).unwrap();
+    let tasks = all_tasks();
+    let table = TaskTable::new(&tasks);
+    let lm = briefly_trained(vocab, &table);
+    // Task 0 has the fewest candidates (39,650).
+    let task = 0;
+    let programs: Vec<Program> = analysis::enumerate::candidates(tasks[task])
+        .unwrap()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(programs.len(), 39_650);
+    let examples: Vec<Example> = programs
+        .iter()
+        .map(|p| Example::new(&vocab, task, p).unwrap())
+        .collect();
+    let naive = log_probs(&lm, &table, &examples, 512).unwrap();
+    // Small windows, tries and blocks, so that the stream takes several windows of several tries
+    // on two threads and levels take several blocks.
+    let fast = FastScorer::new(&lm, &table)
+        .unwrap()
+        .with_window(10_000)
+        .with_chunk(1_500)
+        .with_rows(64);
+    let mut streamed = Vec::with_capacity(programs.len());
+    let stats = with_threads(2, || {
+        fast.score_candidates(task, tasks[task], |index, score| {
+            assert_eq!(index, streamed.len() as u64, "stream order");
+            streamed.push(score);
+        })
+    })
+    .unwrap()
+    .unwrap();
+    assert_close(&streamed, &naive, "candidate");
+    assert_eq!(stats.sequences, programs.len());
+    assert!(stats.evaluated < stats.naive_positions / 2 + stats.naive_positions / 4);
+    // One trie of the whole list, and the list in parallel chunks, agree too.
+    let sequences: Vec<Vec<u32>> = examples.iter().map(|e| e.tokens.clone()).collect();
+    let (whole, _) = fast.score_trie(task, &sequences).unwrap();
+    assert_close(&whole, &naive, "candidate (one trie)");
+    let listed = fast.score_programs(task, &programs[..5_000]).unwrap();
+    assert_close(&listed, &naive[..5_000], "candidate (listed)");
+}
+
+#[test]
+fn the_fast_scorer_equals_the_naive_scorer_on_participant_programs() {
+    let vocab = Vocab::new(4, 64).unwrap();
+    let tasks = all_tasks();
+    let table = TaskTable::new(&tasks);
+    let lm = briefly_trained(vocab, &table);
+    let fast = FastScorer::new(&lm, &table).unwrap().with_rows(16);
+    let observed = observations(None);
+    let examples: Vec<Example> = observed
+        .iter()
+        .map(|o| Example::new(&vocab, o.task, &o.program).unwrap())
+        .collect();
+    let naive = log_probs(&lm, &table, &examples, 256).unwrap();
+    let mut checked = 0;
+    for task in 0..tasks.len() {
+        let (sequences, expected): (Vec<Vec<u32>>, Vec<f64>) = examples
+            .iter()
+            .zip(&naive)
+            .filter(|(e, _)| e.task == task)
+            .map(|(e, &s)| (e.tokens.clone(), s))
+            .unzip();
+        // Participants repeat programs: equal sequences share one trie leaf.
+        let scores = fast.score_sequences(task, &sequences).unwrap();
+        assert_close(
+            &scores,
+            &expected,
+            &format!("task {task} participant program"),
+        );
+        checked += scores.len();
+    }
+    assert_eq!(checked, examples.len());
+    assert!(checked > 500, "{checked} participant programs");
+    // Three layers (a block's nodes read their ancestors' keys and values of every later layer
+    // from the same block), two heads, another width: untrained, on the programs of one task.
+    let deeper = NeuralLm::new(
+        TransformerConfig {
+            vocab,
+            width: 48,
+            layers: 3,
+            heads: 2,
+            mlp_ratio: 2,
+            prefix: 3,
+            dropout: 0.0,
+        },
+        &Device::Cpu,
+        5,
+    )
+    .unwrap();
+    let task = 2;
+    let programs: Vec<Example> = examples
+        .iter()
+        .filter(|e| e.task == task)
+        .cloned()
+        .collect();
+    let expected = log_probs(&deeper, &table, &programs, 256).unwrap();
+    let sequences: Vec<Vec<u32>> = programs.iter().map(|e| e.tokens.clone()).collect();
+    let scores = FastScorer::new(&deeper, &table)
+        .unwrap()
+        .with_rows(7)
+        .score_sequences(task, &sequences)
+        .unwrap();
+    assert_close(&scores, &expected, "three-layer participant program");
+    // Bad input is an error, not a panic.
+    assert!(fast.score_sequences(0, &[vec![BOS, 4]]).is_err());
+    assert!(
+        fast.score_sequences(tasks.len(), &[vec![BOS, EOS]])
+            .is_err()
+    );
+    assert!(fast.score_sequences(0, &[]).unwrap().is_empty());
 }

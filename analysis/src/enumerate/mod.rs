@@ -200,6 +200,61 @@ pub fn enumerate_task_with_progress(
     })
 }
 
+/// Folds every candidate program of `task` in parallel, for statistics beyond the key histogram
+/// (the library model's grouping, docs/modelling.md §4.5): `fold(acc, bytes, key)` sees each
+/// unique program once as its renamed compact bytes (internal letters `A`..`E`, digits for calls,
+/// trailing empty slots left out) with its packed key ([`key_of_packed`]); per-thread
+/// accumulators start from `init` and are combined with `merge`.
+pub(crate) fn fold_candidate_bytes<A: Send>(
+    task: &Task,
+    init: impl Fn() -> A + Sync + Send,
+    fold: impl Fn(&mut A, &[u8], u64) + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> Result<A, AnalysisError> {
+    let traces = candidate_traces(task)?;
+    let result = traces
+        .par_iter()
+        .fold(
+            || (init(), FastSet::default(), None),
+            |(mut acc, mut seen, mut error): (A, FastSet, Option<AnalysisError>), trace| {
+                if error.is_none() {
+                    let s = trace.len();
+                    let outcome = unique_programs_of_trace(trace, &mut seen, &mut |bytes, _| {
+                        fold(&mut acc, bytes, normal::packed_key(bytes, s));
+                    });
+                    error = outcome.err();
+                }
+                (acc, seen, error)
+            },
+        )
+        .map(|(acc, _, error)| (acc, error))
+        .reduce(
+            || (init(), None),
+            |(a, ea), (b, eb)| (merge(a, b), ea.or(eb)),
+        );
+    match result {
+        (_, Some(error)) => Err(error),
+        (acc, None) => Ok(acc),
+    }
+}
+
+/// The [`StatKey`] of a packed key from [`fold_candidate_bytes`].
+pub(crate) fn key_of_packed(packed: u64) -> StatKey {
+    normal::unpack_key(packed)
+}
+
+/// A program's compact bytes in the normal form the enumeration writes (renamed by first use,
+/// internal letters, unreached subroutines and trailing empty slots left out); `None` when it
+/// cannot be renamed.
+pub(crate) fn normal_bytes(program: &Program) -> Option<Vec<u8>> {
+    normal::normal_bytes_of_program(program)
+}
+
+/// Compact bytes in internal letters, written in the published letters.
+pub(crate) fn readable_bytes(bytes: &[u8]) -> String {
+    normal::readable_compact(bytes)
+}
+
 /// A deterministic stream of a task's candidate programs (see [`candidates`]).
 pub struct Candidates {
     traces: Vec<Vec<u8>>,

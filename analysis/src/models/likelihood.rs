@@ -38,6 +38,8 @@ pub struct Features {
     max_n: usize,
     max_k: usize,
     max_c: usize,
+    /// The library model's view of the same fit, when it is to be fitted.
+    library: Option<std::sync::Arc<crate::models::library::LibraryFeatures>>,
 }
 
 impl Features {
@@ -75,7 +77,15 @@ impl Features {
             max_n,
             max_k,
             max_c,
+            library: None,
         }
+    }
+
+    /// The same features with the library model's view of the fit attached, so that `lib+step`
+    /// can be evaluated (its likelihood depends on who wrote what, which keys do not carry).
+    pub fn with_library(mut self, library: crate::models::library::LibraryFeatures) -> Features {
+        self.library = Some(std::sync::Arc::new(library));
+        self
     }
 
     pub fn n_tasks(&self) -> usize {
@@ -217,6 +227,10 @@ pub fn evaluate(
     theta: &Theta,
     with_gradient: bool,
 ) -> Evaluation {
+    if model.uses_library() {
+        let library = features.library.as_deref();
+        return crate::models::library::evaluate(library, weights, theta, with_gradient);
+    }
     let uses_gi = model.uses_gi();
     let n_grid = if uses_gi { N_GRID } else { 1 };
     let beta_mdl = theta.get(Param::BetaMdl);

@@ -5,6 +5,7 @@
 //! discount = 0), so one scoring routine serves every model and nesting is a subset relation.
 
 pub mod gi;
+pub mod library;
 pub mod likelihood;
 pub mod mdl;
 pub mod null;
@@ -19,7 +20,7 @@ use crate::key::StatKey;
 pub const P_END_GRID: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// Number of distinct parameters across all models.
-pub const N_PARAMS: usize = 6;
+pub const N_PARAMS: usize = 8;
 
 /// Lower bound of positive parameters and of probabilities (docs/modelling.md §4.6).
 pub const LOWER_BOUND: f64 = 1e-4;
@@ -40,6 +41,10 @@ pub enum Param {
     PCall,
     /// Pitman-Yor discount a.
     Discount,
+    /// Weight w_o of the participant's own earlier leaf bodies (the library model).
+    LibOwn,
+    /// Weight w_p of the population's leaf bodies (the library model).
+    LibPop,
 }
 
 /// How a parameter is bounded, which decides its reparameterisation for the optimiser.
@@ -50,6 +55,13 @@ pub enum ParamKind {
     /// In [lower, upper]; optimised on the logit scale of the position within the bounds.
     Bounded { lower: f64, upper: f64 },
 }
+
+/// A probability-like weight whose value 0, a nested model, lies inside the bounds: the
+/// discount and the library weights.
+pub const FROM_ZERO: ParamKind = ParamKind::Bounded {
+    lower: 0.0,
+    upper: 1.0 - LOWER_BOUND,
+};
 
 /// The unconstrained coordinate is clamped to this range so that extreme optimiser steps stay
 /// finite (e^40 ≈ 2e17 for a β; logit ±40 is within 1e-17 of a bound).
@@ -63,6 +75,8 @@ impl Param {
         Param::BetaGi,
         Param::PCall,
         Param::Discount,
+        Param::LibOwn,
+        Param::LibPop,
     ];
 
     /// The name used in reports and JSON.
@@ -74,6 +88,8 @@ impl Param {
             Param::BetaGi => "beta_gi",
             Param::PCall => "p_call",
             Param::Discount => "discount",
+            Param::LibOwn => "lib_own",
+            Param::LibPop => "lib_pop",
         }
     }
 
@@ -89,12 +105,9 @@ impl Param {
                 lower: LOWER_BOUND,
                 upper: 1.0 - LOWER_BOUND,
             },
-            // A discount of exactly 0 is the Dirichlet-process model nested inside, so the bound
-            // includes it.
-            Param::Discount => ParamKind::Bounded {
-                lower: 0.0,
-                upper: 1.0 - LOWER_BOUND,
-            },
+            // A discount of exactly 0 is the Dirichlet-process model nested inside, and library
+            // weights of 0 are gi+step, so the bounds include 0.
+            Param::Discount | Param::LibOwn | Param::LibPop => FROM_ZERO,
         }
     }
 
@@ -107,11 +120,14 @@ impl Param {
     }
 
     /// The default start of docs/modelling.md §4.6: β = 1, b = 1, p_normal = 0.5; the discount
-    /// starts at (almost) 0, the Dirichlet process.
+    /// starts at (almost) 0, the Dirichlet process, and the library weights at (almost) 0,
+    /// gi+step.
     pub fn default_start(self) -> f64 {
         match self {
             Param::PCall => 0.5,
-            Param::Discount => LOWER_BOUND,
+            // Next to the nested model, so that the default start follows the nested model's
+            // fit; the optimiser moves a weight inwards where the likelihood rises that way.
+            Param::Discount | Param::LibOwn | Param::LibPop => LOWER_BOUND,
             _ => 1.0,
         }
     }
@@ -119,7 +135,12 @@ impl Param {
     /// The value a model without this parameter uses.
     pub fn neutral(self) -> f64 {
         match self {
-            Param::BetaMdl | Param::BetaStep | Param::BetaGi | Param::Discount => 0.0,
+            Param::BetaMdl
+            | Param::BetaStep
+            | Param::BetaGi
+            | Param::Discount
+            | Param::LibOwn
+            | Param::LibPop => 0.0,
             Param::Alpha => 1.0,
             Param::PCall => 0.5,
         }
@@ -188,7 +209,7 @@ pub struct Model {
 }
 
 /// Every model `proglab fit` knows, in report order.
-pub const MODELS: [Model; 8] = [
+pub const MODELS: [Model; 9] = [
     Model {
         name: "null",
         params: &[],
@@ -225,6 +246,17 @@ pub const MODELS: [Model; 8] = [
             Param::BetaGi,
             Param::PCall,
             Param::Discount,
+        ],
+    },
+    Model {
+        name: "lib+step",
+        params: &[
+            Param::BetaStep,
+            Param::Alpha,
+            Param::BetaGi,
+            Param::PCall,
+            Param::LibOwn,
+            Param::LibPop,
         ],
     },
 ];
@@ -279,6 +311,12 @@ impl Model {
     /// Whether the score involves the grammar-induction prior (and so depends on p_end).
     pub fn uses_gi(&self) -> bool {
         self.params.contains(&Param::BetaGi)
+    }
+
+    /// Whether the model is the library model, whose likelihood needs library features
+    /// ([`library`]).
+    pub fn uses_library(&self) -> bool {
+        self.params.contains(&Param::LibOwn)
     }
 
     /// Whether the restaurant's discount is free.

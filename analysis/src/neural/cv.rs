@@ -24,6 +24,7 @@ use crate::cv::{CvModel, HeldOutId};
 use crate::enumerate::candidates;
 use crate::neural::choice::{ProgramChoiceSets, TaskPrograms};
 use crate::neural::choice_fit::{SplitTask, fit};
+use crate::neural::fast::FastScorer;
 use crate::neural::score::log_probs;
 use crate::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, TrainProgress, train};
 use crate::neural::transformer::TransformerConfig;
@@ -168,9 +169,10 @@ pub struct NeuralCvResult {
     pub parameters: usize,
 }
 
-/// Scores every program of every task's U_t with `lm`: log P(program | task). The stream goes
-/// through the prefix-trie scorer ([`crate::neural::trie`]), the listed programs through the
-/// batched scorer.
+/// Scores every program of every task's U_t with `lm`: log P(program | task). On the CPU the
+/// plain-Rust prefix-trie scorer ([`crate::neural::fast`]) scores the stream and the listed
+/// programs on every core; elsewhere (a GPU) candle's prefix-trie scorer
+/// ([`crate::neural::trie`]) scores the stream and the batched scorer the listed programs.
 pub fn score_choice_sets(
     lm: &NeuralLm,
     table: &TaskTable,
@@ -179,6 +181,14 @@ pub fn score_choice_sets(
     batch_size: usize,
     progress: &dyn Fn(usize),
 ) -> Result<Vec<Vec<f64>>, NeuralError> {
+    let fast = match lm.device {
+        Device::Cpu => Some(FastScorer::new(lm, table)?),
+        _ => None,
+    };
+    // The fast scorer runs on a pool of every core, whatever pool the network was trained in.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| NeuralError::Invalid(format!("thread pool: {e}")))?;
     let vocab = lm.config().vocab;
     let mut done = 0usize;
     let mut out = Vec::with_capacity(sets.tasks.len());
@@ -188,31 +198,50 @@ pub fn score_choice_sets(
             out.push(scores);
             continue;
         }
-        if programs.streamed {
-            let stream = candidates(tasks[index])?.map(|(program, _)| (program, ()));
-            crate::neural::trie::score_stream(
-                lm,
-                table,
-                index,
-                stream,
-                TRIE_CHUNK,
-                batch_size,
-                &mut |_, (), score| {
-                    scores.push(score);
-                    done += 1;
-                    if done.is_multiple_of(10_000) {
-                        progress(done);
+        let mut visit = |score: f64| {
+            scores.push(score);
+            done += 1;
+            if done.is_multiple_of(10_000) {
+                progress(done);
+            }
+        };
+        match &fast {
+            Some(fast) => {
+                // Progress is reported per task here: the scorer's threads cannot call it.
+                let (streamed, listed) = pool.install(|| -> Result<_, NeuralError> {
+                    let mut streamed = Vec::with_capacity(programs.enumerated);
+                    if programs.streamed {
+                        fast.score_candidates(index, tasks[index], |_, score| {
+                            streamed.push(score)
+                        })?;
                     }
-                },
-            )?;
+                    Ok((streamed, fast.score_programs(index, &programs.listed)?))
+                })?;
+                streamed.into_iter().chain(listed).for_each(&mut visit);
+            }
+            None => {
+                if programs.streamed {
+                    let stream = candidates(tasks[index])?.map(|(program, _)| (program, ()));
+                    crate::neural::trie::score_stream(
+                        lm,
+                        table,
+                        index,
+                        stream,
+                        TRIE_CHUNK,
+                        batch_size,
+                        &mut |_, (), score| visit(score),
+                    )?;
+                }
+                let listed: Vec<Example> = programs
+                    .listed
+                    .iter()
+                    .map(|p| Example::new(&vocab, index, p))
+                    .collect::<Result<_, _>>()?;
+                log_probs(lm, table, &listed, batch_size)?
+                    .into_iter()
+                    .for_each(&mut visit);
+            }
         }
-        let listed: Vec<Example> = programs
-            .listed
-            .iter()
-            .map(|p| Example::new(&vocab, index, p))
-            .collect::<Result<_, _>>()?;
-        scores.extend(log_probs(lm, table, &listed, batch_size)?);
-        done += listed.len();
         progress(done);
         if scores.len() != programs.len() {
             return Err(NeuralError::Invalid(format!(

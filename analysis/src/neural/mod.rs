@@ -12,7 +12,9 @@
 //! - `choice_fit`: the choice rule on a split's sets, fitted and scored on flat arrays;
 //! - [`cv`]: the program-level likelihood and the neural models' held-out evaluation on the
 //!   symbolic models' splits (participant folds, held-out tasks);
-//! - [`trie`]: prefix-trie scoring of a task's candidates with a key/value cache.
+//! - [`trie`]: prefix-trie scoring of a task's candidates with a key/value cache (candle);
+//! - [`fast`]: the trie scorer as plain f32 code with real matrix products, in parallel: the
+//!   scorer for whole candidate streams on the CPU.
 //!
 //! A neural model's score is s(p) = β · log P_model(p | task), or with `+step`
 //! s(p) = β · log P_model(p | task) − β_step · S; β (and β_step) are fitted on the training folds
@@ -23,6 +25,7 @@ pub mod bigram;
 pub mod choice;
 mod choice_fit;
 pub mod cv;
+pub mod fast;
 pub mod score;
 pub mod tokens;
 pub mod train;

@@ -144,10 +144,22 @@ impl Vocab {
     /// Writes into `allowed` (length `size()`) which tokens may follow the sequence `prefix`
     /// (starting with BOS): the grammar of program sequences.
     pub fn allowed_after(&self, prefix: &[u32], allowed: &mut [bool]) {
-        allowed.iter_mut().for_each(|a| *a = false);
         let emitted = prefix.len().saturating_sub(1);
         let separators = prefix.iter().filter(|&&t| t == SEP).count();
         let last = prefix.last().copied().unwrap_or(BOS);
+        self.allowed_in_state(emitted, separators, last, allowed);
+    }
+
+    /// [`Vocab::allowed_after`] from the state of a prefix alone: `emitted` tokens after BOS,
+    /// `separators` of them SEP, the last one `last` (BOS for the bare BOS).
+    pub fn allowed_in_state(
+        &self,
+        emitted: usize,
+        separators: usize,
+        last: u32,
+        allowed: &mut [bool],
+    ) {
+        allowed.iter_mut().for_each(|a| *a = false);
         if last == EOS {
             return;
         }

@@ -11,13 +11,11 @@
 //!
 //! Streams are scored in chunks of sequences, one trie per chunk, so memory stays bounded.
 
-use std::collections::HashMap;
-
 use candle_core::Tensor;
 use dsl::Program;
 
 use crate::neural::NeuralError;
-use crate::neural::tokens::{BOS, EOS, MASKED};
+use crate::neural::tokens::{BOS, EOS, MASKED, SEP, Vocab};
 use crate::neural::train::{Example, NeuralLm, TaskTable};
 use crate::neural::transformer::KvCache;
 
@@ -33,10 +31,154 @@ pub struct TrieStats {
     pub naive_positions: usize,
 }
 
-struct Node {
-    parent: u32,
-    token: u32,
-    depth: u32,
+impl TrieStats {
+    /// Adds another trie's sizes.
+    pub fn add(&mut self, other: &TrieStats) {
+        self.sequences += other.sequences;
+        self.nodes += other.nodes;
+        self.evaluated += other.evaluated;
+        self.naive_positions += other.naive_positions;
+    }
+}
+
+/// The prefix trie of a list of `BOS ... EOS` sequences, level by level, shared by the trie
+/// scorers ([`score_sequences`] and [`crate::neural::fast`]).
+///
+/// Nodes are the distinct proper prefixes (everything before the final EOS): node 0 is the bare
+/// BOS, and the nodes of depth t (t tokens after BOS) are `levels[t]..levels[t + 1]`. The
+/// sequences are sorted before the trie is built, so the children of a node are contiguous in the
+/// next level and in their parents' order. Every node is run through the transformer; the EOS
+/// that ends sequence `i` is the child of node `ends[i]` and needs no run of its own.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixTrie {
+    /// Parent of each node (`u32::MAX` for the root).
+    pub parent: Vec<u32>,
+    /// Last token of each node's prefix (BOS for the root).
+    pub token: Vec<u32>,
+    /// Separators in each node's prefix (for the grammar mask).
+    pub separators: Vec<u8>,
+    /// Start of each depth's nodes, and the node count last.
+    pub levels: Vec<usize>,
+    /// The node each sequence's EOS follows.
+    pub ends: Vec<u32>,
+    /// Distinct sequences (EOS leaves).
+    pub leaves: usize,
+    /// Input positions the naive scorer would run (sum of sequence lengths minus one).
+    pub naive_positions: usize,
+}
+
+impl PrefixTrie {
+    /// The trie of `sequences`; each must be `BOS ... EOS` over the vocabulary, at most
+    /// `vocab.max_len()` input positions long. Tokens may be stored as `u32` or, compactly, as
+    /// `u8`.
+    pub fn build<T, S>(vocab: &Vocab, sequences: &[S]) -> Result<PrefixTrie, NeuralError>
+    where
+        T: Copy + Ord + Into<u32> + std::fmt::Debug,
+        S: AsRef<[T]>,
+    {
+        let v = vocab.size();
+        let mut naive_positions = 0;
+        for sequence in sequences {
+            let sequence = sequence.as_ref();
+            let token = |i: usize| -> u32 { sequence[i].into() };
+            let n = sequence.len();
+            let valid = n >= 2
+                && token(0) == BOS
+                && token(n - 1) == EOS
+                && n - 1 <= vocab.max_len()
+                && !(1..n - 1).any(|i| {
+                    let t = token(i);
+                    t == EOS || t == BOS || t as usize >= v
+                });
+            if !valid {
+                return Err(NeuralError::Invalid(format!(
+                    "{sequence:?} is not a BOS ... EOS sequence of the model's vocabulary"
+                )));
+            }
+            naive_positions += n - 1;
+        }
+        let mut trie = PrefixTrie {
+            ends: vec![0; sequences.len()],
+            naive_positions,
+            ..PrefixTrie::default()
+        };
+        if sequences.is_empty() {
+            return Ok(trie);
+        }
+        trie.parent.push(u32::MAX);
+        trie.token.push(BOS);
+        trie.separators.push(0);
+        trie.levels.push(0);
+        // Sorted sequences with the node of their prefix at the current depth: sequences that
+        // share a prefix are neighbours, so a new node starts wherever (parent, token) changes.
+        let mut active: Vec<(u32, u32)> = (0..sequences.len() as u32).map(|i| (i, 0)).collect();
+        active.sort_unstable_by(|&(a, _), &(b, _)| {
+            sequences[a as usize]
+                .as_ref()
+                .cmp(sequences[b as usize].as_ref())
+        });
+        let mut depth = 0;
+        while !active.is_empty() {
+            depth += 1;
+            trie.levels.push(trie.parent.len());
+            let mut last_leaf = u32::MAX;
+            let mut last = (u32::MAX, u32::MAX);
+            let mut kept = 0;
+            for at in 0..active.len() {
+                let (index, node) = active[at];
+                let token: u32 = sequences[index as usize].as_ref()[depth].into();
+                if token == EOS {
+                    trie.ends[index as usize] = node;
+                    if node != last_leaf {
+                        trie.leaves += 1;
+                        last_leaf = node;
+                    }
+                    continue;
+                }
+                if (node, token) != last {
+                    last = (node, token);
+                    trie.parent.push(node);
+                    trie.token.push(token);
+                    trie.separators
+                        .push(trie.separators[node as usize] + u8::from(token == SEP));
+                }
+                active[kept] = (index, trie.parent.len() as u32 - 1);
+                kept += 1;
+            }
+            active.truncate(kept);
+        }
+        // The last level pushed is empty: its start is the node count.
+        Ok(trie)
+    }
+
+    /// Nodes (each run through the transformer once).
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+
+    /// Depths with nodes.
+    pub fn depths(&self) -> usize {
+        self.levels.len().saturating_sub(1)
+    }
+
+    /// The nodes of depth `depth`.
+    pub fn level(&self, depth: usize) -> std::ops::Range<usize> {
+        self.levels[depth]..self.levels[depth + 1]
+    }
+
+    /// Sizes for [`TrieStats`].
+    pub fn stats(&self) -> TrieStats {
+        TrieStats {
+            sequences: self.ends.len(),
+            nodes: self.len() + self.leaves,
+            evaluated: self.len(),
+            naive_positions: self.naive_positions,
+        }
+    }
 }
 
 /// log P(sequence | task) of every sequence (each `BOS ... EOS`), in order, with `batch` trie
@@ -52,48 +194,10 @@ pub fn score_sequences(
     let v = vocab.size();
     let p = lm.config().prefix;
     let batch = batch.max(1);
+    let trie = PrefixTrie::build(&vocab, sequences)?;
     if sequences.is_empty() {
         return Ok((Vec::new(), TrieStats::default()));
     }
-    // The trie: node 0 is BOS; children are created after their parents.
-    let mut nodes = vec![Node {
-        parent: u32::MAX,
-        token: BOS,
-        depth: 0,
-    }];
-    let mut children: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut ends = Vec::with_capacity(sequences.len());
-    let mut naive_positions = 0;
-    for sequence in sequences {
-        let valid = sequence.len() >= 2
-            && sequence[0] == BOS
-            && sequence.last() == Some(&EOS)
-            && sequence.len() - 1 <= vocab.max_len()
-            && !sequence[1..sequence.len() - 1]
-                .iter()
-                .any(|&t| t == EOS || t == BOS || t as usize >= v);
-        if !valid {
-            return Err(NeuralError::Invalid(format!(
-                "{sequence:?} is not a BOS ... EOS sequence of the model's vocabulary"
-            )));
-        }
-        naive_positions += sequence.len() - 1;
-        let mut current = 0u32;
-        for &token in &sequence[1..] {
-            let next = nodes.len() as u32;
-            let depth = nodes[current as usize].depth + 1;
-            current = *children.entry((current, token)).or_insert_with(|| {
-                nodes.push(Node {
-                    parent: current,
-                    token,
-                    depth,
-                });
-                next
-            });
-        }
-        ends.push(current);
-    }
-    drop(children);
 
     // The task's prefix positions are cache rows 0..P.
     let probe = Example {
@@ -117,20 +221,12 @@ pub fn score_sequences(
         )?;
     }
 
-    // Nodes to evaluate, by depth.
-    let max_depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0) as usize;
-    let mut by_depth: Vec<Vec<u32>> = vec![Vec::new(); max_depth + 1];
-    for (id, node) in nodes.iter().enumerate() {
-        if node.token != EOS {
-            by_depth[node.depth as usize].push(id as u32);
-        }
-    }
-    let mut row = vec![u32::MAX; nodes.len()];
-    let mut log_softmax = vec![0f32; nodes.len() * v];
+    let mut row = vec![u32::MAX; trie.len()];
+    let mut log_softmax = vec![0f32; trie.len() * v];
     let mut allowed = vec![false; v];
     let mut path: Vec<u32> = Vec::new();
-    let mut evaluated = 0;
-    for (depth, level) in by_depth.iter().enumerate() {
+    for depth in 0..trie.depths() {
+        let level: Vec<u32> = trie.level(depth).map(|id| id as u32).collect();
         for chunk in level.chunks(batch) {
             let l = p + depth + 1;
             let first = cache.rows as u32;
@@ -143,10 +239,10 @@ pub fn score_sequences(
                 let mut at = id;
                 while at != u32::MAX {
                     ancestors.push(row[at as usize]);
-                    at = nodes[at as usize].parent;
+                    at = trie.parent[at as usize];
                 }
                 ancestors[start..].reverse();
-                tokens.push(nodes[id as usize].token);
+                tokens.push(trie.token[id as usize]);
             }
             let tokens = Tensor::from_vec(tokens, chunk.len(), &lm.device)?;
             let xs = model.token_inputs(&tokens, depth)?;
@@ -157,8 +253,8 @@ pub fn score_sequences(
                 path.clear();
                 let mut at = id;
                 while at != u32::MAX {
-                    path.push(nodes[at as usize].token);
-                    at = nodes[at as usize].parent;
+                    path.push(trie.token[at as usize]);
+                    at = trie.parent[at as usize];
                 }
                 path.reverse();
                 vocab.allowed_after(&path, &mut allowed);
@@ -175,24 +271,21 @@ pub fn score_sequences(
                     *o = (f64::from(z) - log_sum) as f32;
                 }
             }
-            evaluated += chunk.len();
         }
     }
 
     // Path sums; parents come before their children.
-    let mut total = vec![0f64; nodes.len()];
-    for id in 1..nodes.len() {
-        let node = &nodes[id];
-        let parent = node.parent as usize;
-        total[id] = total[parent] + f64::from(log_softmax[parent * v + node.token as usize]);
+    let mut total = vec![0f64; trie.len()];
+    for id in 1..trie.len() {
+        let parent = trie.parent[id] as usize;
+        total[id] = total[parent] + f64::from(log_softmax[parent * v + trie.token[id] as usize]);
     }
-    let stats = TrieStats {
-        sequences: sequences.len(),
-        nodes: nodes.len(),
-        evaluated,
-        naive_positions,
-    };
-    Ok((ends.iter().map(|&e| total[e as usize]).collect(), stats))
+    let scores = trie
+        .ends
+        .iter()
+        .map(|&e| total[e as usize] + f64::from(log_softmax[e as usize * v + EOS as usize]))
+        .collect();
+    Ok((scores, trie.stats()))
 }
 
 /// Scores a stream of programs of task `task` like [`crate::neural::score::score_stream`],
@@ -218,10 +311,7 @@ pub fn score_stream<T>(
                      count: &mut usize|
      -> Result<(), NeuralError> {
         let (scores, s) = score_sequences(lm, tasks, task, sequences, batch)?;
-        stats.sequences += s.sequences;
-        stats.nodes += s.nodes;
-        stats.evaluated += s.evaluated;
-        stats.naive_positions += s.naive_positions;
+        stats.add(&s);
         for (item, score) in items.drain(..).zip(scores) {
             visit(*count, item, score);
             *count += 1;

@@ -62,6 +62,9 @@ impl FitConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StageSeconds {
     pub choice_sets: f64,
+    /// Grouping the candidates for the library model (one more pass over the enumeration;
+    /// 0 when no model needs it).
+    pub library: f64,
     pub fits: f64,
     pub cv: f64,
     /// Leave-one-task-out.
@@ -114,7 +117,15 @@ pub fn fit_and_hold_out(
         choice_sets: began.elapsed().as_secs_f64(),
         ..StageSeconds::default()
     };
-    let features = Features::new(&choice_sets);
+    let library_began = Instant::now();
+    let features = crate::models::library::attach_in_sample(
+        Features::new(&choice_sets),
+        tasks,
+        observed,
+        &choice_sets,
+        &config.models,
+    )?;
+    seconds.library = library_began.elapsed().as_secs_f64();
     let compare_options = CompareOptions {
         fit: config.fit_options(),
         intervals: config.intervals,
@@ -153,19 +164,6 @@ pub fn fit_and_hold_out(
         cv_tasks,
         seconds,
     })
-}
-
-/// Cross-validates `config.models` on `choice_sets` with `folds` participant folds seeded by
-/// `config.seed`, keeping the sets as given ([`SetRule::Full`]): the held-out table of the
-/// neural models uses it, because its networks are scored in those same sets.
-pub fn cross_validate_models(
-    choice_sets: &ChoiceSets,
-    _features: &Features,
-    config: &FitConfig,
-    folds: usize,
-    progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Result<CvResult, AnalysisError> {
-    cross_validate_in(choice_sets, config, folds, SetRule::Full, progress)
 }
 
 /// Cross-validates `config.models` on `choice_sets` with `folds` participant folds seeded by

@@ -30,8 +30,9 @@ proglab fit --programs analysis/data/programs-dev.csv\n  \
 proglab fit --programs programs.csv --models gi,gi+step --restarts 20 --seed 3 --json\n  \
 proglab fit --programs programs.csv --cv 10 --plots figures/\n  \
 proglab fit --programs programs.csv --cv-tasks --no-intervals\n\n\
-Models: null, mdl, step, mdl+step, gi, gi+step (the reference six) and gi-py, gi-py+step \
-(a free Pitman-Yor discount).\n\
+Models: null, mdl, step, mdl+step, gi, gi+step (the reference six), gi-py, gi-py+step \
+(a free Pitman-Yor discount) and lib+step (a shared subroutine library: own and population \
+leaf bodies).\n\
 Choice sets: each task's enumerated programs plus every participant program the enumeration \
 lacks. Held-out scores use no held-out program to build a set: cross-validation folds split \
 participants, and each fold's sets hold the enumeration plus the training participants' programs \
@@ -151,6 +152,10 @@ pub(super) fn run(
     if let Some(k) = args.cv {
         anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
     }
+    anyhow::ensure!(
+        (args.cv.is_none() && !args.cv_tasks) || !config.models.iter().any(Model::uses_library),
+        "lib+step is fitted in-sample only so far: drop it from the models or drop --cv/--cv-tasks"
+    );
     let tasks = super::experiment_tasks(&args.experiment)?;
     let observations = load_observations(&args.programs, &tasks, !args.no_canonicalise)?;
     for error in &observations.excluded {
@@ -292,8 +297,17 @@ fn format_report(report: &Report<'_>) -> String {
         out.push_str("\nlikelihood-ratio tests (nested pairs)\n");
         for test in &comparison.lrt {
             out.push_str(&format!(
-                "  {:>10} vs {:<11} chi2 {:>10.2}  df {}  p {:.3e}\n",
-                test.null_model, test.model, test.chi2, test.df, test.p
+                "  {:>10} vs {:<11} chi2 {:>10.2}  df {}  p {:.3e}{}\n",
+                test.null_model,
+                test.model,
+                test.chi2,
+                test.df,
+                test.p,
+                if test.reference.starts_with("chi2(") {
+                    String::new()
+                } else {
+                    format!("  (boundary: {})", test.reference)
+                }
             ));
         }
     }
@@ -353,8 +367,9 @@ fn format_report(report: &Report<'_>) -> String {
         out.push_str(&format!("wrote {path}\n"));
     }
     out.push_str(&format!(
-        "\ntime: choice sets {:.1} s, fits {:.1} s, cv {:.1} s, cv-tasks {:.1} s, total {:.1} s\n",
+        "\ntime: choice sets {:.1} s, library groups {:.1} s, fits {:.1} s, cv {:.1} s, cv-tasks {:.1} s, total {:.1} s\n",
         report.seconds.stages.choice_sets,
+        report.seconds.stages.library,
         report.seconds.stages.fits,
         report.seconds.stages.cv,
         report.seconds.stages.cv_tasks,

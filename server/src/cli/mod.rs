@@ -10,6 +10,7 @@ pub mod experiment;
 pub mod export;
 pub mod fit;
 pub mod import;
+pub mod library;
 mod progress;
 pub mod researcher;
 pub mod run;
@@ -37,6 +38,8 @@ pub enum Command {
     Enumerate(enumerate::EnumerateArgs),
     /// Fit and compare program-choice models on a programs.csv-format file.
     Fit(fit::FitArgs),
+    /// Find the subroutine bodies that compress a programs.csv-format corpus best.
+    Library(library::LibraryArgs),
     /// Train the neural program model, or cross-validate it beside the symbolic models (--cv).
     TrainNeural(train_neural::TrainNeuralArgs),
     /// Write a dataset of one experiment (programs.csv, trials, events, questionnaire, bonus, Psych-DS).
@@ -138,6 +141,7 @@ impl Cli {
             Command::CheckData(args) => check_data::main(args),
             Command::Enumerate(args) => enumerate::main(args),
             Command::Fit(args) => fit::main(args),
+            Command::Library(args) => library::main(args),
             Command::TrainNeural(args) => train_neural::main(args),
             Command::Export(args) => export::main(args),
             Command::Import(args) => import::main(args),

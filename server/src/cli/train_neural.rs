@@ -145,7 +145,8 @@ impl TrainNeuralArgs {
     }
 }
 
-/// What `proglab fit` asks of the neural models.
+/// What `proglab fit` asks of the neural models (read only by the `neural` build).
+#[cfg_attr(not(feature = "neural"), allow(dead_code))]
 pub(super) struct NeuralRequest<'a> {
     pub models: &'a [String],
     pub folds: Option<usize>,

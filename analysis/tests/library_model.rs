@@ -1,0 +1,538 @@
+//! The library model `lib+step` (docs/modelling.md §4.5, "The library model"): its grouped
+//! likelihood equals scoring every candidate directly, its analytic gradient equals finite
+//! differences, it nests gi+step, a score never depends on what the participant wrote later,
+//! and reuse of a cached body raises a program's score.
+//!
+//! The corpora are rows of `analysis/data/programs-dev.csv` on the two smallest reference tasks
+//! (a and c, about 90,000 candidates), so that every candidate can be scored directly.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use analysis::StatKey;
+use analysis::choice::{
+    ChoiceSets, ObserveOptions, ObservedProgram, enumerated_candidates, observed_programs,
+};
+use analysis::data::{ProgramRow, read_programs};
+use analysis::fit::{FitOptions, fit};
+use analysis::models::gi::{GiParams, log_prior};
+use analysis::models::library::{LibraryData, LibraryFeatures, leaf_bodies};
+use analysis::models::likelihood::{Evaluation, Features, Weights, evaluate, log_mean_exp};
+use analysis::models::{Model, P_END_GRID, Param, Theta};
+use dsl::{Limits, Program, Task};
+
+const DEV_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/programs-dev.csv");
+/// Tasks a and c of correa2025, the smallest enumerations.
+const TASKS: [usize; 2] = [0, 2];
+
+fn tasks() -> Vec<&'static Task> {
+    dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| &t.task)
+        .collect()
+}
+
+fn labels() -> Vec<String> {
+    dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| t.label.clone())
+        .collect()
+}
+
+fn dev_rows() -> Vec<(u64, ProgramRow)> {
+    let file = std::fs::File::open(DEV_DATA).expect("dev data present");
+    read_programs(file).expect("dev data reads").rows
+}
+
+/// The choice sets, library data and both views of a corpus of rows.
+struct Corpus {
+    observed: Vec<ObservedProgram>,
+    sets: ChoiceSets,
+    data: LibraryData,
+    library: LibraryFeatures,
+    features: Features,
+}
+
+fn corpus(rows: &[(u64, ProgramRow)]) -> Corpus {
+    let tasks = tasks();
+    let (observed, errors) = observed_programs(rows, &tasks, &ObserveOptions::default());
+    assert!(errors.is_empty(), "{errors:?}");
+    let sets = ChoiceSets::build(
+        &labels(),
+        &observed,
+        |t, queries| enumerated_candidates(tasks[t], queries),
+        &|_| {},
+    )
+    .expect("choice sets build");
+    let data = LibraryData::build(&tasks, &observed, &|_| {}).expect("library data builds");
+    let library = data.in_sample(&sets).expect("library features");
+    let features = Features::new(&sets).with_library(library.clone());
+    Corpus {
+        observed,
+        sets,
+        data,
+        library,
+        features,
+    }
+}
+
+/// Rows of the first `participants` participants on tasks a and c.
+fn small_rows(participants: u32) -> Vec<(u64, ProgramRow)> {
+    dev_rows()
+        .into_iter()
+        .filter(|(_, r)| r.participant_idx < participants && TASKS.contains(&r.mdp_idx))
+        .collect()
+}
+
+fn lib_step() -> Model {
+    Model::by_name("lib+step").expect("known model")
+}
+
+fn gi_step() -> Model {
+    Model::by_name("gi+step").expect("known model")
+}
+
+/// β_step, α, β_GI, p_call, w_o, w_p.
+fn lib_theta(values: [f64; 6]) -> Theta {
+    lib_step().theta(&values)
+}
+
+/// Every candidate of U_t (enumerated, then the added participant programs) with its key and
+/// leaf bodies.
+fn candidates_of(task: usize, sets: &ChoiceSets) -> Vec<(StatKey, Vec<String>)> {
+    let mut all: Vec<(StatKey, Vec<String>)> = analysis::enumerate::candidates(tasks()[task])
+        .expect("candidates stream")
+        .map(|(program, key)| (key, leaf_bodies(&program)))
+        .collect();
+    let set = &sets.tasks[task];
+    for (text, key) in &set.added_programs {
+        let program = dsl::compact::parse(text, &Limits::default()).expect("added program parses");
+        all.push((set.keys[*key], leaf_bodies(&program)));
+    }
+    all
+}
+
+/// log P(chosen) of every observation of `task` at every p_end, scoring every candidate of U_t
+/// from the definition: shares of leaf-body strings counted here from the observed programs.
+fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
+    let candidates = candidates_of(task, &corpus.sets);
+    let bodies_of: Vec<Vec<String>> = corpus
+        .observed
+        .iter()
+        .map(|o| leaf_bodies(&o.program))
+        .collect();
+    // Each participant's shares of their leaf bodies; the library is the mean over the others
+    // with at least one body.
+    let mut per_participant: BTreeMap<u32, (HashMap<&str, f64>, f64)> = BTreeMap::new();
+    for (obs, bodies) in corpus.observed.iter().zip(&bodies_of) {
+        let (counts, total) = per_participant.entry(obs.participant).or_default();
+        for b in bodies {
+            *counts.entry(b.as_str()).or_default() += 1.0;
+            *total += 1.0;
+        }
+    }
+    let share_of = |participant: u32, body: &str| -> f64 {
+        let others: Vec<f64> = per_participant
+            .iter()
+            .filter(|&(&j, (_, total))| j != participant && *total > 0.0)
+            .map(|(_, (counts, total))| counts.get(body).copied().unwrap_or(0.0) / total)
+            .collect();
+        if others.is_empty() {
+            0.0
+        } else {
+            others.iter().sum::<f64>() / others.len() as f64
+        }
+    };
+    let all_bodies: HashSet<&str> = bodies_of.iter().flatten().map(String::as_str).collect();
+    let libraries: HashMap<u32, HashMap<&str, f64>> = per_participant
+        .keys()
+        .map(|&i| (i, all_bodies.iter().map(|&b| (b, share_of(i, b))).collect()))
+        .collect();
+    let (beta_step, beta) = (theta.get(Param::BetaStep), theta.get(Param::BetaGi));
+    let (w_own, w_pop) = (theta.get(Param::LibOwn), theta.get(Param::LibPop));
+    let p_call = theta.get(Param::PCall);
+    let mut results = Vec::new();
+    for (o, obs) in corpus
+        .observed
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.task == task)
+    {
+        let mut own: HashMap<&str, f64> = HashMap::new();
+        let mut own_total = 0.0;
+        for (p, other) in corpus.observed.iter().enumerate() {
+            if other.participant != obs.participant {
+                continue;
+            }
+            for b in &bodies_of[p] {
+                if other.order_position < obs.order_position {
+                    *own.entry(b.as_str()).or_default() += 1.0;
+                    own_total += 1.0;
+                }
+            }
+        }
+        let w_own = if own_total > 0.0 { w_own } else { 0.0 };
+        let mut row = [0.0; 9];
+        for (e, &p_end) in P_END_GRID.iter().enumerate() {
+            let params = GiParams {
+                alpha: theta.get(Param::Alpha),
+                discount: 0.0,
+                p_call,
+                p_end,
+            };
+            let score = |key: &StatKey, bodies: &[String]| -> f64 {
+                let mut library = 0.0;
+                for b in bodies {
+                    let l = b.len() as f64;
+                    let p_tok =
+                        ((1.0 - p_call) / 5.0).powf(l) * (1.0 - p_end).powf(l - 1.0) * p_end;
+                    let f_own = own.get(b.as_str()).map_or(0.0, |c| c / own_total);
+                    let f_pop = libraries[&obs.participant]
+                        .get(b.as_str())
+                        .copied()
+                        .unwrap_or(0.0);
+                    let p = w_own * f_own + (1.0 - w_own) * (w_pop * f_pop + (1.0 - w_pop) * p_tok);
+                    library += p.ln() - p_tok.ln();
+                }
+                beta * (log_prior(key, &params) + library) - beta_step * f64::from(key.s)
+            };
+            let scores: Vec<f64> = candidates.iter().map(|(k, b)| score(k, b)).collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let log_z = max + scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln();
+            row[e] = score(&obs.key, &bodies_of[o]) - log_z;
+        }
+        results.push(row);
+    }
+    results
+}
+
+#[test]
+fn the_grouped_likelihood_equals_scoring_every_candidate_directly() {
+    // Arrange: 30 participants on tasks a and c, weights that make every term matter.
+    let corpus = corpus(&small_rows(30));
+    let theta = lib_theta([0.3, 1.5, 0.7, 0.3, 0.4, 0.3]);
+    // Act
+    let fast = corpus.library.observation_scores(&theta);
+    // Assert: the same log P(chosen) for every observation and p_end.
+    for task in TASKS {
+        let brute = brute_force(&corpus, task, &theta);
+        assert_eq!(fast[task].len(), brute.len());
+        assert!(!brute.is_empty());
+        for (f, b) in fast[task].iter().zip(&brute) {
+            for e in 0..9 {
+                let error = (f.log_likelihood[e] - b[e]).abs();
+                assert!(
+                    error < 1e-8 * b[e].abs().max(1.0),
+                    "task {task} participant {} p_end {}: fast {} brute {}",
+                    f.participant,
+                    P_END_GRID[e],
+                    f.log_likelihood[e],
+                    b[e]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_direct_scorer_agrees_with_the_grouped_scores_of_chosen_programs() {
+    let corpus = corpus(&small_rows(12));
+    let theta = lib_theta([0.2, 0.8, 1.3, 0.2, 0.6, 0.5]);
+    let fast = corpus.library.observation_scores(&theta);
+    let scorer = corpus.data.direct_scorer(&|_, _| true);
+    for task in TASKS {
+        let observed: Vec<&ObservedProgram> =
+            corpus.observed.iter().filter(|o| o.task == task).collect();
+        for (f, obs) in fast[task].iter().zip(observed) {
+            for (e, &p_end) in P_END_GRID.iter().enumerate() {
+                let direct =
+                    scorer.score(&theta, obs.participant, task, &obs.program, &obs.key, p_end);
+                assert!((f.score[e] - direct).abs() < 1e-9 * direct.abs().max(1.0));
+            }
+        }
+    }
+}
+
+fn total_log_likelihood(evaluation: &Evaluation, grid: usize) -> f64 {
+    evaluation.grid_log_likelihood(grid)
+}
+
+#[test]
+fn the_analytic_gradient_equals_central_differences() {
+    let corpus = corpus(&small_rows(20));
+    let weights = Weights::all(&corpus.sets);
+    let model = lib_step();
+    let values = [0.4, 1.2, 0.9, 0.25, 0.35, 0.45];
+    let theta = lib_theta(values);
+    let analytic = evaluate(&corpus.features, &weights, &model, &theta, true);
+    for (i, param) in model.params.iter().enumerate() {
+        let h = 1e-6 * values[i].abs().max(0.1);
+        let mut up = values;
+        up[i] += h;
+        let mut down = values;
+        down[i] -= h;
+        let plus = evaluate(&corpus.features, &weights, &model, &lib_theta(up), false);
+        let minus = evaluate(&corpus.features, &weights, &model, &lib_theta(down), false);
+        for (e, p_end) in P_END_GRID.iter().enumerate() {
+            let numeric =
+                (total_log_likelihood(&plus, e) - total_log_likelihood(&minus, e)) / (2.0 * h);
+            let exact = analytic.grid_gradient[e][param.index()];
+            assert!(
+                (numeric - exact).abs() < 1e-5 * numeric.abs().max(1.0),
+                "{} at p_end {p_end}: numeric {numeric} analytic {exact}",
+                param.name(),
+            );
+        }
+    }
+}
+
+#[test]
+fn with_zero_library_weights_lib_step_is_gi_step() {
+    // Arrange
+    let corpus = corpus(&small_rows(30));
+    let weights = Weights::all(&corpus.sets);
+    let gi_values = [0.4, 1.2, 0.9, 0.25];
+    let gi = gi_step().theta(&gi_values);
+    let lib = lib_theta([0.4, 1.2, 0.9, 0.25, 0.0, 0.0]);
+    // Act
+    let gi_evaluation = evaluate(&corpus.features, &weights, &gi_step(), &gi, false);
+    let lib_evaluation = evaluate(&corpus.features, &weights, &lib_step(), &lib, false);
+    let scores = corpus.library.observation_scores(&lib);
+    // Assert: equal scores of the chosen programs and equal log-likelihoods.
+    for task in TASKS {
+        let observed = corpus.observed.iter().filter(|o| o.task == task);
+        for (score, obs) in scores[task].iter().zip(observed) {
+            for (e, &p_end) in P_END_GRID.iter().enumerate() {
+                assert!((score.score[e] - gi.score(&obs.key, p_end)).abs() < 1e-6);
+            }
+        }
+    }
+    for (e, p_end) in P_END_GRID.iter().enumerate() {
+        let (a, b) = (
+            gi_evaluation.grid_log_likelihood(e),
+            lib_evaluation.grid_log_likelihood(e),
+        );
+        assert!((a - b).abs() < 1e-8 * a.abs(), "p_end {p_end}: {a} vs {b}");
+    }
+    assert!((gi_evaluation.log_likelihood() - lib_evaluation.log_likelihood()).abs() < 1e-8);
+}
+
+#[test]
+fn a_score_does_not_change_when_later_programs_change() {
+    // Arrange: participants see task c first and task a second (order_position), so the cache
+    // of task a holds their task-c bodies; then participant 3's task-a program, seen later than
+    // task c, is swapped for another participant's.
+    let mut rows = small_rows(16);
+    for (_, row) in &mut rows {
+        row.order_position = Some(if row.mdp_idx == 2 { 0 } else { 1 });
+    }
+    let before = corpus(&rows);
+    let donor = rows
+        .iter()
+        .find(|(_, r)| r.participant_idx == 9 && r.mdp_idx == 0)
+        .map(|(_, r)| r.clone())
+        .expect("donor row");
+    let mut changed = rows.clone();
+    for (_, row) in &mut changed {
+        if row.participant_idx == 3 && row.mdp_idx == 0 {
+            row.program = donor.program.clone();
+            row.preprocessed_program = donor.preprocessed_program.clone();
+            row.skipped = false;
+        }
+    }
+    let after = corpus(&changed);
+    let theta = lib_theta([0.3, 1.1, 0.8, 0.3, 0.5, 0.4]);
+    // Act
+    let score_of = |c: &Corpus| {
+        c.library.observation_scores(&theta)[2]
+            .iter()
+            .find(|s| s.participant == 3)
+            .copied()
+            .expect("participant 3 chose on task c")
+    };
+    let (old, new) = (score_of(&before), score_of(&after));
+    // Assert: participant 3's task-c score and log-likelihood stay; their task-a program did
+    // change, and someone else's task-c likelihood moved with it (the population library).
+    for e in 0..9 {
+        assert!((old.score[e] - new.score[e]).abs() < 1e-9);
+        assert!((old.log_likelihood[e] - new.log_likelihood[e]).abs() < 1e-9);
+    }
+    let programs = |c: &Corpus| -> Vec<String> {
+        c.observed
+            .iter()
+            .filter(|o| o.participant == 3 && o.task == 0)
+            .map(|o| o.text.clone())
+            .collect()
+    };
+    assert_ne!(programs(&before), programs(&after));
+    let moved = |c: &Corpus| -> Vec<f64> {
+        c.library.observation_scores(&theta)[2]
+            .iter()
+            .filter(|s| s.participant != 3)
+            .map(|s| s.log_likelihood[0])
+            .collect()
+    };
+    assert!(
+        moved(&before)
+            .iter()
+            .zip(moved(&after))
+            .any(|(a, b)| (a - b).abs() > 1e-9)
+    );
+}
+
+fn parse(text: &str) -> Program {
+    dsl::compact::parse(text, &Limits::default()).expect("test program parses")
+}
+
+#[test]
+fn a_program_that_reuses_a_cached_body_scores_higher_than_one_with_a_fresh_body() {
+    // Arrange: a hand-built corpus. Participant 0 wrote `1L1|WWJS` on task a (seen first);
+    // on task c, `1R1|WWJS` reuses that body and `1R1|JWWS` has a fresh one of the same length,
+    // with the same statistics.
+    let mut observed = Vec::new();
+    let tasks = tasks();
+    for (participant, text) in [(0u32, "1L1|WWJS"), (1, "1L1|WWJS"), (2, "WWS")] {
+        let program = parse(text).with_slots(4);
+        observed.push(ObservedProgram {
+            line: u64::from(participant) + 2,
+            participant,
+            task: 0,
+            order_position: 0,
+            key: StatKey::new(&program, 9),
+            text: program.to_compact(),
+            program,
+        });
+    }
+    let data = LibraryData::build(&tasks, &observed, &|_| {}).expect("library data builds");
+    let scorer = data.direct_scorer(&|_, _| true);
+    let reuse = parse("1R1|WWJS");
+    let fresh = parse("1R1|JWWS");
+    let key = StatKey::new(&reuse, 9);
+    assert_eq!(key, StatKey::new(&fresh, 9));
+    for (w_own, w_pop) in [(0.5, 0.0), (0.0, 0.5), (0.3, 0.3)] {
+        let theta = lib_theta([0.3, 1.0, 1.0, 0.3, w_own, w_pop]);
+        // Act
+        let reused = scorer.score(&theta, 0, 2, &reuse, &key, 0.3);
+        let novel = scorer.score(&theta, 0, 2, &fresh, &key, 0.3);
+        // Assert: the reused body is preferred, and without library weights they tie.
+        assert!(
+            reused > novel + 0.1,
+            "w_o {w_own} w_p {w_pop}: {reused} vs {novel}"
+        );
+    }
+    let neutral = lib_theta([0.3, 1.0, 1.0, 0.3, 0.0, 0.0]);
+    let (a, b) = (
+        scorer.score(&neutral, 0, 2, &reuse, &key, 0.3),
+        scorer.score(&neutral, 0, 2, &fresh, &key, 0.3),
+    );
+    assert!((a - b).abs() < 1e-12);
+}
+
+/// Rows of tasks a and c, taken in file order while none of their leaf bodies has been seen.
+fn rows_without_repeated_bodies() -> Vec<(u64, ProgramRow)> {
+    let tasks = tasks();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut kept = Vec::new();
+    for (line, row) in dev_rows() {
+        if !TASKS.contains(&row.mdp_idx) || row.skipped {
+            continue;
+        }
+        let (observed, _) =
+            observed_programs(&[(line, row.clone())], &tasks, &ObserveOptions::default());
+        let Some(obs) = observed.first() else {
+            continue;
+        };
+        let bodies = leaf_bodies(&obs.program);
+        let distinct: HashSet<&String> = bodies.iter().collect();
+        if distinct.len() == bodies.len() && bodies.iter().all(|b| !seen.contains(b)) {
+            seen.extend(bodies);
+            kept.push((line, row));
+        }
+    }
+    kept
+}
+
+#[test]
+fn without_repeated_bodies_the_library_weights_stay_at_zero_in_the_fit() {
+    // Arrange
+    let rows = rows_without_repeated_bodies();
+    let corpus = corpus(&rows);
+    let weights = Weights::all(&corpus.sets);
+    let options = FitOptions {
+        random_starts: 4,
+        ..FitOptions::default()
+    };
+    // Act
+    let gi = fit(&corpus.features, &weights, &gi_step(), &options, &|| {}).expect("gi+step fits");
+    let lib =
+        fit(&corpus.features, &weights, &lib_step(), &options, &|| {}).expect("lib+step fits");
+    eprintln!(
+        "{} observations; gi+step LL {:.4} {:?}; lib+step LL {:.4} {:?}",
+        corpus.sets.n_observations(),
+        gi.log_likelihood,
+        gi.params,
+        lib.log_likelihood,
+        lib.params
+    );
+    // Assert
+    assert!(lib.log_likelihood >= gi.log_likelihood - 1e-6);
+    assert!((lib.log_likelihood - gi.log_likelihood).abs() < 1e-3);
+}
+
+#[test]
+fn library_features_count_every_program_of_each_choice_set() {
+    let corpus = corpus(&small_rows(10));
+    let by_task: BTreeMap<usize, usize> = TASKS
+        .iter()
+        .map(|&t| (t, corpus.library.n_observations(t)))
+        .collect();
+    for (t, n) in by_task {
+        assert_eq!(n, corpus.sets.tasks[t].observations.len());
+        assert!(corpus.data.n_groups(t) > 0);
+    }
+    assert!(corpus.data.n_bodies() > 0);
+    // Mean log P of a uniform choice is below the fitted-free evaluation's: a sanity bound.
+    let weights = Weights::all(&corpus.sets);
+    let evaluation = evaluate(
+        &corpus.features,
+        &weights,
+        &lib_step(),
+        &lib_theta([0.3, 1.0, 1.0, 0.3, 0.2, 0.2]),
+        false,
+    );
+    let per_grid: Vec<f64> = (0..9).map(|e| evaluation.grid_log_likelihood(e)).collect();
+    assert!(log_mean_exp(&per_grid).is_finite());
+}
+
+/// Prints the sizes and the time of one evaluation on the whole development data (about a
+/// minute in release mode to build): `cargo test --release -p analysis --test library_model --
+/// --ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_the_evaluation_sizes_on_the_dev_data() {
+    let rows = dev_rows();
+    let began = std::time::Instant::now();
+    let corpus = corpus(&rows);
+    eprintln!("built in {:.1} s", began.elapsed().as_secs_f64());
+    for (t, sizes) in corpus.library.sizes().iter().enumerate() {
+        eprintln!("task {t}: {sizes:?}");
+    }
+    let weights = Weights::all(&corpus.sets);
+    let theta = lib_theta([0.5, 2.3, 0.38, 0.09, 0.2, 0.2]);
+    for (model, theta) in [
+        (gi_step(), gi_step().theta(&[0.5, 2.3, 0.38, 0.09])),
+        (lib_step(), theta),
+    ] {
+        let began = std::time::Instant::now();
+        for _ in 0..5 {
+            let evaluation = evaluate(&corpus.features, &weights, &model, &theta, true);
+            assert!(evaluation.log_likelihood().is_finite());
+        }
+        eprintln!(
+            "{}: {:.2} ms per evaluation with gradient",
+            model.name,
+            began.elapsed().as_secs_f64() * 200.0
+        );
+    }
+}
