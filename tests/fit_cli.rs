@@ -8,13 +8,13 @@ use serde_json::Value;
 
 use crate::support::TempDir;
 
-const PROGRAMS_DEV: &str = concat!(
+pub(crate) const PROGRAMS_DEV: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../analysis/data/programs-dev.csv"
 );
 
 /// Runs the real `proglab` binary and returns its stdout; panics with stderr on failure.
-fn proglab(args: &[&str]) -> String {
+pub(crate) fn proglab(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
         .args(args)
         .env_remove("DATABASE_URL")

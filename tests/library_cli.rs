@@ -1,31 +1,10 @@
 //! `proglab library` on the development data as a researcher runs it (docs/modelling.md §4.10):
 //! the library as one JSON object, the table, and the heat maps.
 
-use std::process::Command;
-
 use serde_json::Value;
 
+use crate::fit_cli::{PROGRAMS_DEV, proglab};
 use crate::support::TempDir;
-
-const PROGRAMS_DEV: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../analysis/data/programs-dev.csv"
-);
-
-/// Runs the real `proglab` binary and returns its stdout; panics with stderr on failure.
-fn proglab(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_proglab-e2e"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("run proglab");
-    assert!(
-        output.status.success(),
-        "proglab {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 #[test]
 fn library_reports_the_dev_data_library_as_json_and_draws_its_heat_maps() {

@@ -14,7 +14,7 @@ use dsl::Task;
 use dsl::tasks::NamedTask;
 
 use crate::choice::ObservedProgram;
-use crate::compare::{paired_differences, versus_best};
+use crate::compare::{PairedDifference, paired_differences, versus_best};
 use crate::cv::{CvModel, CvResult, HeldOutId};
 use crate::cv_tasks::{TaskCvModel, TaskCvResult};
 use crate::neural::choice::{ProgramChoiceSets, build};
@@ -313,13 +313,7 @@ pub fn add_to_participant_cv(
         .iter()
         .map(|m| m.held_out_log_likelihood)
         .collect();
-    let values: Vec<&[f64]> = cv
-        .observation_log_likelihoods
-        .iter()
-        .map(Vec::as_slice)
-        .collect();
-    cv.versus_best = versus_best(&names, &values, &totals);
-    cv.paired = paired_differences(&names, &values);
+    (cv.versus_best, cv.paired) = differences(&names, &totals, &cv.observation_log_likelihoods);
     Ok(())
 }
 
@@ -347,12 +341,20 @@ pub fn add_to_task_cv(cv: &mut TaskCvResult, neural: &SeededEvaluation) -> Resul
         .iter()
         .map(|m| m.held_out_log_likelihood)
         .collect();
-    let values: Vec<&[f64]> = cv
-        .observation_log_likelihoods
-        .iter()
-        .map(Vec::as_slice)
-        .collect();
-    cv.versus_best = versus_best(&names, &values, &totals);
-    cv.paired = paired_differences(&names, &values);
+    (cv.versus_best, cv.paired) = differences(&names, &totals, &cv.observation_log_likelihoods);
     Ok(())
+}
+
+/// The paired differences of every model from the best and of every pair, from the
+/// per-observation values.
+fn differences(
+    names: &[&str],
+    totals: &[f64],
+    values: &[Vec<f64>],
+) -> (Vec<PairedDifference>, Vec<PairedDifference>) {
+    let values: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
+    (
+        versus_best(names, &values, totals),
+        paired_differences(names, &values),
+    )
 }
