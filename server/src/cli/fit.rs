@@ -5,7 +5,7 @@
 //! The analysis itself is `analysis::pipeline::symbolic`; this file parses the arguments, draws
 //! the progress on stderr and prints a table or one JSON object. Neural models (`neural-...`
 //! names, feature `neural`) are evaluated on the same held-out splits after the symbolic
-//! analysis, which runs exactly as without them (`train_neural.rs` adds their rows).
+//! analysis, which runs exactly as without them (`neural_rows.rs` adds their rows).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -175,7 +175,7 @@ pub(super) fn run(
     let neural_rows = if neural.is_empty() {
         None
     } else {
-        let request = super::train_neural::NeuralRequest {
+        let request = super::neural_rows::NeuralRequest {
             models: &neural,
             folds: args.cv,
             fold_seed: args.seed,
@@ -185,7 +185,7 @@ pub(super) fn run(
             hyperparameters,
             device: &args.device,
         };
-        Some(super::train_neural::add_neural_rows(
+        Some(super::neural_rows::add_neural_rows(
             &tasks,
             &observations.observed,
             &request,

@@ -11,6 +11,7 @@ pub mod export;
 pub mod fit;
 pub mod import;
 pub mod library;
+mod neural_rows;
 mod progress;
 pub mod researcher;
 pub mod run;
