@@ -22,6 +22,7 @@ use crate::compare::{PairedDifference, paired_differences, versus_best};
 use crate::error::AnalysisError;
 use crate::fit::{FitOptions, fit};
 use crate::key::StatKey;
+use crate::models::library::{HeldOutRule, LibraryData};
 use crate::models::likelihood::{Features, Weights, log_mean_exp};
 use crate::models::{Model, P_END_GRID, Param, Theta};
 
@@ -112,13 +113,22 @@ pub fn cross_validate(
     options: &CvOptions,
     progress: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<CvResult, AnalysisError> {
-    cross_validate_with(choice_sets, models, options, SetRule::Training, progress)
+    cross_validate_with(
+        choice_sets,
+        None,
+        models,
+        options,
+        SetRule::Training,
+        progress,
+    )
 }
 
 /// Cross-validates every model with the choice sets of `rule`; `progress(model, fold)` is
-/// called after each fit.
+/// called after each fit. `library` (built from the same observations) is needed when a model
+/// is the library model.
 pub fn cross_validate_with(
     choice_sets: &ChoiceSets,
+    library: Option<&LibraryData>,
     models: &[Model],
     options: &CvOptions,
     rule: SetRule,
@@ -126,7 +136,19 @@ pub fn cross_validate_with(
 ) -> Result<CvResult, AnalysisError> {
     let folds = folds(&choice_sets.participants(), options.folds, options.seed)?;
     let splits = participant_splits(choice_sets, &folds, rule)?;
-    let scored = score_splits(&splits, models, &options.fit, progress)?;
+    let rules: Vec<HeldOutRule> = folds
+        .iter()
+        .map(|fold| {
+            let mut fold = fold.clone();
+            fold.sort_unstable();
+            HeldOutRule::Participants(fold)
+        })
+        .collect();
+    let library = library.map(|data| SplitLibrary {
+        data,
+        rules: &rules,
+    });
+    let scored = score_splits(&splits, models, &options.fit, library, progress)?;
     let n = choice_sets.n_observations().max(1);
     Ok(CvResult {
         folds: folds.len(),
@@ -194,19 +216,45 @@ pub struct ScoredSplits {
     pub paired: Vec<PairedDifference>,
 }
 
+/// The library model's data and what each split holds out, for [`score_splits`].
+#[derive(Debug, Clone, Copy)]
+pub struct SplitLibrary<'a> {
+    pub data: &'a LibraryData,
+    /// One per split.
+    pub rules: &'a [HeldOutRule],
+}
+
 /// Fits every model on each split's training observations, in the split's training sets, and
 /// scores the split's held-out observations (docs/modelling.md §4.9); `progress(model, split)`
-/// is called after each fit.
+/// is called after each fit. The library model needs `library`.
 pub fn score_splits(
     splits: &[Split],
     models: &[Model],
     options: &FitOptions,
+    library: Option<SplitLibrary<'_>>,
     progress: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<ScoredSplits, AnalysisError> {
+    let library = match models.iter().find(|m| m.uses_library()) {
+        Some(model) => Some(library.ok_or_else(|| AnalysisError::NoLibraryData {
+            model: model.name.to_owned(),
+        })?),
+        None => None,
+    };
     let prepared: Vec<(Features, Weights)> = splits
         .iter()
-        .map(|split| (Features::new(&split.train), Weights::all(&split.train)))
-        .collect();
+        .enumerate()
+        .map(|(index, split)| {
+            let features = Features::new(&split.train);
+            let features = match library {
+                Some(library) => {
+                    let rule = &library.rules[index];
+                    features.with_library(library.data.training(&split.train, rule)?)
+                }
+                None => features,
+            };
+            Ok((features, Weights::all(&split.train)))
+        })
+        .collect::<Result<_, AnalysisError>>()?;
     let mut per_model = Vec::with_capacity(models.len());
     for model in models {
         let mut scores = HeldOutScores {
@@ -215,12 +263,16 @@ pub fn score_splits(
         };
         for (index, (split, (features, train))) in splits.iter().zip(&prepared).enumerate() {
             let fitted = fit(features, train, model, options, &|| {})?;
-            let grid = held_out_log_likelihoods(
-                &split.train,
-                &split.held_out,
-                model,
-                &model.theta(&fitted.params),
-            );
+            let theta = model.theta(&fitted.params);
+            let grid = match library {
+                Some(library) if model.uses_library() => library.data.held_out_log_likelihoods(
+                    &split.train,
+                    &library.rules[index],
+                    &split.held_out,
+                    &theta,
+                )?,
+                _ => held_out_log_likelihoods(&split.train, &split.held_out, model, &theta),
+            };
             let (total, shares) = observation_shares(&grid);
             scores.per_split.push(total);
             scores.per_observation.extend(shares);

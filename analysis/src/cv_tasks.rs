@@ -11,10 +11,11 @@ use serde::Serialize;
 
 use crate::choice::{ChoiceSets, SetRule, Split};
 use crate::compare::PairedDifference;
-use crate::cv::{HeldOutId, held_out_ids, score_splits};
+use crate::cv::{HeldOutId, SplitLibrary, held_out_ids, score_splits};
 use crate::error::AnalysisError;
 use crate::fit::FitOptions;
 use crate::models::Model;
+use crate::models::library::{HeldOutRule, LibraryData};
 
 /// The choice-set rule of leave-one-task-out, in words.
 pub const TASK_CHOICE_SETS: &str = "held-out task: its enumeration + each held-out program added to its own set; \
@@ -70,15 +71,23 @@ pub fn task_splits(choice_sets: &ChoiceSets) -> Result<Vec<(usize, Split)>, Anal
         .collect()
 }
 
-/// Leaves each task out in turn; `progress(model, split)` is called after each fit.
+/// Leaves each task out in turn; `progress(model, split)` is called after each fit. `library`
+/// (built from the same observations) is needed when a model is the library model; the held-out
+/// task's programs then enter no cache and no population library of the training fit.
 pub fn leave_one_task_out(
     choice_sets: &ChoiceSets,
+    library: Option<&LibraryData>,
     models: &[Model],
     options: &FitOptions,
     progress: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<TaskCvResult, AnalysisError> {
     let (held, splits): (Vec<usize>, Vec<Split>) = task_splits(choice_sets)?.into_iter().unzip();
-    let scored = score_splits(&splits, models, options, progress)?;
+    let rules: Vec<HeldOutRule> = held.iter().map(|&t| HeldOutRule::Task(t)).collect();
+    let library = library.map(|data| SplitLibrary {
+        data,
+        rules: &rules,
+    });
+    let scored = score_splits(&splits, models, options, library, progress)?;
     let n = choice_sets.n_observations().max(1);
     Ok(TaskCvResult {
         tasks: held

@@ -57,6 +57,9 @@ pub enum AnalysisError {
         grouped: u64,
         choice_set: u64,
     },
+    /// A held-out evaluation of the library model without its data.
+    #[error("{model} needs the library data (leaf bodies and grouped candidates) to be held out")]
+    NoLibraryData { model: String },
     /// A task whose state space is too large for the trace search.
     #[error("{task}: more than {limit} reachable states; too large to enumerate")]
     TooManyStates { task: String, limit: usize },

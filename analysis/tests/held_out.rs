@@ -339,7 +339,14 @@ fn cross_validation_fits_and_scores_in_the_fold_sets() {
     }
     assert_eq!(result.observations.len(), sets.n_observations());
     // The full-fit sets give the null model a different (larger) normaliser.
-    let full = cross_validate_with(&sets, &models[..1], &options, SetRule::Full, &|_, _| {});
+    let full = cross_validate_with(
+        &sets,
+        None,
+        &models[..1],
+        &options,
+        SetRule::Full,
+        &|_, _| {},
+    );
     let full = full.unwrap();
     assert!(full.models[0].held_out_log_likelihood < result.models[0].held_out_log_likelihood);
 }
@@ -376,7 +383,7 @@ fn leaving_a_task_out_keeps_its_participants_programs_out_of_every_set() {
     }
     // The null model: t0's WWS choices (2) are one of 3 programs, the others one of 4.
     let null = Model::by_name("null").unwrap();
-    let result = leave_one_task_out(&sets, &[null], &fit_options(), &|_, _| {}).unwrap();
+    let result = leave_one_task_out(&sets, None, &[null], &fit_options(), &|_, _| {}).unwrap();
     assert_eq!(result.tasks, ["t0", "t1"]);
     let expected = -2.0 * 3f64.ln() - 4.0 * 4f64.ln();
     assert!((result.models[0].per_task[0] - expected).abs() < 1e-12);

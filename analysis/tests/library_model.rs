@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use analysis::StatKey;
 use analysis::choice::{
-    ChoiceSets, ObserveOptions, ObservedProgram, enumerated_candidates, observed_programs,
+    ChoiceSets, ObserveOptions, ObservedProgram, SetRule, Split, enumerated_candidates,
+    observed_programs,
 };
 use analysis::data::{ProgramRow, read_programs};
 use analysis::fit::{FitOptions, fit};
 use analysis::models::gi::{GiParams, log_prior};
-use analysis::models::library::{LibraryData, LibraryFeatures, leaf_bodies};
+use analysis::models::library::{HeldOutRule, LibraryData, LibraryFeatures, leaf_bodies};
 use analysis::models::likelihood::{Evaluation, Features, Weights, evaluate, log_mean_exp};
 use analysis::models::{Model, P_END_GRID, Param, Theta};
 use dsl::{Limits, Program, Task};
@@ -54,7 +55,7 @@ struct Corpus {
     features: Features,
 }
 
-fn corpus(rows: &[(u64, ProgramRow)]) -> Corpus {
+fn corpus_of(rows: &[(u64, ProgramRow)]) -> Corpus {
     let tasks = tasks();
     let (observed, errors) = observed_programs(rows, &tasks, &ObserveOptions::default());
     assert!(errors.is_empty(), "{errors:?}");
@@ -116,7 +117,37 @@ fn candidates_of(task: usize, sets: &ChoiceSets) -> Vec<(StatKey, Vec<String>)> 
 /// log P(chosen) of every observation of `task` at every p_end, scoring every candidate of U_t
 /// from the definition: shares of leaf-body strings counted here from the observed programs.
 fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
-    let candidates = candidates_of(task, &corpus.sets);
+    let all = |_: u32, _: usize| true;
+    let view = BruteView {
+        sets: &corpus.sets,
+        scored: &all,
+        population: &all,
+        cache: &all,
+        added: &|_| false,
+    };
+    brute_force_in(corpus, task, theta, &view)
+}
+
+/// Which programs a brute-force evaluation uses (as the library model's views do).
+struct BruteView<'a> {
+    /// The choice sets whose candidates are scored.
+    sets: &'a ChoiceSets,
+    /// Observations scored, programs of the population library, programs a cache may hold.
+    scored: &'a dyn Fn(u32, usize) -> bool,
+    population: &'a dyn Fn(u32, usize) -> bool,
+    cache: &'a dyn Fn(u32, usize) -> bool,
+    /// Whether an observation's own program is added once more to its normaliser.
+    added: &'a dyn Fn(&ObservedProgram) -> bool,
+}
+
+/// [`brute_force`] under `view`.
+fn brute_force_in(
+    corpus: &Corpus,
+    task: usize,
+    theta: &Theta,
+    view: &BruteView<'_>,
+) -> Vec<[f64; 9]> {
+    let candidates = candidates_of(task, view.sets);
     let bodies_of: Vec<Vec<String>> = corpus
         .observed
         .iter()
@@ -126,6 +157,9 @@ fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
     // with at least one body.
     let mut per_participant: BTreeMap<u32, (HashMap<&str, f64>, f64)> = BTreeMap::new();
     for (obs, bodies) in corpus.observed.iter().zip(&bodies_of) {
+        if !(view.population)(obs.participant, obs.task) {
+            continue;
+        }
         let (counts, total) = per_participant.entry(obs.participant).or_default();
         for b in bodies {
             *counts.entry(b.as_str()).or_default() += 1.0;
@@ -145,9 +179,11 @@ fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
         }
     };
     let all_bodies: HashSet<&str> = bodies_of.iter().flatten().map(String::as_str).collect();
-    let libraries: HashMap<u32, HashMap<&str, f64>> = per_participant
-        .keys()
-        .map(|&i| (i, all_bodies.iter().map(|&b| (b, share_of(i, b))).collect()))
+    let libraries: HashMap<u32, HashMap<&str, f64>> = corpus
+        .observed
+        .iter()
+        .map(|o| o.participant)
+        .map(|i| (i, all_bodies.iter().map(|&b| (b, share_of(i, b))).collect()))
         .collect();
     let (beta_step, beta) = (theta.get(Param::BetaStep), theta.get(Param::BetaGi));
     let (w_own, w_pop) = (theta.get(Param::LibOwn), theta.get(Param::LibPop));
@@ -157,12 +193,13 @@ fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
         .observed
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.task == task)
+        .filter(|(_, o)| o.task == task && (view.scored)(o.participant, o.task))
     {
         let mut own: HashMap<&str, f64> = HashMap::new();
         let mut own_total = 0.0;
         for (p, other) in corpus.observed.iter().enumerate() {
-            if other.participant != obs.participant {
+            if other.participant != obs.participant || !(view.cache)(other.participant, other.task)
+            {
                 continue;
             }
             for b in &bodies_of[p] {
@@ -197,10 +234,14 @@ fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
                 }
                 beta * (log_prior(key, &params) + library) - beta_step * f64::from(key.s)
             };
-            let scores: Vec<f64> = candidates.iter().map(|(k, b)| score(k, b)).collect();
+            let mut scores: Vec<f64> = candidates.iter().map(|(k, b)| score(k, b)).collect();
+            let chosen = score(&obs.key, &bodies_of[o]);
+            if (view.added)(obs) {
+                scores.push(chosen);
+            }
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let log_z = max + scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln();
-            row[e] = score(&obs.key, &bodies_of[o]) - log_z;
+            row[e] = chosen - log_z;
         }
         results.push(row);
     }
@@ -210,7 +251,7 @@ fn brute_force(corpus: &Corpus, task: usize, theta: &Theta) -> Vec<[f64; 9]> {
 #[test]
 fn the_grouped_likelihood_equals_scoring_every_candidate_directly() {
     // Arrange: 30 participants on tasks a and c, weights that make every term matter.
-    let corpus = corpus(&small_rows(30));
+    let corpus = corpus_of(&small_rows(30));
     let theta = lib_theta([0.3, 1.5, 0.7, 0.3, 0.4, 0.3]);
     // Act
     let fast = corpus.library.observation_scores(&theta);
@@ -235,9 +276,227 @@ fn the_grouped_likelihood_equals_scoring_every_candidate_directly() {
     }
 }
 
+/// log P of each held-out observation of `split` under `rule`, computed by brute force over the
+/// split's training sets (plus the observation's own program where the split says so), keyed by
+/// (task, participant).
+fn brute_held_out(
+    corpus: &Corpus,
+    split: &Split,
+    rule: &HeldOutRule,
+    theta: &Theta,
+) -> HashMap<(usize, u32), [f64; 9]> {
+    let in_set: HashMap<(usize, u32), bool> = split
+        .held_out
+        .iter()
+        .map(|h| ((h.task, h.participant), h.in_set))
+        .collect();
+    let added = |o: &ObservedProgram| !in_set[&(o.task, o.participant)];
+    let view = BruteView {
+        sets: &split.train,
+        scored: &|p, t| !rule.is_training(p, t),
+        population: &|p, t| rule.is_training(p, t),
+        cache: &|p, t| rule.may_cache(p, t),
+        added: &added,
+    };
+    let mut expected = HashMap::new();
+    for task in TASKS {
+        let scored = corpus
+            .observed
+            .iter()
+            .filter(|o| o.task == task && !rule.is_training(o.participant, o.task));
+        for (obs, row) in scored.zip(brute_force_in(corpus, task, theta, &view)) {
+            expected.insert((task, obs.participant), row);
+        }
+    }
+    expected
+}
+
+/// Asserts that `fast` (in the order of `split.held_out`) equals `expected`.
+fn assert_held_out_equal(
+    split: &Split,
+    fast: &[Vec<f64>],
+    expected: &HashMap<(usize, u32), [f64; 9]>,
+) {
+    assert_eq!(fast.len(), split.held_out.len());
+    assert_eq!(expected.len(), split.held_out.len());
+    for (h, row) in split.held_out.iter().zip(fast) {
+        let brute = expected[&(h.task, h.participant)];
+        for e in 0..9 {
+            assert!(
+                (row[e] - brute[e]).abs() < 1e-8 * brute[e].abs().max(1.0),
+                "task {} participant {} p_end {}: fast {} brute {}",
+                h.task,
+                h.participant,
+                P_END_GRID[e],
+                row[e],
+                brute[e]
+            );
+        }
+    }
+}
+
+/// The training log-likelihood of `split` under `rule` at `theta`, per p_end.
+fn training_log_likelihoods(
+    corpus: &Corpus,
+    split: &Split,
+    rule: &HeldOutRule,
+    theta: &Theta,
+) -> Vec<f64> {
+    let library = corpus
+        .data
+        .training(&split.train, rule)
+        .expect("training view");
+    let features = Features::new(&split.train).with_library(library);
+    let evaluation = evaluate(
+        &features,
+        &Weights::all(&split.train),
+        &lib_step(),
+        theta,
+        false,
+    );
+    (0..9).map(|e| evaluation.grid_log_likelihood(e)).collect()
+}
+
+/// `rows` with `participant`'s program on `task` replaced by `donor`'s.
+fn swap_program(
+    rows: &[(u64, ProgramRow)],
+    participant: u32,
+    task: usize,
+    donor: u32,
+) -> Vec<(u64, ProgramRow)> {
+    let donor = rows
+        .iter()
+        .find(|(_, r)| r.participant_idx == donor && r.mdp_idx == task)
+        .map(|(_, r)| r.clone())
+        .expect("donor row");
+    let mut changed = rows.to_vec();
+    for (_, row) in &mut changed {
+        if row.participant_idx == participant && row.mdp_idx == task {
+            row.program = donor.program.clone();
+            row.preprocessed_program = donor.preprocessed_program.clone();
+            row.skipped = false;
+        }
+    }
+    changed
+}
+
+#[test]
+fn held_out_participants_are_scored_in_the_fold_sets_from_the_training_library_only() {
+    // Arrange: 30 participants on tasks a and c; every third participant is held out.
+    let rows = small_rows(30);
+    let corpus = corpus_of(&rows);
+    let held: Vec<u32> = (0..30).filter(|p| p % 3 == 0).collect();
+    let rule = HeldOutRule::Participants(held);
+    let split = corpus
+        .sets
+        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
+        .expect("split");
+    let theta = lib_theta([0.3, 1.5, 0.7, 0.3, 0.4, 0.3]);
+    // Act
+    let fast = corpus
+        .data
+        .held_out_log_likelihoods(&split.train, &rule, &split.held_out, &theta)
+        .expect("held-out scores");
+    // Assert: equal to scoring every candidate of the fold sets from the definition, with some
+    // held-out program added to its own set.
+    assert!(split.held_out.iter().any(|h| !h.in_set));
+    assert_held_out_equal(
+        &split,
+        &fast,
+        &brute_held_out(&corpus, &split, &rule, &theta),
+    );
+    // Assert: a held-out participant's program changes neither the training likelihood nor
+    // another held-out participant's score.
+    let changed = corpus_of(&swap_program(&rows, 3, 0, 4));
+    let changed_split = changed
+        .sets
+        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
+        .expect("split");
+    let before = training_log_likelihoods(&corpus, &split, &rule, &theta);
+    let after = training_log_likelihoods(&changed, &changed_split, &rule, &theta);
+    for (b, a) in before.iter().zip(&after) {
+        assert!((b - a).abs() < 1e-9 * b.abs(), "training moved: {b} → {a}");
+    }
+    let rescored = changed
+        .data
+        .held_out_log_likelihoods(&changed_split.train, &rule, &changed_split.held_out, &theta)
+        .expect("held-out scores");
+    let others = |split: &Split, scores: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        split
+            .held_out
+            .iter()
+            .zip(scores)
+            .filter(|(h, _)| h.participant != 3)
+            .map(|(_, row)| row.clone())
+            .collect()
+    };
+    let (old, new) = (others(&split, &fast), others(&changed_split, &rescored));
+    assert_eq!(old.len(), new.len());
+    for (o, n) in old.iter().zip(&new) {
+        for e in 0..9 {
+            assert!((o[e] - n[e]).abs() < 1e-9 * o[e].abs().max(1.0));
+        }
+    }
+}
+
+#[test]
+fn a_held_out_task_is_scored_in_its_enumeration_and_its_programs_reach_no_training_cache() {
+    // Arrange: even participants see task a first, odd ones task c first, so that a cache of
+    // task a can hold a task-c body. Task c is held out.
+    let mut rows = small_rows(30);
+    for (_, row) in &mut rows {
+        let c_first = row.participant_idx % 2 == 1;
+        row.order_position = Some(usize::from((row.mdp_idx == 2) != c_first));
+    }
+    let corpus = corpus_of(&rows);
+    let rule = HeldOutRule::Task(2);
+    let split = corpus
+        .sets
+        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
+        .expect("split");
+    let theta = lib_theta([0.3, 1.2, 0.8, 0.3, 0.5, 0.4]);
+    // Act
+    let fast = corpus
+        .data
+        .held_out_log_likelihoods(&split.train, &rule, &split.held_out, &theta)
+        .expect("held-out scores");
+    // Assert: equal to scoring every candidate of task c's enumeration from the definition,
+    // with the even participants' task-a bodies in their caches.
+    assert!(split.held_out.iter().all(|h| h.task == 2));
+    assert_held_out_equal(
+        &split,
+        &fast,
+        &brute_held_out(&corpus, &split, &rule, &theta),
+    );
+    // Assert: an odd participant's task-c program, seen before their task a, does not move the
+    // training likelihood (task a's caches hold no held-out program).
+    let changed = corpus_of(&swap_program(&rows, 5, 2, 8));
+    let changed_split = changed
+        .sets
+        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
+        .expect("split");
+    let before = training_log_likelihoods(&corpus, &split, &rule, &theta);
+    let after = training_log_likelihoods(&changed, &changed_split, &rule, &theta);
+    for (b, a) in before.iter().zip(&after) {
+        assert!((b - a).abs() < 1e-9 * b.abs(), "training moved: {b} → {a}");
+    }
+    // The same change does move the in-sample likelihood, where the cache may hold it.
+    let in_sample = |c: &Corpus| {
+        evaluate(
+            &c.features,
+            &Weights::all(&c.sets),
+            &lib_step(),
+            &theta,
+            false,
+        )
+        .grid_log_likelihood(0)
+    };
+    assert!((in_sample(&corpus) - in_sample(&changed)).abs() > 1e-6);
+}
+
 #[test]
 fn the_direct_scorer_agrees_with_the_grouped_scores_of_chosen_programs() {
-    let corpus = corpus(&small_rows(12));
+    let corpus = corpus_of(&small_rows(12));
     let theta = lib_theta([0.2, 0.8, 1.3, 0.2, 0.6, 0.5]);
     let fast = corpus.library.observation_scores(&theta);
     let scorer = corpus.data.direct_scorer(&|_, _| true);
@@ -260,7 +519,7 @@ fn total_log_likelihood(evaluation: &Evaluation, grid: usize) -> f64 {
 
 #[test]
 fn the_analytic_gradient_equals_central_differences() {
-    let corpus = corpus(&small_rows(20));
+    let corpus = corpus_of(&small_rows(20));
     let weights = Weights::all(&corpus.sets);
     let model = lib_step();
     let values = [0.4, 1.2, 0.9, 0.25, 0.35, 0.45];
@@ -290,7 +549,7 @@ fn the_analytic_gradient_equals_central_differences() {
 #[test]
 fn with_zero_library_weights_lib_step_is_gi_step() {
     // Arrange
-    let corpus = corpus(&small_rows(30));
+    let corpus = corpus_of(&small_rows(30));
     let weights = Weights::all(&corpus.sets);
     let gi_values = [0.4, 1.2, 0.9, 0.25];
     let gi = gi_step().theta(&gi_values);
@@ -327,7 +586,7 @@ fn a_score_does_not_change_when_later_programs_change() {
     for (_, row) in &mut rows {
         row.order_position = Some(if row.mdp_idx == 2 { 0 } else { 1 });
     }
-    let before = corpus(&rows);
+    let before = corpus_of(&rows);
     let donor = rows
         .iter()
         .find(|(_, r)| r.participant_idx == 9 && r.mdp_idx == 0)
@@ -341,7 +600,7 @@ fn a_score_does_not_change_when_later_programs_change() {
             row.skipped = false;
         }
     }
-    let after = corpus(&changed);
+    let after = corpus_of(&changed);
     let theta = lib_theta([0.3, 1.1, 0.8, 0.3, 0.5, 0.4]);
     // Act
     let score_of = |c: &Corpus| {
@@ -457,7 +716,7 @@ fn rows_without_repeated_bodies() -> Vec<(u64, ProgramRow)> {
 fn without_repeated_bodies_the_library_weights_stay_at_zero_in_the_fit() {
     // Arrange
     let rows = rows_without_repeated_bodies();
-    let corpus = corpus(&rows);
+    let corpus = corpus_of(&rows);
     let weights = Weights::all(&corpus.sets);
     let options = FitOptions {
         random_starts: 4,
@@ -482,7 +741,7 @@ fn without_repeated_bodies_the_library_weights_stay_at_zero_in_the_fit() {
 
 #[test]
 fn library_features_count_every_program_of_each_choice_set() {
-    let corpus = corpus(&small_rows(10));
+    let corpus = corpus_of(&small_rows(10));
     let by_task: BTreeMap<usize, usize> = TASKS
         .iter()
         .map(|&t| (t, corpus.library.n_observations(t)))
@@ -513,7 +772,7 @@ fn library_features_count_every_program_of_each_choice_set() {
 fn print_the_evaluation_sizes_on_the_dev_data() {
     let rows = dev_rows();
     let began = std::time::Instant::now();
-    let corpus = corpus(&rows);
+    let corpus = corpus_of(&rows);
     eprintln!("built in {:.1} s", began.elapsed().as_secs_f64());
     for (t, sizes) in corpus.library.sizes().iter().enumerate() {
         eprintln!("task {t}: {sizes:?}");

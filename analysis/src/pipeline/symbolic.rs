@@ -16,6 +16,7 @@ use crate::cv_tasks::{TaskCvResult, leave_one_task_out};
 use crate::error::AnalysisError;
 use crate::fit::FitOptions;
 use crate::models::Model;
+use crate::models::library::LibraryData;
 use crate::models::likelihood::Features;
 use crate::pipeline::{Progress, enumerated_choice_sets};
 
@@ -118,7 +119,7 @@ pub fn fit_and_hold_out(
         ..StageSeconds::default()
     };
     let library_began = Instant::now();
-    let features = crate::models::library::attach_in_sample(
+    let (features, library) = crate::models::library::attach_in_sample(
         Features::new(&choice_sets),
         tasks,
         observed,
@@ -143,7 +144,14 @@ pub fn fit_and_hold_out(
     let cv = match config.folds {
         Some(folds) => {
             let cv_began = Instant::now();
-            let cv = cross_validate_in(&choice_sets, config, folds, SetRule::Training, progress)?;
+            let cv = cross_validate_in(
+                &choice_sets,
+                library.as_ref(),
+                config,
+                folds,
+                SetRule::Training,
+                progress,
+            )?;
             seconds.cv = cv_began.elapsed().as_secs_f64();
             Some(cv)
         }
@@ -151,7 +159,7 @@ pub fn fit_and_hold_out(
     };
     let cv_tasks = if held_out.tasks {
         let began = Instant::now();
-        let result = leave_tasks_out(&choice_sets, config, progress)?;
+        let result = leave_tasks_out(&choice_sets, library.as_ref(), config, progress)?;
         seconds.cv_tasks = began.elapsed().as_secs_f64();
         Some(result)
     } else {
@@ -170,6 +178,7 @@ pub fn fit_and_hold_out(
 /// `config.seed`, with the choice sets of `rule`.
 pub fn cross_validate_in(
     choice_sets: &ChoiceSets,
+    library: Option<&LibraryData>,
     config: &FitConfig,
     folds: usize,
     rule: SetRule,
@@ -186,6 +195,7 @@ pub fn cross_validate_in(
     });
     let cv = cross_validate_with(
         choice_sets,
+        library,
         &config.models,
         &options,
         rule,
@@ -199,6 +209,7 @@ pub fn cross_validate_in(
 /// as a fold.
 pub fn leave_tasks_out(
     choice_sets: &ChoiceSets,
+    library: Option<&LibraryData>,
     config: &FitConfig,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<TaskCvResult, AnalysisError> {
@@ -213,6 +224,7 @@ pub fn leave_tasks_out(
     });
     let result = leave_one_task_out(
         choice_sets,
+        library,
         &config.models,
         &config.fit_options(),
         &|model, fold| progress(Progress::CrossValidated { model, fold }),

@@ -152,10 +152,6 @@ pub(super) fn run(
     if let Some(k) = args.cv {
         anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
     }
-    anyhow::ensure!(
-        (args.cv.is_none() && !args.cv_tasks) || !config.models.iter().any(Model::uses_library),
-        "lib+step is fitted in-sample only so far: drop it from the models or drop --cv/--cv-tasks"
-    );
     let tasks = super::experiment_tasks(&args.experiment)?;
     let observations = load_observations(&args.programs, &tasks, !args.no_canonicalise)?;
     for error in &observations.excluded {

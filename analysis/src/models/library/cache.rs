@@ -83,11 +83,17 @@ impl History {
     }
 
     /// The cache for a task seen at `position`: the leaf bodies of the programs written at
-    /// strictly earlier positions. Skipped or unusable trials were never pushed, so they add
-    /// nothing.
-    pub fn cache_before(&self, position: usize) -> Cache {
+    /// strictly earlier positions on tasks that `admitted` accepts (a held-out task's programs
+    /// are kept out of a training fit). Skipped or unusable trials were never pushed, so they
+    /// add nothing.
+    pub fn cache_before(&self, position: usize, admitted: &dyn Fn(usize) -> bool) -> Cache {
         let mut cache = Cache::default();
-        for entry in self.entries.iter().take_while(|e| e.position < position) {
+        for entry in self
+            .entries
+            .iter()
+            .take_while(|e| e.position < position)
+            .filter(|e| admitted(e.task))
+        {
             cache.add(&entry.bodies);
         }
         cache
@@ -178,13 +184,17 @@ mod tests {
         history.push(2, 7, vec![5]);
         history.push(0, 3, vec![1, 1]);
         history.push(1, 4, vec![]);
-        assert!(history.cache_before(0).is_empty());
-        let cache = history.cache_before(2);
+        assert!(history.cache_before(0, &|_| true).is_empty());
+        let cache = history.cache_before(2, &|_| true);
         assert_eq!(cache.share(1), 1.0);
         assert_eq!(cache.share(5), 0.0);
-        let cache = history.cache_before(3);
+        let cache = history.cache_before(3, &|_| true);
         assert!((cache.share(1) - 2.0 / 3.0).abs() < 1e-12);
         assert!((cache.share(5) - 1.0 / 3.0).abs() < 1e-12);
+        // A held-out task's program stays out.
+        let cache = history.cache_before(3, &|task| task != 3);
+        assert_eq!(cache.share(1), 0.0);
+        assert_eq!(cache.share(5), 1.0);
     }
 
     #[test]

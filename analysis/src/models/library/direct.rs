@@ -64,7 +64,7 @@ impl DirectScorer<'_> {
         let history = self.data.histories.get(&participant);
         let position = history.and_then(|h| h.position_of(task)).unwrap_or(task);
         let cache = history
-            .map(|h| h.cache_before(position))
+            .map(|h| h.cache_before(position, &|_| true))
             .unwrap_or_default();
         let w_own = if cache.is_empty() { 0.0 } else { w_own };
         let bytes = normal_bytes(program).unwrap_or_default();

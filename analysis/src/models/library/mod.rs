@@ -24,7 +24,7 @@ use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use dsl::Task;
 
-use crate::choice::{ChoiceSets, ObservedProgram};
+use crate::choice::{ChoiceSets, HeldOutObservation, ObservedProgram};
 use crate::enumerate::normal_bytes;
 use crate::error::AnalysisError;
 use crate::key::StatKey;
@@ -130,23 +130,127 @@ impl LibraryData {
     }
 
     /// The view of a fit on the observations `fitted(participant, task)` of `choice_sets` (a
-    /// full or a fold's training sets): those observations are fitted, and their programs alone
-    /// form the population library.
+    /// full or a fold's training sets): those observations are fitted, their programs alone
+    /// form the population library, and caches hold only programs `fitted` admits.
     pub fn features(
         &self,
         choice_sets: &ChoiceSets,
         fitted: &dyn Fn(u32, usize) -> bool,
     ) -> Result<LibraryFeatures, AnalysisError> {
+        self.view(
+            choice_sets,
+            &View {
+                scored: fitted,
+                population: fitted,
+                cache: fitted,
+            },
+        )
+    }
+
+    /// The training view of a held-out split (`rule`): the training observations are fitted in
+    /// `train` (the split's training sets) and form the population library.
+    pub fn training(
+        &self,
+        train: &ChoiceSets,
+        rule: &HeldOutRule,
+    ) -> Result<LibraryFeatures, AnalysisError> {
+        self.view(
+            train,
+            &View {
+                scored: &|p, t| rule.is_training(p, t),
+                population: &|p, t| rule.is_training(p, t),
+                cache: &|p, t| rule.may_cache(p, t),
+            },
+        )
+    }
+
+    /// The held-out observations of a split (`rule`) scored at `theta`, in the order of
+    /// `held_out` (docs/modelling.md §4.9): each in its task's set of `train` (plus its own
+    /// program where it is not already there), with the training observations' population
+    /// library and a cache of the participant's own earlier programs that `rule` admits.
+    /// Returns each observation's log P at every p_end.
+    pub fn held_out_log_likelihoods(
+        &self,
+        train: &ChoiceSets,
+        rule: &HeldOutRule,
+        held_out: &[HeldOutObservation],
+        theta: &Theta,
+    ) -> Result<Vec<Vec<f64>>, AnalysisError> {
+        let features = self.view(
+            train,
+            &View {
+                scored: &|p, t| !rule.is_training(p, t),
+                population: &|p, t| rule.is_training(p, t),
+                cache: &|p, t| rule.may_cache(p, t),
+            },
+        )?;
+        let mut scores: HashMap<(usize, u32), [f64; P_END_GRID.len()]> = HashMap::new();
+        let mut in_set: HashMap<(usize, u32), bool> = HashMap::new();
+        for obs in held_out {
+            in_set.insert((obs.task, obs.participant), obs.in_set);
+        }
+        for (task, observations) in features.observation_scores(theta).into_iter().enumerate() {
+            for obs in observations {
+                let added = !in_set
+                    .get(&(task, obs.participant))
+                    .copied()
+                    .unwrap_or(true);
+                // Adding the program once more to its own set: log Z' = logaddexp(log Z, s).
+                let grid = std::array::from_fn(|e| {
+                    let (ll, s) = (obs.log_likelihood[e], obs.score[e]);
+                    if added {
+                        s - crate::cv::log_add_exp(s - ll, s)
+                    } else {
+                        ll
+                    }
+                });
+                scores.insert((task, obs.participant), grid);
+            }
+        }
+        held_out
+            .iter()
+            .map(|obs| {
+                scores
+                    .get(&(obs.task, obs.participant))
+                    .map(|grid| grid.to_vec())
+                    .ok_or_else(|| AnalysisError::NotInChoiceSet {
+                        task: train
+                            .tasks
+                            .get(obs.task)
+                            .map_or_else(String::new, |t| t.label.clone()),
+                        program: obs.program.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The features of `view` in `choice_sets`: its scored observations, their caches and the
+    /// population library it names.
+    fn view(
+        &self,
+        choice_sets: &ChoiceSets,
+        view: &View<'_>,
+    ) -> Result<LibraryFeatures, AnalysisError> {
         let mut population = Population::default();
         for program in self
             .observed
             .iter()
-            .filter(|o| fitted(o.participant, o.task))
+            .filter(|o| (view.population)(o.participant, o.task))
         {
             population.add(program.participant, &program.bodies);
         }
         let mut tasks = Vec::with_capacity(choice_sets.tasks.len());
         for (t, set) in choice_sets.tasks.iter().enumerate() {
+            let chosen: Vec<Chosen<'_>> = self
+                .observed
+                .iter()
+                .filter(|o| o.task == t && (view.scored)(o.participant, o.task))
+                .map(|o| self.chosen(o, view.cache))
+                .collect();
+            if chosen.is_empty() {
+                tasks.push(TaskModel::default());
+                continue;
+            }
             let base = self.tasks.get(t).map_or(&[][..], |g| g.groups.as_slice());
             let mut groups: Vec<Group> = base.to_vec();
             for (text, _) in &set.added_programs {
@@ -167,10 +271,6 @@ impl LibraryData {
             }
             let in_groups: f64 = groups.iter().map(|g| g.count).sum();
             let in_set: u64 = set.multiplicity.iter().sum();
-            if set.observations.is_empty() {
-                tasks.push(TaskModel::default());
-                continue;
-            }
             if in_groups != in_set as f64 {
                 return Err(AnalysisError::LibraryGroups {
                     task: set.label.clone(),
@@ -178,18 +278,18 @@ impl LibraryData {
                     choice_set: in_set,
                 });
             }
-            let chosen: Vec<Chosen<'_>> = self
-                .observed
-                .iter()
-                .filter(|o| o.task == t && fitted(o.participant, o.task))
-                .map(|o| self.chosen(o))
-                .collect();
             tasks.push(TaskModel::new(&groups, &chosen, &population));
         }
         Ok(LibraryFeatures::new(self, tasks, &population))
     }
 
-    fn chosen<'a>(&'a self, program: &'a ProgramStatistic) -> Chosen<'a> {
+    /// `program` as a chosen program, with the cache of its participant's programs at earlier
+    /// positions that `may_cache(participant, task)` admits.
+    fn chosen<'a>(
+        &'a self,
+        program: &'a ProgramStatistic,
+        may_cache: &dyn Fn(u32, usize) -> bool,
+    ) -> Chosen<'a> {
         let position = self.position(program);
         Chosen {
             participant: program.participant,
@@ -199,7 +299,7 @@ impl LibraryData {
             cache: self
                 .histories
                 .get(&program.participant)
-                .map(|h| h.cache_before(position))
+                .map(|h| h.cache_before(position, &|task| may_cache(program.participant, task)))
                 .unwrap_or_default(),
         }
     }
@@ -210,6 +310,46 @@ impl LibraryData {
             .get(&program.participant)
             .and_then(|h| h.position_of(program.task))
             .unwrap_or(program.task)
+    }
+}
+
+/// Which programs one view of the data uses: the observations it scores, those that form the
+/// population library, and those a participant's cache may hold (always only their own, at
+/// earlier positions).
+struct View<'a> {
+    scored: &'a dyn Fn(u32, usize) -> bool,
+    population: &'a dyn Fn(u32, usize) -> bool,
+    cache: &'a dyn Fn(u32, usize) -> bool,
+}
+
+/// What a held-out split holds out, which fixes what the library model may use
+/// (docs/modelling.md §4.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldOutRule {
+    /// Participant folds: these participants (sorted) are held out. Everyone's cache holds
+    /// their own earlier programs; the population library is the other participants'.
+    Participants(Vec<u32>),
+    /// Leave one task out: this task is held out. Its programs enter no cache and no library,
+    /// so the training fit never sees them.
+    Task(usize),
+}
+
+impl HeldOutRule {
+    /// Whether the observation of `participant` on `task` is a training observation.
+    pub fn is_training(&self, participant: u32, task: usize) -> bool {
+        match self {
+            HeldOutRule::Participants(held) => held.binary_search(&participant).is_err(),
+            HeldOutRule::Task(out) => task != *out,
+        }
+    }
+
+    /// Whether a cache may hold the program of `participant` on `task` (for that
+    /// participant's later tasks).
+    pub fn may_cache(&self, _participant: u32, task: usize) -> bool {
+        match self {
+            HeldOutRule::Participants(_) => true,
+            HeldOutRule::Task(out) => task != *out,
+        }
     }
 }
 
@@ -317,21 +457,22 @@ pub struct ObservationScore {
 }
 
 /// `features` with the in-sample library view attached when some model of `models` is the
-/// library model (building [`LibraryData`] streams every task's enumeration once more);
-/// otherwise `features` unchanged.
+/// library model (building [`LibraryData`] streams every task's enumeration once more), and that
+/// data for the held-out evaluations; otherwise `features` unchanged and no data.
 pub fn attach_in_sample(
     features: crate::models::likelihood::Features,
     tasks: &[dsl::tasks::NamedTask],
     observed: &[ObservedProgram],
     choice_sets: &ChoiceSets,
     models: &[Model],
-) -> Result<crate::models::likelihood::Features, AnalysisError> {
+) -> Result<(crate::models::likelihood::Features, Option<LibraryData>), AnalysisError> {
     if !models.iter().any(Model::uses_library) {
-        return Ok(features);
+        return Ok((features, None));
     }
     let tasks: Vec<&Task> = tasks.iter().map(|t| &t.task).collect();
     let data = LibraryData::build(&tasks, observed, &|_| {})?;
-    Ok(features.with_library(data.in_sample(choice_sets)?))
+    let features = features.with_library(data.in_sample(choice_sets)?);
+    Ok((features, Some(data)))
 }
 
 /// The likelihood of `lib+step` for [`crate::models::likelihood::evaluate`]: NaN without
