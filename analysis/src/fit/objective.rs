@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use argmin::core::{CostFunction, Error as ArgminError, Gradient};
 
-use crate::models::likelihood::{Features, Weights, evaluate};
+use crate::models::likelihood::{Features, GradientRows, Weights, evaluate_with};
 use crate::models::{Model, N_PARAMS};
 
 /// A point with its cost and gradient.
@@ -45,6 +45,14 @@ impl<'a> Objective<'a> {
             scale: weights.total().max(1.0),
             cache: Mutex::new(None),
             best: Mutex::new(None),
+        }
+    }
+
+    /// The gradient rows this objective reads: p_end averaged, or its fixed grid index.
+    pub(super) fn gradient_rows(&self) -> GradientRows {
+        match self.grid {
+            Some(grid) => GradientRows::Grid(grid),
+            None => GradientRows::Averaged,
         }
     }
 
@@ -102,7 +110,13 @@ impl<'a> Objective<'a> {
         }
         let full = self.full(free);
         let theta = self.model.theta(&self.values(free));
-        let evaluation = evaluate(self.features, self.weights, self.model, &theta, true);
+        let evaluation = evaluate_with(
+            self.features,
+            self.weights,
+            self.model,
+            &theta,
+            self.gradient_rows(),
+        );
         let (ll, natural): (f64, [f64; N_PARAMS]) = match self.grid {
             Some(grid) if grid < evaluation.n_grid => (
                 evaluation.grid_log_likelihood(grid),

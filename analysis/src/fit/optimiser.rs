@@ -7,7 +7,7 @@ use argmin::solver::neldermead::NelderMead;
 use argmin::solver::quasinewton::LBFGS;
 
 use crate::fit::objective::{Objective, Unguarded};
-use crate::models::likelihood::evaluate;
+use crate::models::likelihood::evaluate_with;
 
 /// Maximises the log-likelihood from `start` (free unconstrained coordinates); returns the best
 /// point and its log-likelihood.
@@ -59,12 +59,12 @@ pub(super) fn maximise(
 fn stuck_at_bounds(objective: &Objective<'_>, free: &[f64]) -> Vec<(usize, crate::models::Param)> {
     let values = objective.values(free);
     let theta = objective.model.theta(&values);
-    let evaluation = evaluate(
+    let evaluation = evaluate_with(
         objective.features,
         objective.weights,
         objective.model,
         &theta,
-        true,
+        objective.gradient_rows(),
     );
     let gradient = match objective.grid {
         Some(grid) if grid < evaluation.n_grid => evaluation.grid_gradient[grid],

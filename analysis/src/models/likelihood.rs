@@ -195,7 +195,8 @@ impl Evaluation {
         gradient
     }
 
-    fn totals(&self) -> [f64; N_GRID] {
+    /// Per p_end: the log-likelihood of all tasks.
+    pub fn totals(&self) -> [f64; N_GRID] {
         let mut totals = [0.0; N_GRID];
         for task in &self.task_grid {
             for (total, value) in totals.iter_mut().zip(task) {
@@ -216,10 +217,41 @@ pub fn log_mean_exp(values: &[f64]) -> f64 {
     max + (sum / values.len() as f64).ln()
 }
 
-/// Evaluates `model` at `theta` on the choices `weights`; the gradient only if `with_gradient`.
-///
-/// Each task's keys are summed once by routine-length group, and the normaliser of every p_end
-/// is a log-sum-exp over the groups (`likelihood_groups.rs`).
+/// Which rows of [`Evaluation::grid_gradient`] an evaluation fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradientRows {
+    /// None: the log-likelihood only.
+    None,
+    /// Every p_end of the grid.
+    EveryGrid,
+    /// What [`Evaluation::gradient`] needs: the p_end values whose posterior weight exp(L_e −
+    /// max L) is at least 1e-20, so that the rows left at zero change the averaged gradient by
+    /// less than double precision resolves. Models other than `lib+step` fill every row.
+    Averaged,
+    /// One p_end (grid index), for fits with p_end fixed.
+    Grid(usize),
+}
+
+impl GradientRows {
+    /// The grid indices to fill, given the log-likelihood of all tasks at each p_end.
+    pub fn rows(self, totals: &[f64; N_GRID]) -> Vec<usize> {
+        match self {
+            GradientRows::None => Vec::new(),
+            GradientRows::EveryGrid => (0..N_GRID).collect(),
+            GradientRows::Grid(grid) => vec![grid.min(N_GRID - 1)],
+            GradientRows::Averaged => {
+                let max = totals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                if !max.is_finite() {
+                    return (0..N_GRID).collect();
+                }
+                (0..N_GRID).filter(|&e| totals[e] - max >= -46.0).collect()
+            }
+        }
+    }
+}
+
+/// Evaluates `model` at `theta` on the choices `weights`; the gradient at every p_end only if
+/// `with_gradient`.
 pub fn evaluate(
     features: &Features,
     weights: &Weights,
@@ -227,10 +259,31 @@ pub fn evaluate(
     theta: &Theta,
     with_gradient: bool,
 ) -> Evaluation {
+    let gradient = if with_gradient {
+        GradientRows::EveryGrid
+    } else {
+        GradientRows::None
+    };
+    evaluate_with(features, weights, model, theta, gradient)
+}
+
+/// Evaluates `model` at `theta` on the choices `weights`, with the gradient rows `gradient` asks
+/// for.
+///
+/// Each task's keys are summed once by routine-length group, and the normaliser of every p_end
+/// is a log-sum-exp over the groups (`likelihood_groups.rs`).
+pub fn evaluate_with(
+    features: &Features,
+    weights: &Weights,
+    model: &Model,
+    theta: &Theta,
+    gradient: GradientRows,
+) -> Evaluation {
     if model.uses_library() {
         let library = features.library.as_deref();
-        return crate::models::library::evaluate(library, weights, theta, with_gradient);
+        return crate::models::library::evaluate(library, weights, theta, gradient);
     }
+    let with_gradient = gradient != GradientRows::None;
     let uses_gi = model.uses_gi();
     let n_grid = if uses_gi { N_GRID } else { 1 };
     let beta_mdl = theta.get(Param::BetaMdl);

@@ -74,9 +74,6 @@ pub(super) struct TaskModel {
     pub(super) sets: Vec<Vec<u32>>,
     /// For each needed subset A (index 0 is the empty set): the T that contain it.
     pub(super) subsets: Vec<Vec<usize>>,
-    /// For each needed subset: the variants of the observations that need its Ω_A, so that
-    /// only those are summed.
-    pub(super) subset_variants: Vec<Vec<usize>>,
     pub(super) observations: Vec<ObservationModel>,
     /// Which variants (see [`ObservationModel::variant`]) some observation uses.
     pub(super) variants: [bool; 4],
@@ -134,7 +131,6 @@ impl TaskModel {
         // Subset 0 is the empty set, contained in every T.
         let mut subset_index: HashMap<Vec<u32>, usize> = HashMap::new();
         subset_index.insert(Vec::new(), 0);
-        task.subset_variants.push(Vec::new());
         let mut needed_elements: HashSet<u32> = HashSet::new();
         for c in chosen {
             let observation = observation_model(&mut task, &mut key_of, c, population);
@@ -157,12 +153,6 @@ impl TaskModel {
                     .collect();
                 let next = subset_index.len();
                 let index = *subset_index.entry(subset).or_insert(next);
-                if index == task.subset_variants.len() {
-                    task.subset_variants.push(Vec::new());
-                }
-                if !task.subset_variants[index].contains(&observation.variant) {
-                    task.subset_variants[index].push(observation.variant);
-                }
                 observation.terms.push((index, positions));
             }
             task.variants[observation.variant] = true;

@@ -18,12 +18,12 @@
 use rayon::prelude::*;
 
 use crate::models::gi::GiTables;
-use crate::models::likelihood::{Evaluation, Weights};
+use crate::models::likelihood::{Evaluation, GradientRows, Weights};
 use crate::models::{N_PARAMS, P_END_GRID, Param, Theta};
 
 use super::LibraryFeatures;
 use super::features::{KeyFeatures, TaskModel};
-use super::observation::{observation, observation_gradient};
+use super::observation::{BodyTerms, observation, observation_gradient};
 
 pub(super) const N_GRID: usize = P_END_GRID.len();
 pub(super) const BETA_STEP: usize = Param::BetaStep as usize;
@@ -171,20 +171,17 @@ pub(super) struct ObservationResult {
     pub(super) score: Grid,
 }
 
-/// One task's log-likelihood per p_end, its gradient and its observations' results.
-struct TaskResult {
-    log_likelihood: Grid,
-    gradient: Gradients,
-    observations: Vec<ObservationResult>,
-}
-
 /// Evaluates the library model on `features`, whose observations must be those `weights`
 /// counts (task by task); otherwise the evaluation is NaN, so that no fit can use it.
+///
+/// Every task is first evaluated at every p_end; the gradient then follows only for the p_end
+/// values `gradient` asks for (with [`GradientRows::Averaged`], those whose posterior weight is not
+/// negligible), the other rows staying zero.
 pub(super) fn evaluate(
     features: &LibraryFeatures,
     weights: &Weights,
     theta: &Theta,
-    with_gradient: bool,
+    gradient: GradientRows,
 ) -> Evaluation {
     let n_tasks = features.tasks.len().max(weights.tasks.len());
     let mut evaluation = Evaluation {
@@ -203,10 +200,27 @@ pub(super) fn evaluate(
             .for_each(|g| *g = [f64::NAN; N_GRID]);
         return evaluation;
     }
-    let results = task_results(features, theta, with_gradient);
-    for (t, result) in results.into_iter().enumerate() {
-        evaluation.task_grid[t] = result.log_likelihood;
-        for (total, task) in evaluation.grid_gradient.iter_mut().zip(&result.gradient) {
+    let globals = Globals::new(features, theta);
+    let forwards: Vec<TaskForward> = features
+        .tasks
+        .par_iter()
+        .map(|task| forward(task, &globals))
+        .collect();
+    for (t, fwd) in forwards.iter().enumerate() {
+        evaluation.task_grid[t] = fwd.log_likelihood;
+    }
+    let active = gradient.rows(&evaluation.totals());
+    if active.is_empty() {
+        return evaluation;
+    }
+    let gradients: Vec<Gradients> = features
+        .tasks
+        .par_iter()
+        .zip(forwards)
+        .map(|(task, fwd)| backward(task, &globals, fwd, &active))
+        .collect();
+    for task in &gradients {
+        for (total, task) in evaluation.grid_gradient.iter_mut().zip(task) {
             for (g, x) in total.iter_mut().zip(task) {
                 *g += x;
             }
@@ -220,29 +234,58 @@ pub(super) fn observation_results(
     features: &LibraryFeatures,
     theta: &Theta,
 ) -> Vec<Vec<ObservationResult>> {
-    task_results(features, theta, false)
-        .into_iter()
-        .map(|r| r.observations)
-        .collect()
-}
-
-fn task_results(features: &LibraryFeatures, theta: &Theta, with_gradient: bool) -> Vec<TaskResult> {
     let globals = Globals::new(features, theta);
     features
         .tasks
         .par_iter()
-        .map(|task| evaluate_task(task, &globals, with_gradient))
+        .map(|task| {
+            forward(task, &globals)
+                .observations
+                .iter()
+                .map(|o| ObservationResult {
+                    log_likelihood: o.log_likelihood,
+                    score: o.score,
+                })
+                .collect()
+        })
         .collect()
 }
 
-fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResult {
-    let mut result = TaskResult {
-        log_likelihood: [0.0; N_GRID],
-        gradient: [[0.0; N_PARAMS]; N_GRID],
-        observations: Vec::with_capacity(task.observations.len()),
-    };
+/// One observation's forward quantities, kept for the gradient.
+struct ObservationForward {
+    log_likelihood: Grid,
+    score: Grid,
+    terms: Vec<BodyTerms>,
+    z: Grid,
+}
+
+/// One task's forward pass at every p_end: its log-likelihood and what the gradient reuses.
+#[derive(Default)]
+struct TaskForward {
+    log_likelihood: Grid,
+    observations: Vec<ObservationForward>,
+    /// Variants c = 2k + v in use, and the r variants v and library variants k they need.
+    combos: Vec<usize>,
+    r_used: Vec<usize>,
+    k_used: Vec<usize>,
+    /// Per key: its grammar-induction term and exp(u − m0).
+    gi: Vec<f64>,
+    e0: Vec<f64>,
+    cell_sum: Vec<f64>,
+    length_term: Vec<Grid>,
+    lf: Vec<Grid>,
+    /// r^(β L) per r variant and L.
+    rl: [Vec<f64>; 2],
+    /// ln B(T) and exp(β ln B(T) − m_B) per library variant, T and p_end.
+    lb0: [Vec<Grid>; 2],
+    exp_b: [Vec<Grid>; 2],
+    w: Vec<Variants>,
+    omega: Vec<Variants>,
+}
+
+fn forward(task: &TaskModel, g: &Globals) -> TaskForward {
     if task.observations.is_empty() || task.keys.is_empty() {
-        return result;
+        return TaskForward::default();
     }
     let beta = g.beta;
     // Variants c = 2k + v in use, and the r variants v and library variants k they need.
@@ -310,11 +353,14 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
             .sets
             .iter()
             .map(|set| {
-                std::array::from_fn(|e| {
-                    set.iter()
-                        .map(|&el| g.ln1p_a[k][super::groups::body_of(el) as usize][e])
-                        .sum::<f64>()
-                })
+                let mut total = [0.0; N_GRID];
+                for &el in set {
+                    let row = &g.ln1p_a[k][super::groups::body_of(el) as usize];
+                    for (t, x) in total.iter_mut().zip(row) {
+                        *t += x;
+                    }
+                }
+                total
             })
             .collect::<Vec<Grid>>();
         for x in &lb0[k] {
@@ -338,16 +384,17 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
             })
         })
         .collect();
+    // Every variant at once (W is zero for those not in use): four adds in a row vectorise
+    // better than picking the variants an Ω_A is needed for.
     let omega: Vec<[[f64; 4]; N_GRID]> = task
         .subsets
         .iter()
-        .zip(&task.subset_variants)
-        .map(|(sets, variants)| {
+        .map(|sets| {
             let mut total = [[0.0; 4]; N_GRID];
             for &s in sets {
                 for (t, x) in total.iter_mut().zip(&w[s]) {
-                    for &c in variants {
-                        t[c] += x[c];
+                    for (t, x) in t.iter_mut().zip(x) {
+                        *t += x;
                     }
                 }
             }
@@ -355,56 +402,97 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
         })
         .collect();
 
-    let mut omega_bar = if with_gradient {
-        vec![[[0.0; 4]; N_GRID]; omega.len()]
-    } else {
-        Vec::new()
-    };
-    for obs in &task.observations {
-        let shift: Grid = std::array::from_fn(|e| m0 + m_e[e] + m_b[obs.variant / 2][e]);
-        let (ll, score, terms, z) = observation(obs, g, &omega, &shift, &length_term);
-        for (total, x) in result.log_likelihood.iter_mut().zip(&ll) {
-            *total += x;
-        }
-        result.observations.push(ObservationResult {
-            log_likelihood: ll,
-            score,
-        });
-        if with_gradient {
-            observation_gradient(
-                obs,
-                g,
-                (&omega, &mut omega_bar),
-                (&terms, &z),
-                &length_term,
-                &mut result.gradient,
-            );
-        }
-    }
-    if !with_gradient {
-        return result;
-    }
-
-    // Backwards: Ω_A into the T, the T into B and the cells, the cells into lengths, r and keys.
-    let mut w_bar = vec![[[0.0; 4]; N_GRID]; n_sets];
-    for ((sets, bar), variants) in task
-        .subsets
+    let mut log_likelihood = [0.0; N_GRID];
+    let observations = task
+        .observations
         .iter()
-        .zip(&omega_bar)
-        .zip(&task.subset_variants)
-    {
+        .map(|obs| {
+            let shift: Grid = std::array::from_fn(|e| m0 + m_e[e] + m_b[obs.variant / 2][e]);
+            let (ll, score, terms, z) = observation(obs, g, &omega, &shift, &length_term);
+            for (total, x) in log_likelihood.iter_mut().zip(&ll) {
+                *total += x;
+            }
+            ObservationForward {
+                log_likelihood: ll,
+                score,
+                terms,
+                z,
+            }
+        })
+        .collect();
+    TaskForward {
+        log_likelihood,
+        observations,
+        combos,
+        r_used,
+        k_used,
+        gi,
+        e0,
+        cell_sum,
+        length_term,
+        lf,
+        rl,
+        lb0,
+        exp_b,
+        w,
+        omega,
+    }
+}
+
+/// The gradient of one task's log-likelihood at the p_end values `active` (grid indices), from
+/// its forward pass: the observations' adjoints flow into the Ω_A, the T, the cells and the keys.
+fn backward(task: &TaskModel, g: &Globals, fwd: TaskForward, active: &[usize]) -> Gradients {
+    let mut gradient = [[0.0; N_PARAMS]; N_GRID];
+    if fwd.observations.is_empty() {
+        return gradient;
+    }
+    let TaskForward {
+        observations,
+        combos,
+        r_used,
+        k_used,
+        gi,
+        e0,
+        cell_sum,
+        length_term,
+        lf,
+        rl,
+        lb0,
+        exp_b,
+        w,
+        omega,
+        ..
+    } = fwd;
+    let beta = g.beta;
+    let n_sets = task.sets.len();
+    let max_leaves = rl[0].len();
+    let mut omega_bar = vec![[[0.0; 4]; N_GRID]; omega.len()];
+    for (obs, fwd) in task.observations.iter().zip(&observations) {
+        observation_gradient(
+            obs,
+            g,
+            (&omega, &mut omega_bar),
+            (&fwd.terms, &fwd.z),
+            &length_term,
+            active,
+            &mut gradient,
+        );
+    }
+    // Ω_A into the T, the T into B and the cells, the cells into lengths, r and keys.
+    let mut w_bar = vec![[[0.0; 4]; N_GRID]; n_sets];
+    for (sets, bar) in task.subsets.iter().zip(&omega_bar) {
         for &s in sets {
-            for (wb, ob) in w_bar[s].iter_mut().zip(bar) {
-                for &c in variants {
-                    wb[c] += ob[c];
+            for &e in active {
+                for (wb, ob) in w_bar[s][e].iter_mut().zip(&bar[e]) {
+                    *wb += ob;
                 }
             }
         }
     }
-    let grad = &mut result.gradient;
+    let grad = &mut gradient;
     let mut h_bar = vec![[[0.0; 2]; N_GRID]; n_sets];
     for s in 0..n_sets {
-        for e in 0..N_GRID {
+        for &e in active {
             for &c in &combos {
                 let (k, v) = (c / 2, c % 2);
                 h_bar[s][e][v] += w_bar[s][e][c] * exp_b[k][s][e];
@@ -438,7 +526,7 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
         vec![[0.0; N_GRID]; max_leaves],
     ];
     for ((cell, &sum), cb) in task.cells.iter().zip(&cell_sum).zip(cell_bar.iter_mut()) {
-        for e in 0..N_GRID {
+        for &e in active {
             let f = lf[cell.length][e];
             let mut through = 0.0;
             for &v in &r_used {
@@ -453,7 +541,7 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
     for &v in &r_used {
         for (l, through) in r_through[v].iter().enumerate() {
             let leaves = l as f64;
-            for e in 0..N_GRID {
+            for &e in active {
                 let bar = through[e] * rl[v][l];
                 grad[e][BETA_GI] += bar * leaves * g.ln_r[v];
                 grad[e][LIB_OWN] += bar * beta * leaves * g.d_ln_r_own[v];
@@ -462,19 +550,19 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
         }
     }
     for (l, (bar, term)) in lf_bar.iter().zip(&length_term).enumerate() {
-        for e in 0..N_GRID {
+        for &e in active {
             grad[e][BETA_GI] += bar[e] * lf[l][e] * term[e];
         }
     }
     let mut u_bar = vec![[0.0; N_GRID]; task.keys.len()];
     for &(k, c, count) in &task.entries {
-        for e in 0..N_GRID {
+        for &e in active {
             u_bar[k][e] += count * cell_bar[c][e];
         }
     }
     for (k, key) in task.keys.iter().enumerate() {
         let (d_alpha, d_call) = g.d_gi(key);
-        for e in 0..N_GRID {
+        for &e in active {
             let bar = u_bar[k][e] * e0[k];
             if bar == 0.0 {
                 continue;
@@ -485,5 +573,5 @@ fn evaluate_task(task: &TaskModel, g: &Globals, with_gradient: bool) -> TaskResu
             grad[e][P_CALL] += bar * beta * d_call;
         }
     }
-    result
+    gradient
 }

@@ -28,7 +28,7 @@ use crate::choice::{ChoiceSets, HeldOutObservation, ObservedProgram};
 use crate::enumerate::normal_bytes;
 use crate::error::AnalysisError;
 use crate::key::StatKey;
-use crate::models::likelihood::{Evaluation, Weights};
+use crate::models::likelihood::{Evaluation, GradientRows, Weights};
 use crate::models::{Model, P_END_GRID, Param, Theta};
 
 pub use cache::{Cache, History, Population};
@@ -481,10 +481,10 @@ pub(crate) fn evaluate(
     features: Option<&LibraryFeatures>,
     weights: &Weights,
     theta: &Theta,
-    with_gradient: bool,
+    gradient: GradientRows,
 ) -> Evaluation {
     match features {
-        Some(features) => likelihood::evaluate(features, weights, theta, with_gradient),
+        Some(features) => likelihood::evaluate(features, weights, theta, gradient),
         None => Evaluation {
             n_grid: P_END_GRID.len(),
             task_grid: vec![[f64::NAN; P_END_GRID.len()]; weights.tasks.len()],

@@ -101,14 +101,15 @@ pub(super) fn observation(
     (ll, score, terms, z)
 }
 
-/// Adds one observation's part of the gradient to `grad` and its normaliser's adjoint to
-/// `omega_bar`.
+/// Adds one observation's part of the gradient at the p_end values `active` to `grad` and its
+/// normaliser's adjoint to `omega_bar`.
 pub(super) fn observation_gradient(
     obs: &ObservationModel,
     g: &Globals,
     (omega, omega_bar): (&[Variants], &mut [Variants]),
     (terms, z): (&[BodyTerms], &Grid),
     length_term: &[Grid],
+    active: &[usize],
     grad: &mut Gradients,
 ) {
     let c = obs.variant;
@@ -129,7 +130,7 @@ pub(super) fn observation_gradient(
         })
         .collect();
     let mut y_bar = vec![0.0; obs.bodies.len()];
-    for e in 0..N_GRID {
+    for &e in active {
         // d ll = ds − d ln Z.
         let s_coef = 1.0;
         // ∂ln g/∂θ of each body at this p_end: (p_call, w_o, w_p).
