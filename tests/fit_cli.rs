@@ -284,3 +284,90 @@ fn fit_with_a_neural_model_adds_its_held_out_row_and_leaves_the_symbolic_numbers
         "{table}"
     );
 }
+
+/// The held-out rows of `model` in a report's participant and task tables.
+fn held_out_rows(report: &Value, model: &str) -> (Value, Value) {
+    let find = |table: &str| {
+        report[table]["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == model)
+            .cloned()
+            .unwrap_or_else(|| panic!("{model} is not in {table}"))
+    };
+    (find("cv"), find("cv_tasks"))
+}
+
+#[test]
+fn fit_holds_out_the_library_model_beside_the_others_without_moving_them() {
+    let dir = TempDir::new();
+    let programs = tasks_a_and_c(&dir);
+    let run = |models: &str| -> Value {
+        let args = [
+            "fit",
+            "--programs",
+            programs.as_str(),
+            "--models",
+            models,
+            "--cv",
+            "2",
+            "--cv-tasks",
+            "--restarts",
+            "1",
+            "--no-intervals",
+            "--json",
+        ];
+        serde_json::from_str(&proglab(&args)).unwrap()
+    };
+    let without = run("null,gi+step");
+    let with_library = run("null,gi+step,lib+step");
+
+    // Listing lib+step moves no other model's number, in-sample or held out.
+    assert_eq!(
+        symbolic_numbers(&without)[..],
+        symbolic_numbers(&with_library)[..2]
+    );
+    for model in ["null", "gi+step"] {
+        assert_eq!(
+            held_out_rows(&without, model).1,
+            held_out_rows(&with_library, model).1
+        );
+    }
+
+    // lib+step has its held-out rows: two folds and both tasks, each on every observation.
+    let n = with_library["n_observations"].as_u64().unwrap();
+    let (folds, tasks) = held_out_rows(&with_library, "lib+step");
+    let per_fold: Vec<f64> = serde_json::from_value(folds["per_fold"].clone()).unwrap();
+    assert_eq!(per_fold.len(), 2);
+    let per_task: Vec<f64> = serde_json::from_value(tasks["per_task"].clone()).unwrap();
+    assert_eq!(per_task.len(), 2);
+    assert!(per_fold.iter().chain(&per_task).all(|&l| l < 0.0));
+    for table in ["cv", "cv_tasks"] {
+        let values = with_library[table]["observation_log_likelihoods"]
+            .as_array()
+            .unwrap();
+        assert_eq!(values.len(), 3);
+        assert_eq!(values[2].as_array().unwrap().len() as u64, n);
+        assert_eq!(with_library[table]["paired"].as_array().unwrap().len(), 3);
+    }
+
+    // In-sample, lib+step nests gi+step, and its test uses the boundary mixture.
+    let ll = |name: &str| {
+        with_library["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["log_likelihood"].as_f64())
+            .unwrap()
+    };
+    assert!(ll("lib+step") >= ll("gi+step") - 1e-6);
+    let lrt = with_library["lrt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["null_model"] == "gi+step" && t["model"] == "lib+step")
+        .expect("gi+step against lib+step");
+    assert_eq!(lrt["reference"], "1/4 chi2(0) + 2/4 chi2(1) + 1/4 chi2(2)");
+}

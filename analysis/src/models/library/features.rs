@@ -65,6 +65,8 @@ pub(super) struct ObservationModel {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct TaskModel {
     pub(super) keys: Vec<KeyFeatures>,
+    /// The statistics of each key of `keys`.
+    pub(super) stat_keys: Vec<StatKey>,
     /// (T − R, R) of each routine-length group.
     pub(super) lengths: Vec<(f64, f64)>,
     pub(super) cells: Vec<Cell>,
@@ -108,6 +110,7 @@ impl TaskModel {
                         task.lengths.len() - 1
                     });
                 task.keys.push(key_features(&key, length));
+                task.stat_keys.push(key);
                 task.keys.len() - 1
             })
         };

@@ -74,7 +74,7 @@ pub(super) struct Globals {
 }
 
 impl Globals {
-    fn new(features: &LibraryFeatures, theta: &Theta) -> Globals {
+    pub(super) fn new(features: &LibraryFeatures, theta: &Theta) -> Globals {
         let beta = theta.get(Param::BetaGi);
         let p_call = theta.get(Param::PCall);
         let w_own = theta.get(Param::LibOwn);

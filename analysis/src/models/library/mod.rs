@@ -17,6 +17,7 @@ mod features;
 mod groups;
 mod likelihood;
 mod observation;
+mod simulate;
 
 use std::collections::HashMap;
 
@@ -37,6 +38,7 @@ pub use groups::leaf_bodies;
 
 use features::{Chosen, TaskModel};
 use groups::{BodyIndex, Group, Leaves, TaskGroups, leaf_slices, statistic};
+use simulate::Draw;
 
 /// One observed program with its library statistics.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,6 +233,18 @@ impl LibraryData {
         choice_sets: &ChoiceSets,
         view: &View<'_>,
     ) -> Result<LibraryFeatures, AnalysisError> {
+        self.view_with_draws(choice_sets, view, &HashMap::new())
+    }
+
+    /// [`LibraryData::view`] with the chosen programs of some observations, keyed by (task,
+    /// participant), replaced by simulated ones; caches and the population library stay those
+    /// of the observed programs.
+    fn view_with_draws(
+        &self,
+        choice_sets: &ChoiceSets,
+        view: &View<'_>,
+        draws: &HashMap<(usize, u32), Draw>,
+    ) -> Result<LibraryFeatures, AnalysisError> {
         let mut population = Population::default();
         for program in self
             .observed
@@ -245,7 +259,15 @@ impl LibraryData {
                 .observed
                 .iter()
                 .filter(|o| o.task == t && (view.scored)(o.participant, o.task))
-                .map(|o| self.chosen(o, view.cache))
+                .map(|o| {
+                    let mut chosen = self.chosen(o, view.cache);
+                    if let Some(draw) = draws.get(&(t, o.participant)) {
+                        chosen.key = draw.key;
+                        chosen.leaves = draw.leaves;
+                        chosen.bodies = &draw.bodies;
+                    }
+                    chosen
+                })
                 .collect();
             if chosen.is_empty() {
                 tasks.push(TaskModel::default());

@@ -21,7 +21,7 @@ pub(super) type ObservationForward = (Grid, Grid, Vec<BodyTerms>, Grid);
 impl Globals {
     /// The library share of body `b` in g = 1 + a + e for variant `variant`, before 1 / P_tok:
     /// c_pop f_pop^(−i)(b) + c_own f_own(b).
-    fn share_term(&self, body: &ObservationBody, variant: usize) -> f64 {
+    pub(super) fn share_term(&self, body: &ObservationBody, variant: usize) -> f64 {
         let (k, v) = (variant / 2, variant % 2);
         let b = body.body as usize;
         let pop = self.shares[b] * self.scale[k]
