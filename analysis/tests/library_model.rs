@@ -359,6 +359,28 @@ fn training_log_likelihoods(
     (0..9).map(|e| evaluation.grid_log_likelihood(e)).collect()
 }
 
+/// The split of `corpus` that `rule` holds out, with fold sets.
+fn split_of(corpus: &Corpus, rule: &HeldOutRule) -> Split {
+    corpus
+        .sets
+        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
+        .expect("split")
+}
+
+/// Asserts that the training likelihood of a split is the same in two corpora.
+fn assert_training_unchanged(
+    (before, before_split): (&Corpus, &Split),
+    (after, after_split): (&Corpus, &Split),
+    rule: &HeldOutRule,
+    theta: &Theta,
+) {
+    let before = training_log_likelihoods(before, before_split, rule, theta);
+    let after = training_log_likelihoods(after, after_split, rule, theta);
+    for (b, a) in before.iter().zip(&after) {
+        assert!((b - a).abs() < 1e-9 * b.abs(), "training moved: {b} → {a}");
+    }
+}
+
 /// `rows` with `participant`'s program on `task` replaced by `donor`'s.
 fn swap_program(
     rows: &[(u64, ProgramRow)],
@@ -389,10 +411,7 @@ fn held_out_participants_are_scored_in_the_fold_sets_from_the_training_library_o
     let corpus = corpus_of(&rows);
     let held: Vec<u32> = (0..30).filter(|p| p % 3 == 0).collect();
     let rule = HeldOutRule::Participants(held);
-    let split = corpus
-        .sets
-        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
-        .expect("split");
+    let split = split_of(&corpus, &rule);
     let theta = lib_theta([0.3, 1.5, 0.7, 0.3, 0.4, 0.3]);
     // Act
     let fast = corpus
@@ -410,15 +429,8 @@ fn held_out_participants_are_scored_in_the_fold_sets_from_the_training_library_o
     // Assert: a held-out participant's program changes neither the training likelihood nor
     // another held-out participant's score.
     let changed = corpus_of(&swap_program(&rows, 3, 0, 4));
-    let changed_split = changed
-        .sets
-        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
-        .expect("split");
-    let before = training_log_likelihoods(&corpus, &split, &rule, &theta);
-    let after = training_log_likelihoods(&changed, &changed_split, &rule, &theta);
-    for (b, a) in before.iter().zip(&after) {
-        assert!((b - a).abs() < 1e-9 * b.abs(), "training moved: {b} → {a}");
-    }
+    let changed_split = split_of(&changed, &rule);
+    assert_training_unchanged((&corpus, &split), (&changed, &changed_split), &rule, &theta);
     let rescored = changed
         .data
         .held_out_log_likelihoods(&changed_split.train, &rule, &changed_split.held_out, &theta)
@@ -452,10 +464,7 @@ fn a_held_out_task_is_scored_in_its_enumeration_and_its_programs_reach_no_traini
     }
     let corpus = corpus_of(&rows);
     let rule = HeldOutRule::Task(2);
-    let split = corpus
-        .sets
-        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
-        .expect("split");
+    let split = split_of(&corpus, &rule);
     let theta = lib_theta([0.3, 1.2, 0.8, 0.3, 0.5, 0.4]);
     // Act
     let fast = corpus
@@ -473,15 +482,8 @@ fn a_held_out_task_is_scored_in_its_enumeration_and_its_programs_reach_no_traini
     // Assert: an odd participant's task-c program, seen before their task a, does not move the
     // training likelihood (task a's caches hold no held-out program).
     let changed = corpus_of(&swap_program(&rows, 5, 2, 8));
-    let changed_split = changed
-        .sets
-        .split(SetRule::Training, |t, o| rule.is_training(o.participant, t))
-        .expect("split");
-    let before = training_log_likelihoods(&corpus, &split, &rule, &theta);
-    let after = training_log_likelihoods(&changed, &changed_split, &rule, &theta);
-    for (b, a) in before.iter().zip(&after) {
-        assert!((b - a).abs() < 1e-9 * b.abs(), "training moved: {b} → {a}");
-    }
+    let changed_split = split_of(&changed, &rule);
+    assert_training_unchanged((&corpus, &split), (&changed, &changed_split), &rule, &theta);
     // The same change does move the in-sample likelihood, where the cache may hold it.
     let in_sample = |c: &Corpus| {
         evaluate(

@@ -7,35 +7,60 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use analysis::choice::{ChoiceSets, ObserveOptions, enumerated_candidates, observed_programs};
+use analysis::choice::{
+    ChoiceSets, ObserveOptions, ObservedProgram, enumerated_candidates, observed_programs,
+};
 use analysis::compare::{CompareOptions, compare};
 use analysis::data::read_programs;
-use analysis::fit::{FitOptions, fit, profile_intervals};
+use analysis::fit::{FitOptions, Interval, fit, profile_intervals};
 use analysis::models::Model;
 use analysis::models::library::LibraryData;
 use analysis::models::likelihood::{Features, Weights, simulate};
 
 const DEV_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/programs-dev.csv");
 
+/// The observed programs of the development data's rows on the tasks `keep` accepts, and their
+/// choice sets.
+fn observed_sets(keep: impl Fn(usize) -> bool) -> (Vec<ObservedProgram>, ChoiceSets) {
+    let file = std::fs::File::open(DEV_DATA).expect("dev data present");
+    let rows = read_programs(file).expect("dev data reads");
+    assert!(rows.errors.is_empty(), "{:?}", rows.errors);
+    let rows: Vec<_> = rows
+        .rows
+        .into_iter()
+        .filter(|(_, r)| keep(r.mdp_idx))
+        .collect();
+    let tasks = reference_tasks();
+    let labels: Vec<String> = dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| t.label.clone())
+        .collect();
+    let (observed, errors) = observed_programs(&rows, &tasks, &ObserveOptions::default());
+    assert!(errors.is_empty(), "{errors:?}");
+    let sets = ChoiceSets::build(
+        &labels,
+        &observed,
+        |t, queries| enumerated_candidates(tasks[t], queries),
+        &|_| {},
+    )
+    .expect("choice sets build");
+    (observed, sets)
+}
+
+fn reference_tasks() -> Vec<&'static dsl::Task> {
+    dsl::tasks::correa2025()
+        .tasks
+        .iter()
+        .map(|t| &t.task)
+        .collect()
+}
+
 fn choice_sets() -> &'static (ChoiceSets, Features) {
     static SETS: OnceLock<(ChoiceSets, Features)> = OnceLock::new();
     SETS.get_or_init(|| {
         let began = Instant::now();
-        let file = std::fs::File::open(DEV_DATA).expect("dev data present");
-        let rows = read_programs(file).expect("dev data reads");
-        assert!(rows.errors.is_empty(), "{:?}", rows.errors);
-        let set = dsl::tasks::correa2025();
-        let tasks: Vec<&dsl::Task> = set.tasks.iter().map(|t| &t.task).collect();
-        let labels: Vec<String> = set.tasks.iter().map(|t| t.label.clone()).collect();
-        let (observed, errors) = observed_programs(&rows.rows, &tasks, &ObserveOptions::default());
-        assert!(errors.is_empty(), "{errors:?}");
-        let sets = ChoiceSets::build(
-            &labels,
-            &observed,
-            |t, queries| enumerated_candidates(tasks[t], queries),
-            &|_| {},
-        )
-        .expect("choice sets build");
+        let (_, sets) = observed_sets(|_| true);
         eprintln!(
             "choice sets built in {:.1} s",
             began.elapsed().as_secs_f64()
@@ -43,6 +68,24 @@ fn choice_sets() -> &'static (ChoiceSets, Features) {
         let features = Features::new(&sets);
         (sets, features)
     })
+}
+
+/// Counts, per parameter, whether `intervals` contain the truth.
+fn count_covered(covered: &mut [usize], intervals: &[Interval], truth: &[f64]) {
+    for ((count, interval), &value) in covered.iter_mut().zip(intervals).zip(truth) {
+        *count += usize::from(interval.lower <= value && value <= interval.upper);
+    }
+}
+
+/// Asserts that each 95% interval contained the truth in at least 16 of 20 simulations.
+fn assert_covered(model: &Model, covered: &[usize]) {
+    for (param, &count) in model.params.iter().zip(covered) {
+        assert!(
+            count >= 16,
+            "{}: truth covered in {count} of 20",
+            param.name()
+        );
+    }
 }
 
 #[test]
@@ -113,10 +156,7 @@ fn gi_step_parameters_are_recovered_on_the_real_choice_sets() {
         let mut fitted = fit(features, &weights, &model, &options, &|| {}).expect("fit");
         let fit_seconds = fit_began.elapsed().as_secs_f64();
         let intervals = profile_intervals(features, &weights, &mut fitted, &options);
-        for (i, interval) in intervals.iter().enumerate() {
-            covered[i] +=
-                usize::from(interval.lower <= truth_values[i] && truth_values[i] <= interval.upper);
-        }
+        count_covered(&mut covered, &intervals, &truth_values);
         eprintln!(
             "simulation {simulation}: {:?} LL {:.2} {intervals:?} (fit {fit_seconds:.1} s, total {:.1} s)",
             fitted.params,
@@ -129,13 +169,7 @@ fn gi_step_parameters_are_recovered_on_the_real_choice_sets() {
         began.elapsed().as_secs_f64()
     );
     // Assert: each 95% interval contains the truth in at least 16 of 20 simulations.
-    for (param, &count) in model.params.iter().zip(&covered) {
-        assert!(
-            count >= 16,
-            "{}: truth covered in {count} of 20",
-            param.name()
-        );
-    }
+    assert_covered(&model, &covered);
 }
 
 /// The tasks of the library model's recovery: a and c, the two smallest enumerations (task c's
@@ -149,25 +183,8 @@ fn lib_step_parameters_are_recovered_with_the_observed_caches_and_library() {
     // and only the chosen programs are drawn from lib+step over the full choice sets. The truth
     // is near the fit to the whole development data.
     let began = Instant::now();
-    let file = std::fs::File::open(DEV_DATA).expect("dev data present");
-    let rows: Vec<_> = read_programs(file)
-        .expect("dev data reads")
-        .rows
-        .into_iter()
-        .filter(|(_, r)| LIBRARY_TASKS.contains(&r.mdp_idx))
-        .collect();
-    let set = dsl::tasks::correa2025();
-    let tasks: Vec<&dsl::Task> = set.tasks.iter().map(|t| &t.task).collect();
-    let labels: Vec<String> = set.tasks.iter().map(|t| t.label.clone()).collect();
-    let (observed, errors) = observed_programs(&rows, &tasks, &ObserveOptions::default());
-    assert!(errors.is_empty(), "{errors:?}");
-    let sets = ChoiceSets::build(
-        &labels,
-        &observed,
-        |t, queries| enumerated_candidates(tasks[t], queries),
-        &|_| {},
-    )
-    .expect("choice sets build");
+    let (observed, sets) = observed_sets(|task| LIBRARY_TASKS.contains(&task));
+    let tasks = reference_tasks();
     let data = LibraryData::build(&tasks, &observed, &|_| {}).expect("library data builds");
     let base = Features::new(&sets);
     let weights = Weights::all(&sets);
@@ -189,10 +206,7 @@ fn lib_step_parameters_are_recovered_with_the_observed_caches_and_library() {
         let fit_began = Instant::now();
         let mut fitted = fit(&features, &weights, &model, &options, &|| {}).expect("fit");
         let intervals = profile_intervals(&features, &weights, &mut fitted, &options);
-        for (i, interval) in intervals.iter().enumerate() {
-            covered[i] +=
-                usize::from(interval.lower <= truth_values[i] && truth_values[i] <= interval.upper);
-        }
+        count_covered(&mut covered, &intervals, &truth_values);
         eprintln!(
             "simulation {simulation} (p_end grid {grid}): {:?} LL {:.2} {intervals:?} ({:.1} s)",
             fitted.params,
@@ -205,11 +219,5 @@ fn lib_step_parameters_are_recovered_with_the_observed_caches_and_library() {
         began.elapsed().as_secs_f64()
     );
     // Assert: each 95% interval contains the truth in at least 16 of 20 simulations.
-    for (param, &count) in model.params.iter().zip(&covered) {
-        assert!(
-            count >= 16,
-            "{}: truth covered in {count} of 20",
-            param.name()
-        );
-    }
+    assert_covered(&model, &covered);
 }
