@@ -23,6 +23,7 @@ use crate::error::AnalysisError;
 use crate::fit::{FitOptions, fit};
 use crate::key::StatKey;
 use crate::models::library::{HeldOutRule, LibraryData};
+pub use crate::models::likelihood::log_add_exp;
 use crate::models::likelihood::{Features, Weights, log_mean_exp};
 use crate::models::{Model, P_END_GRID, Param, Theta};
 
@@ -440,13 +441,4 @@ pub fn held_out_log_likelihoods(
                 .collect()
         })
         .collect()
-}
-
-/// ln(e^a + e^b).
-pub fn log_add_exp(a: f64, b: f64) -> f64 {
-    let max = a.max(b);
-    if max == f64::NEG_INFINITY {
-        return max;
-    }
-    max + ((a - max).exp() + (b - max).exp()).ln()
 }

@@ -207,6 +207,15 @@ impl Evaluation {
     }
 }
 
+/// ln(e^a + e^b).
+pub fn log_add_exp(a: f64, b: f64) -> f64 {
+    let max = a.max(b);
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    max + ((a - max).exp() + (b - max).exp()).ln()
+}
+
 /// log((1/m) Σ exp(x_i)).
 pub fn log_mean_exp(values: &[f64]) -> f64 {
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);

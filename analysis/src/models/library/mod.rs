@@ -201,7 +201,7 @@ impl LibraryData {
                 let grid = std::array::from_fn(|e| {
                     let (ll, s) = (obs.log_likelihood[e], obs.score[e]);
                     if added {
-                        s - crate::cv::log_add_exp(s - ll, s)
+                        s - crate::models::likelihood::log_add_exp(s - ll, s)
                     } else {
                         ll
                     }
