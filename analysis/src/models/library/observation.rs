@@ -19,31 +19,24 @@ pub(super) struct BodyTerms {
 pub(super) type ObservationForward = (Grid, Grid, Vec<BodyTerms>, Grid);
 
 impl Globals {
+    /// f_pop^(−i)(b) for library variant `k`: the summed shares over |J| − k contributors, the
+    /// participant's own share taken out when they are one (k = 1).
+    fn population_share(&self, body: &ObservationBody, k: usize) -> f64 {
+        let own = if k == 1 { body.own_library } else { 0.0 };
+        (self.shares[body.body as usize] - own) * self.scale[k]
+    }
+
     /// The library share of body `b` in g = 1 + a + e for variant `variant`, before 1 / P_tok:
     /// c_pop f_pop^(−i)(b) + c_own f_own(b).
     pub(super) fn share_term(&self, body: &ObservationBody, variant: usize) -> f64 {
         let (k, v) = (variant / 2, variant % 2);
-        let b = body.body as usize;
-        let pop = self.shares[b] * self.scale[k]
-            - if k == 1 {
-                body.own_library * self.scale[1]
-            } else {
-                0.0
-            };
-        self.c_pop * pop + self.c_own[v] * body.own_share
+        self.c_pop * self.population_share(body, k) + self.c_own[v] * body.own_share
     }
 
     /// ∂(share term)/∂w_p.
     fn d_share_term_pop(&self, body: &ObservationBody, variant: usize) -> f64 {
         let (k, v) = (variant / 2, variant % 2);
-        let b = body.body as usize;
-        let pop = self.shares[b] * self.scale[k]
-            - if k == 1 {
-                body.own_library * self.scale[1]
-            } else {
-                0.0
-            };
-        pop * self.d_c_pop + body.own_share * self.d_c_own_pop[v]
+        self.population_share(body, k) * self.d_c_pop + body.own_share * self.d_c_own_pop[v]
     }
 }
 
