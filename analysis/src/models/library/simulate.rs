@@ -46,8 +46,10 @@ impl LibraryData {
         let grid = rng.random_range(0..P_END_GRID.len());
         let mut draws = HashMap::new();
         for (t, task) in observed.tasks.iter().enumerate() {
+            let keys = key_terms(task, &globals, grid);
             for obs in &task.observations {
-                draws.insert((t, obs.participant), draw(task, obs, &globals, grid, rng));
+                let drawn = draw(task, &keys, obs, &globals, grid, rng);
+                draws.insert((t, obs.participant), drawn);
             }
         }
         let all = |_: u32, _: usize| true;
@@ -61,16 +63,30 @@ impl LibraryData {
     }
 }
 
+/// Per key of `task` at grid index `e`: β (log P_GI with its routine lengths) − β_step S, the
+/// part of a score that no observation changes.
+fn key_terms(task: &TaskModel, g: &Globals, e: usize) -> Vec<f64> {
+    let (ln_continue, ln_end) = g.grid_logs[e];
+    task.keys
+        .iter()
+        .map(|key| {
+            let (continues, ends) = task.lengths[key.length];
+            g.beta * (g.gi(key) + continues * ln_continue + ends * ln_end) - g.beta_step * key.s
+        })
+        .collect()
+}
+
 /// Draws one candidate of `task`'s set for observation `obs` at grid index `e`: a group with
-/// probability proportional to its count times exp s of its candidates.
+/// probability proportional to its count times exp s of its candidates (`key_term` from
+/// [`key_terms`]).
 fn draw(
     task: &TaskModel,
+    key_term: &[f64],
     obs: &ObservationModel,
     g: &Globals,
     e: usize,
     rng: &mut impl Rng,
 ) -> Draw {
-    let (ln_continue, ln_end) = g.grid_logs[e];
     let v = obs.variant % 2;
     let beta = g.beta;
     // Per body: β ln(1 + share_i(b) / P_tok(b)), the body's part of β log P_lib beyond P_tok.
@@ -88,14 +104,6 @@ fn draw(
         .sets
         .iter()
         .map(|set| set.iter().map(|&el| body_term(body_of(el))).sum())
-        .collect();
-    let key_term: Vec<f64> = task
-        .keys
-        .iter()
-        .map(|key| {
-            let (continues, ends) = task.lengths[key.length];
-            beta * (g.gi(key) + continues * ln_continue + ends * ln_end) - g.beta_step * key.s
-        })
         .collect();
     let logits: Vec<f64> = task
         .entries
