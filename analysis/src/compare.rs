@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::choice::{ChoiceSets, Coverage};
 use crate::error::AnalysisError;
-use crate::fit::{FitOptions, Interval, ModelFit, evaluation, fit, profile_intervals};
+use crate::fit::{FitOptions, Interval, ModelFit, evaluation, fit, n_starts, profile_intervals};
 use crate::models::Model;
 use crate::models::likelihood::{Features, Weights};
 
@@ -133,11 +133,7 @@ pub fn compare(
         .par_iter()
         .enumerate()
         .map(|(i, model)| {
-            let restarts = if model.k() == 0 {
-                1
-            } else {
-                options.fit.random_starts + 1
-            };
+            let restarts = n_starts(model, &options.fit);
             relay.send(
                 i,
                 Progress::FitStarted {

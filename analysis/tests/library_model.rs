@@ -14,7 +14,7 @@ use analysis::choice::{
     observed_programs,
 };
 use analysis::data::{ProgramRow, read_programs};
-use analysis::fit::{FitOptions, fit};
+use analysis::fit::{FitOptions, fit, log_likelihood, n_starts, nested_starts};
 use analysis::models::gi::{GiParams, log_prior};
 use analysis::models::library::{HeldOutRule, LibraryData, LibraryFeatures, leaf_bodies};
 use analysis::models::likelihood::{
@@ -276,6 +276,102 @@ fn the_grouped_likelihood_equals_scoring_every_candidate_directly() {
             }
         }
     }
+}
+
+#[test]
+fn where_inclusion_exclusion_cannot_resolve_the_normaliser_the_likelihood_is_a_wall_not_a_wrong_number()
+ {
+    // Arrange: every participant on tasks a and c, and points far from any fit (large β_GI, a
+    // library that nearly replaces fresh bodies), where a contributor's own bodies are taken
+    // back out of a library they dominate.
+    let corpus = corpus_of(&small_rows(u32::MAX));
+    let points = [
+        [0.6, 2.0, 3.0, 0.06, 0.6, 0.9],
+        [2.5, 1.3, 2.4, 0.06, 0.88, 0.55],
+        [1.0, 1.0, 6.0, 0.02, 0.5, 0.99],
+        [1.0, 1.0, 10.0, 0.02, 0.9, 0.999],
+        [1.0, 1.0, 15.0, 0.02, 0.9, 0.9999],
+    ];
+    let all = |_: u32, _: usize| true;
+    let (mut walls, mut values) = (0, 0);
+    for point in points {
+        let theta = lib_theta(point);
+        // Act
+        let fast = corpus.library.observation_scores(&theta);
+        // Assert: every finite value of the participants with a wall, and of the first ten, is
+        // the definition's to 1e-6; where there is a wall the definition is finite (the wall is
+        // numerical, not a point outside the model).
+        let mut check: Vec<u32> = (0..10).collect();
+        for task in TASKS {
+            for f in &fast[task] {
+                values += 9;
+                let at_wall = f.log_likelihood.iter().filter(|x| !x.is_finite()).count();
+                walls += at_wall;
+                if at_wall > 0 {
+                    check.push(f.participant);
+                }
+            }
+        }
+        let scored = |p: u32, _: usize| check.contains(&p);
+        let view = BruteView {
+            sets: &corpus.sets,
+            scored: &scored,
+            population: &all,
+            cache: &all,
+            added: &|_| false,
+        };
+        for task in TASKS {
+            let brute = brute_force_in(&corpus, task, &theta, &view);
+            let chosen = fast[task].iter().filter(|f| check.contains(&f.participant));
+            for (f, b) in chosen.zip(&brute) {
+                for e in 0..9 {
+                    let value = f.log_likelihood[e];
+                    assert!(b[e].is_finite());
+                    assert!(
+                        !value.is_finite() || (value - b[e]).abs() < 1e-6 * b[e].abs().max(1.0),
+                        "{point:?} task {task} participant {} p_end {}: fast {value} brute {}",
+                        f.participant,
+                        P_END_GRID[e],
+                        b[e]
+                    );
+                }
+            }
+        }
+    }
+    // The points reach a wall, and walls are rare even there.
+    assert!(walls > 0, "no point reached a wall");
+    assert!(walls * 100 < values, "{walls} walls in {values} values");
+}
+
+#[test]
+fn library_fits_also_start_at_the_nested_optimum_and_end_no_lower() {
+    // Arrange
+    let corpus = corpus_of(&small_rows(30));
+    let weights = Weights::all(&corpus.sets);
+    let options = FitOptions {
+        random_starts: 0,
+        ..FitOptions::default()
+    };
+    assert_eq!(lib_step().without_library(), Some(gi_step()));
+    assert_eq!(gi_step().without_library(), None);
+    let nested = fit(&corpus.features, &weights, &gi_step(), &options, &|| {}).expect("fits");
+    // Act
+    let starts = nested_starts(&corpus.features, &weights, &lib_step(), &options).expect("starts");
+    let fitted = fit(&corpus.features, &weights, &lib_step(), &options, &|| {}).expect("fits");
+    // Assert: every nested start holds gi+step's optimum; the first is gi+step itself (library
+    // weights at 0), so the fit ends at least as high as gi+step.
+    assert_eq!(starts.len(), 10);
+    for start in &starts {
+        for (a, b) in start[..4].iter().zip(&nested.params) {
+            assert!((a - b).abs() < 1e-12, "{start:?} vs {:?}", nested.params);
+        }
+    }
+    assert_eq!(&starts[0][4..], &[0.0, 0.0]);
+    let boundary = log_likelihood(&corpus.features, &weights, &lib_step(), &starts[0]);
+    assert!((boundary - nested.log_likelihood).abs() < 1e-8);
+    assert!(fitted.log_likelihood >= boundary - 1e-6);
+    assert_eq!(fitted.restarts, n_starts(&lib_step(), &options));
+    assert_eq!(fitted.restarts, 11);
 }
 
 /// log P of each held-out observation of `split` under `rule`, computed by brute force over the

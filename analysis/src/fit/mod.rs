@@ -27,7 +27,7 @@ use crate::error::AnalysisError;
 use crate::fit::objective::Objective;
 use crate::fit::optimiser::maximise;
 use crate::models::likelihood::{Evaluation, Features, Weights, evaluate};
-use crate::models::{Model, ParamKind};
+use crate::models::{Model, Param, ParamKind};
 
 pub use crate::fit::curve::{ProfilePoint, profile_curve};
 pub use crate::fit::profile::{Interval, PROFILE_DROP, profile_intervals};
@@ -97,8 +97,61 @@ pub fn starts(model: &Model, options: &FitOptions) -> Vec<Vec<f64>> {
     starts
 }
 
+/// Library weights (w_o, w_p) tried at the nested model's optimum: each pair is one extra start
+/// of a library model's fit ([`nested_starts`]), besides the nested model itself.
+pub const NESTED_START_WEIGHTS: [f64; 3] = [0.2, 0.5, 0.8];
+
+/// How many starts [`fit`] runs for `model`: the default and the random starts, and for a model
+/// with library weights one at the nested model's optimum and one per pair of
+/// [`NESTED_START_WEIGHTS`].
+pub fn n_starts(model: &Model, options: &FitOptions) -> usize {
+    if model.k() == 0 {
+        return 1;
+    }
+    let nested = if model.without_library().is_some() {
+        1 + NESTED_START_WEIGHTS.len() * NESTED_START_WEIGHTS.len()
+    } else {
+        0
+    };
+    options.random_starts + 1 + nested
+}
+
+/// Starts of a library model at the optimum of the model it extends (`gi+step` for `lib+step`),
+/// fitted first with the same options: one with the library weights at 0 (the nested model
+/// itself, so the fit ends at least as high as the nested model's), and one per pair of the
+/// grid [`NESTED_START_WEIGHTS`] × [`NESTED_START_WEIGHTS`]. None for other models.
+///
+/// Why (docs/modelling.md §4.6): the library likelihood has separate modes in (w_o, w_p), and
+/// starts far from the shared parameters' optimum often end in a degenerate one (α and p_call at
+/// their bounds) or begin where the likelihood is not computable. Started where the shared
+/// parameters already fit, each weight pair climbs to the mode of its region.
+pub fn nested_starts(
+    features: &Features,
+    weights: &Weights,
+    model: &Model,
+    options: &FitOptions,
+) -> Result<Vec<Vec<f64>>, AnalysisError> {
+    let Some(base) = model.without_library() else {
+        return Ok(Vec::new());
+    };
+    let base_fit = fit(features, weights, &base, options, &|| {})?;
+    let mut theta = base.theta(&base_fit.params);
+    let weights = NESTED_START_WEIGHTS
+        .iter()
+        .flat_map(|&w_own| NESTED_START_WEIGHTS.map(|w_pop| (w_own, w_pop)));
+    let nested = (0.0, 0.0);
+    Ok(std::iter::once(nested)
+        .chain(weights)
+        .map(|(w_own, w_pop)| {
+            theta.values[Param::LibOwn.index()] = w_own;
+            theta.values[Param::LibPop.index()] = w_pop;
+            model.params.iter().map(|p| p.clip(theta.get(*p))).collect()
+        })
+        .collect())
+}
+
 /// Fits `model` to the choices `weights` by maximum likelihood; `progress` is called once per
-/// finished start.
+/// finished start ([`n_starts`] in all).
 pub fn fit(
     features: &Features,
     weights: &Weights,
@@ -123,7 +176,9 @@ pub fn fit(
         });
     }
     let objective = Objective::new(features, weights, model, None);
-    let results: Vec<(Vec<f64>, f64)> = starts(model, options)
+    let mut all_starts = starts(model, options);
+    all_starts.extend(nested_starts(features, weights, model, options)?);
+    let results: Vec<(Vec<f64>, f64)> = all_starts
         .into_par_iter()
         .map(|start| {
             let u: Vec<f64> = model

@@ -22,6 +22,7 @@ pub(super) fn maximise(
     start: Vec<f64>,
     max_iters: u64,
 ) -> (Vec<f64>, f64) {
+    let start = defined_start(objective, start);
     let (mut best_u, mut best_ll) = maximise_once(objective, start, max_iters);
     for _ in 0..3 {
         let stuck = stuck_at_bounds(objective, &best_u);
@@ -53,6 +54,37 @@ pub(super) fn maximise(
         (best_u, best_ll) = (u, ll);
     }
     (best_u, best_ll)
+}
+
+/// `start`, or where the likelihood is undefined there (the library model's walls,
+/// docs/modelling.md §4.5), the first point halfway, a quarter of the way, ... back to the default
+/// start at which it is defined, so that a random start far out still searches from nearby.
+fn defined_start(objective: &Objective<'_>, start: Vec<f64>) -> Vec<f64> {
+    if start.is_empty() || objective.fresh().cost_and_gradient(&start).0 < f64::MAX {
+        return start;
+    }
+    let fixed = objective.fixed.map(|(index, _)| index);
+    let default: Vec<f64> = objective
+        .model
+        .params
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| Some(i) != fixed)
+        .map(|(_, p)| p.to_unbounded(p.default_start()))
+        .collect();
+    let mut fraction = 1.0;
+    for _ in 0..10 {
+        fraction *= 0.5;
+        let point: Vec<f64> = start
+            .iter()
+            .zip(&default)
+            .map(|(s, d)| d + fraction * (s - d))
+            .collect();
+        if objective.fresh().cost_and_gradient(&point).0 < f64::MAX {
+            return point;
+        }
+    }
+    start
 }
 
 /// Free coordinates (index, parameter) pinned at a bound while the likelihood rises inwards.

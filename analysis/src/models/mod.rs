@@ -319,6 +319,22 @@ impl Model {
         self.params.contains(&Param::LibOwn)
     }
 
+    /// The model this one extends by library weights (`lib+step` extends `gi+step`): the same
+    /// parameters without w_o and w_p. Its optimum seeds extra starts of this model's fit
+    /// (docs/modelling.md §4.6).
+    pub fn without_library(&self) -> Option<Model> {
+        if !self.uses_library() {
+            return None;
+        }
+        let shared = |p: &&Param| !matches!(p, Param::LibOwn | Param::LibPop);
+        MODELS.iter().copied().find(|m| {
+            m.params.len() == self.params.iter().filter(shared).count()
+                && m.params
+                    .iter()
+                    .all(|p| self.params.iter().filter(shared).any(|q| q == p))
+        })
+    }
+
     /// Whether the restaurant's discount is free.
     pub fn uses_discount(&self) -> bool {
         self.params.contains(&Param::Discount)

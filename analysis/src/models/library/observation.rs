@@ -40,6 +40,14 @@ impl Globals {
     }
 }
 
+/// The smallest ratio of the normaliser to the sum of its inclusion-exclusion terms' magnitudes
+/// that is taken as resolved. Each Ω_A is a sum of positive terms, in practice within a few
+/// 1e-16 of itself, so at this ratio ln Z is good to about 1e-3 (the tests find 1e-6 where they
+/// check it against scoring every candidate); at 1e-16 Z is rounding noise (0 or below on the
+/// development data), and a noise-small Z would be a spuriously high likelihood that the optimiser
+/// could chase.
+pub(super) const MIN_RESOLVED: f64 = 1e-12;
+
 pub(super) fn observation(
     obs: &ObservationModel,
     g: &Globals,
@@ -75,16 +83,24 @@ pub(super) fn observation(
     for e in 0..N_GRID {
         let chosen: f64 = obs.chosen.iter().map(|&j| terms[j].g[e].ln()).sum();
         score[e] = beta * (base + length_term[key.length][e] + chosen) - g.beta_step * key.s;
+        let mut magnitude = 0.0;
         z[e] = obs
             .terms
             .iter()
             .map(|(a, positions)| {
-                omega[*a][e][c] * positions.iter().map(|&j| terms[j].y[e]).product::<f64>()
+                let term =
+                    omega[*a][e][c] * positions.iter().map(|&j| terms[j].y[e]).product::<f64>();
+                magnitude += term.abs();
+                term
             })
             .sum();
-        // Inclusion-exclusion can cancel to nothing or below in extreme corners; such a point
-        // has no defined likelihood and the optimiser treats it as a wall.
-        let log_z = if z[e] > 0.0 {
+        // Inclusion-exclusion subtracts where a contributor's own share is taken out of the
+        // library (y < 0). In extreme corners (a large β_GI with a body that only this
+        // participant wrote) the terms cancel to below what double precision resolves: Z is
+        // then not computable here, and the optimiser treats the point as a wall
+        // (docs/modelling.md §4.5). At the fitted optima of the development data the ratio is
+        // above 1e-2.
+        let log_z = if z[e] > MIN_RESOLVED * magnitude {
             z[e].ln() + shift[e]
         } else {
             f64::NAN
