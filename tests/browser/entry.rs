@@ -12,8 +12,7 @@ use serde_json::Value;
 use server::domain::TrialOutcome;
 use server::store::Store;
 
-use super::researcher::PASSWORD;
-use super::researcher::database_with_researcher;
+use super::researcher::{database_with_researcher, sign_in_as_ada};
 use super::{Browser, Scratch, Server, browser_or_skip, free_port, shortest_program};
 
 const PID: &str = "entry-participant";
@@ -263,13 +262,9 @@ async fn preview_is_left_out_of_the_export(
     store: &dyn Store,
 ) -> anyhow::Result<()> {
     let browser = Browser::start(binaries, 1280, 800).await?;
-    browser.goto(&server.url("/researcher/sign-in")).await?;
-    browser
-        .wait_for("document.getElementById('username')", "the sign-in form")
-        .await?;
-    browser.type_into("#username", "ada").await?;
-    browser.type_into("#password", PASSWORD).await?;
-    browser.click("#sign-in").await?;
+    // Signing in waits for the page it leads to: navigating away at once could cancel the form's
+    // submission before its cookie is set.
+    sign_in_as_ada(&browser, server).await?;
     browser
         .goto(&server.url("/researcher/experiments/correa2025"))
         .await?;
