@@ -159,10 +159,11 @@ async fn hostile_participant_input_is_inert_in_every_researcher_page() -> anyhow
     browser.type_into("#username", &payload(15)).await?;
     browser.type_into("#password", "wrong password").await?;
     browser.click("#sign-in").await?;
+    // The error, not the form: the form is on the page before the submission returns too.
     browser
         .wait_for(
-            "document.getElementById('username')",
-            "the sign-in form again",
+            "document.getElementById('sign-in-error')",
+            "the sign-in form again, with its error",
         )
         .await?;
     assert_inert(&browser, "the failed sign-in").await?;
