@@ -109,11 +109,19 @@ pub fn n_starts(model: &Model, options: &FitOptions) -> usize {
         return 1;
     }
     let nested = if model.without_library().is_some() {
-        1 + NESTED_START_WEIGHTS.len() * NESTED_START_WEIGHTS.len()
+        nested_weights().count()
     } else {
         0
     };
     options.random_starts + 1 + nested
+}
+
+/// The (w_o, w_p) of the nested starts: (0, 0), then the grid of [`NESTED_START_WEIGHTS`].
+fn nested_weights() -> impl Iterator<Item = (f64, f64)> {
+    let grid = NESTED_START_WEIGHTS
+        .iter()
+        .flat_map(|&w_own| NESTED_START_WEIGHTS.map(|w_pop| (w_own, w_pop)));
+    std::iter::once((0.0, 0.0)).chain(grid)
 }
 
 /// Starts of a library model at the optimum of the model it extends (`gi+step` for `lib+step`),
@@ -136,12 +144,7 @@ pub fn nested_starts(
     };
     let base_fit = fit(features, weights, &base, options, &|| {})?;
     let mut theta = base.theta(&base_fit.params);
-    let weights = NESTED_START_WEIGHTS
-        .iter()
-        .flat_map(|&w_own| NESTED_START_WEIGHTS.map(|w_pop| (w_own, w_pop)));
-    let nested = (0.0, 0.0);
-    Ok(std::iter::once(nested)
-        .chain(weights)
+    Ok(nested_weights()
         .map(|(w_own, w_pop)| {
             theta.values[Param::LibOwn.index()] = w_own;
             theta.values[Param::LibPop.index()] = w_pop;

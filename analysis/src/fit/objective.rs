@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use argmin::core::{CostFunction, Error as ArgminError, Gradient};
 
 use crate::models::likelihood::{Features, GradientRows, Weights, evaluate_with};
-use crate::models::{Model, N_PARAMS};
+use crate::models::{Model, N_PARAMS, Param};
 
 /// A point with its cost and gradient.
 type CachedEvaluation = (Vec<f64>, f64, Vec<f64>);
@@ -68,6 +68,17 @@ impl<'a> Objective<'a> {
             grid: self.grid,
             ..Objective::new(self.features, self.weights, self.model, self.fixed)
         }
+    }
+
+    /// The parameters of the free coordinates, in order (the model's, less the fixed one).
+    pub(super) fn free_params(&self) -> impl Iterator<Item = Param> + '_ {
+        let fixed = self.fixed.map(|(index, _)| index);
+        self.model
+            .params
+            .iter()
+            .enumerate()
+            .filter(move |&(i, _)| Some(i) != fixed)
+            .map(|(_, p)| *p)
     }
 
     /// All unconstrained coordinates from the free ones.

@@ -32,14 +32,7 @@ pub(super) fn maximise(
         // Every coordinate at a bound goes back to its default start: a coordinate pinned
         // with a flat slope (such as p_call while β_GI is at 0) would pin the others again.
         let mut restart = best_u.clone();
-        let fixed = objective.fixed.map(|(index, _)| index);
-        let free_params = objective
-            .model
-            .params
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| Some(i) != fixed);
-        for (u, (_, param)) in restart.iter_mut().zip(free_params) {
+        for (u, param) in restart.iter_mut().zip(objective.free_params()) {
             if u.abs() > 10.0 {
                 *u = param.to_unbounded(param.default_start().max(0.1));
             }
@@ -60,17 +53,13 @@ pub(super) fn maximise(
 /// docs/modelling.md §4.5), the first point halfway, a quarter of the way, ... back to the default
 /// start at which it is defined, so that a random start far out still searches from nearby.
 fn defined_start(objective: &Objective<'_>, start: Vec<f64>) -> Vec<f64> {
-    if start.is_empty() || objective.fresh().cost_and_gradient(&start).0 < f64::MAX {
+    let computable = |point: &[f64]| objective.fresh().cost_and_gradient(point).0 < f64::MAX;
+    if start.is_empty() || computable(&start) {
         return start;
     }
-    let fixed = objective.fixed.map(|(index, _)| index);
     let default: Vec<f64> = objective
-        .model
-        .params
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| Some(i) != fixed)
-        .map(|(_, p)| p.to_unbounded(p.default_start()))
+        .free_params()
+        .map(|p| p.to_unbounded(p.default_start()))
         .collect();
     let mut fraction = 1.0;
     for _ in 0..10 {
@@ -80,7 +69,7 @@ fn defined_start(objective: &Objective<'_>, start: Vec<f64>) -> Vec<f64> {
             .zip(&default)
             .map(|(s, d)| d + fraction * (s - d))
             .collect();
-        if objective.fresh().cost_and_gradient(&point).0 < f64::MAX {
+        if computable(&point) {
             return point;
         }
     }
@@ -102,22 +91,18 @@ fn stuck_at_bounds(objective: &Objective<'_>, free: &[f64]) -> Vec<(usize, crate
         Some(grid) if grid < evaluation.n_grid => evaluation.grid_gradient[grid],
         _ => evaluation.gradient(),
     };
-    let fixed = objective.fixed.map(|(index, _)| index);
-    let mut stuck = Vec::new();
-    let mut free_index = 0;
-    for (i, param) in objective.model.params.iter().enumerate() {
-        if Some(i) == fixed {
-            continue;
-        }
-        let u = free[free_index];
-        let slope = gradient[param.index()] / objective.scale;
-        // |u| > 10: within e^-10 of the lower bound (or the logit's ends); the slope is per choice.
-        if (u < -10.0 && slope > 1e-6) || (u > 10.0 && slope < -1e-6) {
-            stuck.push((free_index, *param));
-        }
-        free_index += 1;
-    }
-    stuck
+    objective
+        .free_params()
+        .zip(free)
+        .enumerate()
+        .filter(|&(_, (param, &u))| {
+            let slope = gradient[param.index()] / objective.scale;
+            // |u| > 10: within e^-10 of the lower bound (or the logit's ends); the slope is per
+            // choice.
+            (u < -10.0 && slope > 1e-6) || (u > 10.0 && slope < -1e-6)
+        })
+        .map(|(free_index, (param, _))| (free_index, param))
+        .collect()
 }
 
 /// One run of [`maximise`]: L-BFGS; if it stops away from a stationary point (a line search that

@@ -326,12 +326,10 @@ impl Model {
         if !self.uses_library() {
             return None;
         }
-        let shared = |p: &&Param| !matches!(p, Param::LibOwn | Param::LibPop);
         MODELS.iter().copied().find(|m| {
-            m.params.len() == self.params.iter().filter(shared).count()
-                && m.params
-                    .iter()
-                    .all(|p| self.params.iter().filter(shared).any(|q| q == p))
+            m.nested_in(self)
+                && !m.uses_library()
+                && m.k() + library::LIBRARY_PARAMS.len() == self.k()
         })
     }
 

@@ -46,7 +46,7 @@ impl Globals {
 /// check it against scoring every candidate); at 1e-16 Z is rounding noise (0 or below on the
 /// development data), and a noise-small Z would be a spuriously high likelihood that the optimiser
 /// could chase.
-pub(super) const MIN_RESOLVED: f64 = 1e-12;
+const MIN_RESOLVED: f64 = 1e-12;
 
 pub(super) fn observation(
     obs: &ObservationModel,
