@@ -72,7 +72,7 @@ fn fit_reports_fold_and_task_held_out_tables_with_their_choice_sets() {
         "{table}"
     );
     assert!(
-        table.contains("vs best per choice (± paired SE)"),
+        table.contains("vs best per choice (± paired SE, ± clustered by participant)"),
         "{table}"
     );
     assert!(
@@ -113,6 +113,18 @@ fn fit_reports_fold_and_task_held_out_tables_with_their_choice_sets() {
     for pair in cv["versus_best"].as_array().unwrap() {
         assert!(
             pair["standard_error"].as_f64().is_some_and(|se| se >= 0.0),
+            "{pair}"
+        );
+        assert!(
+            pair["clustered_standard_error"]
+                .as_f64()
+                .is_some_and(|se| se >= 0.0),
+            "{pair}"
+        );
+        assert!(
+            pair["participants"]
+                .as_u64()
+                .is_some_and(|g| g > 1 && g < n),
             "{pair}"
         );
         assert_eq!(pair["n"], n);

@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release -p analysis --features neural --example held_out_table -- 0,2,4,8,9 3
 //! ```
-//! (task indices, then network seeds; defaults: the five smallest tasks, 3 seeds).
+//! (task indices, then network seeds; defaults: the five smallest tasks, 3 seeds). With
+//! `PROGLAB_SPLITS_DIR=DIR`, finished splits are kept in DIR and a rerun resumes from them.
 
 use std::path::Path;
 use std::time::Instant;
@@ -59,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seeds,
         network: NeuralConfig::default(),
         hyperparameters: FIXED_IN_ADVANCE.into(),
+        splits_dir: std::env::var_os("PROGLAB_SPLITS_DIR").map(Into::into),
     };
     let models: Vec<NeuralModel> = ["neural-tf", "neural-tf+step"]
         .iter()
@@ -95,7 +97,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "{:<15} {:>10} {:>24} {:>10} {:>24}",
-        "model", "5-fold/obs", "vs best (± paired SE)", "tasks/obs", "vs best (± paired SE)"
+        "model",
+        "5-fold/obs",
+        "vs best (± SE ± clustered)",
+        "tasks/obs",
+        "vs best (± SE ± clustered)"
     );
     let n_tasks: usize = cv_tasks.task_observations.iter().sum();
     for (model, by_task) in cv.models.iter().zip(&cv_tasks.models) {
@@ -147,13 +153,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `+0.1234 ± 0.0056 vs NAME`, or `best`.
+/// `+0.123 ± 0.005 ± 0.011 vs NAME` (paired and participant-clustered standard errors), or
+/// `best`.
 fn against_best(differences: &[PairedDifference], model: &str) -> String {
     match differences.iter().find(|d| d.model == model) {
         Some(d) if d.model == d.baseline => "best".to_owned(),
         Some(d) => format!(
-            "{:+.3} ± {:.3} vs {}",
-            d.mean_difference, d.standard_error, d.baseline
+            "{:+.3} ± {:.3} ± {:.3} vs {}",
+            d.mean_difference, d.standard_error, d.clustered_standard_error, d.baseline
         ),
         None => String::new(),
     }

@@ -315,8 +315,16 @@ pub struct PairedDifference {
     /// Mean over observations of model − baseline.
     pub mean_difference: f64,
     /// Standard error of that mean: the differences' sample standard deviation over √n (NaN,
-    /// written as null, with fewer than two observations).
+    /// written as null, with fewer than two observations). It treats observations as
+    /// independent.
     pub standard_error: f64,
+    /// Participants among the observations: the clusters of `clustered_standard_error`.
+    pub participants: usize,
+    /// Standard error of the same mean with each participant's observations as one cluster
+    /// (the cluster-robust estimate with the small-sample factor G/(G − 1)), since one person's
+    /// choices are not independent (NaN, written as null, with fewer than two participants).
+    /// With one observation per participant it equals `standard_error`.
+    pub clustered_standard_error: f64,
 }
 
 /// Mean and paired standard error of `a − b`, observation by observation (over the shorter).
@@ -334,41 +342,81 @@ pub fn paired_difference(a: &[f64], b: &[f64]) -> (usize, f64, f64) {
     (n, mean, (variance / n as f64).sqrt())
 }
 
+/// The cluster-robust standard error of the mean of `a − b` (over the shorter), the
+/// observations clustered by `clusters` (one label per observation): with G clusters and
+/// S_g = Σ_(i in g) (d_i − mean), SE² = G / (G − 1) · Σ_g S_g² / n². Returns G and the SE (NaN
+/// with fewer than two clusters).
+pub fn clustered_standard_error(a: &[f64], b: &[f64], clusters: &[u32]) -> (usize, f64) {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = d.len().min(clusters.len());
+    if n == 0 {
+        return (0, f64::NAN);
+    }
+    let mean = d[..n].iter().sum::<f64>() / n as f64;
+    let mut sums: BTreeMap<u32, f64> = BTreeMap::new();
+    for (x, &g) in d.iter().zip(clusters) {
+        *sums.entry(g).or_default() += x - mean;
+    }
+    let g = sums.len();
+    if g < 2 {
+        return (g, f64::NAN);
+    }
+    let spread: f64 = sums.values().map(|s| s * s).sum();
+    let factor = g as f64 / (g - 1) as f64;
+    (g, (factor * spread).sqrt() / n as f64)
+}
+
 fn difference(
     names: &[&str],
     values: &[&[f64]],
+    clusters: &[u32],
     model: usize,
     baseline: usize,
 ) -> PairedDifference {
     let (n, mean_difference, standard_error) = paired_difference(values[model], values[baseline]);
+    let (participants, clustered_standard_error) =
+        clustered_standard_error(values[model], values[baseline], clusters);
     PairedDifference {
         model: names[model].to_owned(),
         baseline: names[baseline].to_owned(),
         n,
         mean_difference,
         standard_error,
+        participants,
+        clustered_standard_error,
     }
 }
 
 /// Every pair of models (`names[i]` with per-observation values `values[i]`), the earlier minus
-/// the later.
-pub fn paired_differences(names: &[&str], values: &[&[f64]]) -> Vec<PairedDifference> {
+/// the later; `clusters` gives each observation's participant.
+pub fn paired_differences(
+    names: &[&str],
+    values: &[&[f64]],
+    clusters: &[u32],
+) -> Vec<PairedDifference> {
     let n = names.len().min(values.len());
     let mut pairs = Vec::new();
     for i in 0..n {
         for j in i + 1..n {
-            pairs.push(difference(names, values, i, j));
+            pairs.push(difference(names, values, clusters, i, j));
         }
     }
     pairs
 }
 
 /// Each model minus the best by `totals` (the highest held-out log-likelihood; the first on a
-/// tie), the best against itself included.
-pub fn versus_best(names: &[&str], values: &[&[f64]], totals: &[f64]) -> Vec<PairedDifference> {
+/// tie), the best against itself included; `clusters` gives each observation's participant.
+pub fn versus_best(
+    names: &[&str],
+    values: &[&[f64]],
+    totals: &[f64],
+    clusters: &[u32],
+) -> Vec<PairedDifference> {
     let n = names.len().min(values.len()).min(totals.len());
     let Some(best) = (0..n).max_by(|&i, &j| totals[i].total_cmp(&totals[j]).then(j.cmp(&i))) else {
         return Vec::new();
     };
-    (0..n).map(|i| difference(names, values, i, best)).collect()
+    (0..n)
+        .map(|i| difference(names, values, clusters, i, best))
+        .collect()
 }

@@ -15,7 +15,7 @@
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::choice::{ChoiceSets, HeldOutObservation, SetRule, Split};
 use crate::compare::{PairedDifference, paired_differences, versus_best};
@@ -47,7 +47,7 @@ pub struct CvModel {
 }
 
 /// Which held-out observation a per-observation value belongs to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldOutId {
     /// The fold (or, leaving tasks out, the split) that held it out.
     pub split: usize,
@@ -287,9 +287,13 @@ pub fn score_splits(
         .map(|s| s.per_observation.as_slice())
         .collect();
     let totals: Vec<f64> = per_model.iter().map(|s| s.per_split.iter().sum()).collect();
+    let participants: Vec<u32> = splits
+        .iter()
+        .flat_map(|split| split.held_out.iter().map(|o| o.participant))
+        .collect();
     Ok(ScoredSplits {
-        versus_best: versus_best(&names, &values, &totals),
-        paired: paired_differences(&names, &values),
+        versus_best: versus_best(&names, &values, &totals, &participants),
+        paired: paired_differences(&names, &values, &participants),
         per_model,
     })
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use analysis::StatKey;
 use analysis::choice::{ChoiceSets, ObserveOptions, SetRule, Split, TaskCandidates, TaskChoiceSet};
-use analysis::compare::{paired_difference, paired_differences, versus_best};
+use analysis::compare::{
+    clustered_standard_error, paired_difference, paired_differences, versus_best,
+};
 use analysis::cv::{
     CvOptions, cross_validate, cross_validate_with, folds, held_out_log_likelihoods,
     observation_shares, participant_splits,
@@ -424,15 +426,43 @@ fn paired_differences_have_the_textbook_standard_error() {
     let names = ["x", "y", "z"];
     let c = [0.0; 4];
     let values: [&[f64]; 3] = [&a, &b, &c];
-    let pairs = paired_differences(&names, &values);
+    // One participant per observation: the clustered standard error is the paired one.
+    let alone = [1, 2, 3, 4];
+    let pairs = paired_differences(&names, &values, &alone);
     assert_eq!(pairs.len(), 3);
     assert_eq!(
         (pairs[0].model.as_str(), pairs[0].baseline.as_str()),
         ("x", "y")
     );
-    let best = versus_best(&names, &values, &[10.0, 7.0, 0.0]);
+    assert_eq!(pairs[0].participants, 4);
+    assert!((pairs[0].clustered_standard_error - se).abs() < 1e-12);
+    let best = versus_best(&names, &values, &[10.0, 7.0, 0.0], &alone);
     assert!(best.iter().all(|d| d.baseline == "x"));
     assert_eq!(best[0].mean_difference, 0.0);
+}
+
+#[test]
+fn clustered_standard_errors_count_each_participant_once() {
+    // d = 1, 3 (participant 7) and 2, 6 (participant 9): mean 3, cluster sums −2 and 2, so
+    // SE² = 2/(2 − 1) · (4 + 4) / 4² = 1; the paired SE, sqrt(14/3/4), treats the four as
+    // independent.
+    let a = [1.0, 3.0, 2.0, 6.0];
+    let b = [0.0; 4];
+    let (g, se) = clustered_standard_error(&a, &b, &[7, 7, 9, 9]);
+    assert_eq!(g, 2);
+    assert!((se - 1.0).abs() < 1e-12, "{se}");
+    let (_, _, paired) = paired_difference(&a, &b);
+    assert!((paired - (14.0f64 / 3.0 / 4.0).sqrt()).abs() < 1e-12);
+    // One participant: no spread between clusters to estimate from.
+    let (g, se) = clustered_standard_error(&a, &b, &[7; 4]);
+    assert_eq!(g, 1);
+    assert!(se.is_nan());
+    // Within-participant correlation widens the error: two copies of each participant's
+    // difference are not twice the evidence.
+    let twice = [1.0, 1.0, 4.0, 4.0, -2.0, -2.0];
+    let (_, _, paired) = paired_difference(&twice, &[0.0; 6]);
+    let (_, clustered) = clustered_standard_error(&twice, &[0.0; 6], &[1, 1, 2, 2, 3, 3]);
+    assert!(clustered > paired, "{clustered} vs {paired}");
 }
 
 /// The development data of tasks a and c, with their real enumerations.

@@ -457,6 +457,7 @@ fn neural_held_out_rows_use_the_symbolic_folds_on_full_sets() {
         &splits,
         &options,
         &Device::Cpu,
+        None,
         &|_| {},
     )
     .unwrap();

@@ -117,11 +117,12 @@ fn the_symbolic_pipeline_fits_compares_and_cross_validates_one_task() {
 #[cfg(feature = "neural")]
 mod neural {
     use std::collections::{BTreeSet, HashSet};
+    use std::fs;
     use std::sync::{Mutex, OnceLock};
 
     use analysis::choice::ObservedProgram;
     use analysis::neural::cv::{NeuralCvProgress, TrainingProgram};
-    use analysis::neural::{Device, NeuralModel};
+    use analysis::neural::{Device, NEURAL_MODELS, NeuralModel};
     use analysis::pipeline::Progress;
     use analysis::pipeline::neural::NeuralConfig;
     use analysis::pipeline::neural::held_out::{
@@ -134,6 +135,7 @@ mod neural {
 
     const FOLDS: usize = 2;
     const SEED: u64 = 5;
+    const MODELS: [NeuralModel; 2] = NEURAL_MODELS;
 
     /// What one split's network and choice sets were handed.
     struct SplitData {
@@ -147,6 +149,7 @@ mod neural {
     struct Run {
         observed: Vec<ObservedProgram>,
         symbolic: SymbolicAnalysis,
+        config: NeuralHeldOutConfig,
         neural: NeuralHeldOut,
         /// In order: the participant folds, then the held-out tasks.
         splits: Vec<SplitData>,
@@ -180,6 +183,9 @@ mod neural {
                 seed: 11,
                 ..NeuralConfig::default()
             };
+            let kept_dir =
+                std::env::temp_dir().join(format!("proglab-kept-splits-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&kept_dir);
             let neural_config = NeuralHeldOutConfig {
                 folds: Some(FOLDS),
                 fold_seed: SEED,
@@ -187,16 +193,13 @@ mod neural {
                 seeds: 1,
                 network,
                 hyperparameters: FIXED_IN_ADVANCE.into(),
+                splits_dir: Some(kept_dir.clone()),
             };
             let splits: Mutex<Vec<SplitData>> = Mutex::new(Vec::new());
-            let models = [
-                NeuralModel::by_name("neural-tf").unwrap(),
-                NeuralModel::by_name("neural-tf+step").unwrap(),
-            ];
             let neural = neural_held_out(
                 &tasks(),
                 &observed,
-                &models,
+                &MODELS,
                 &neural_config,
                 &Device::Cpu,
                 &|event| match event {
@@ -218,6 +221,7 @@ mod neural {
             Run {
                 observed,
                 symbolic,
+                config: neural_config,
                 neural,
                 splits: splits.into_inner().unwrap(),
             }
@@ -344,5 +348,101 @@ mod neural {
         // Every program of both tasks' sets was scored in each of the four splits.
         let per_split = 39_650 + 50_140;
         assert!(run.neural.scored_programs >= 4 * per_split);
+    }
+
+    /// Runs `config` again on the run's observations: the evaluation, the splits trained and
+    /// the splits loaded.
+    fn again(
+        run: &Run,
+        config: &NeuralHeldOutConfig,
+    ) -> (Result<NeuralHeldOut, String>, usize, usize) {
+        let (trained, loaded) = (Mutex::new(0), Mutex::new(0));
+        let result = neural_held_out(
+            &tasks(),
+            &run.observed,
+            &MODELS,
+            config,
+            &Device::Cpu,
+            &|event| match event {
+                Progress::Neural(NeuralCvProgress::Training { .. }) => {
+                    *trained.lock().unwrap() += 1;
+                }
+                Progress::Neural(NeuralCvProgress::Loaded { .. }) => *loaded.lock().unwrap() += 1,
+                _ => {}
+            },
+        )
+        .map_err(|e| e.to_string());
+        (
+            result,
+            trained.into_inner().unwrap(),
+            loaded.into_inner().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_stopped_evaluation_resumes_from_its_kept_splits_and_refuses_another_evaluations() {
+        let run = run();
+        let dir = run.config.splits_dir.clone().unwrap();
+        let kept: BTreeSet<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let expected: BTreeSet<String> = [
+            "participants-seed11-split0.json",
+            "participants-seed11-split1.json",
+            "tasks-seed11-split0.json",
+            "tasks-seed11-split1.json",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            kept, expected,
+            "one file per split and seed, nothing partial"
+        );
+
+        // A rerun loads every split: nothing is trained again and every number is the same.
+        let (rerun, trained, loaded) = again(run, &run.config);
+        assert_eq!((trained, loaded), (0, FOLDS + 2));
+        assert_eq!(rerun.unwrap(), run.neural);
+
+        // A missing split (a run stopped before it finished) is evaluated; the others load.
+        let missing = dir.join("tasks-seed11-split1.json");
+        fs::remove_file(&missing).unwrap();
+        let (rerun, trained, loaded) = again(run, &run.config);
+        assert_eq!((trained, loaded), (1, FOLDS + 1));
+        let rerun = rerun.unwrap();
+        assert_eq!(rerun.participants, run.neural.participants);
+        let tasks = rerun.tasks.unwrap();
+        let first = run.neural.tasks.as_ref().unwrap();
+        assert_eq!(tasks.observations, first.observations);
+        assert_eq!(
+            tasks.fits[..2],
+            first.fits[..2],
+            "the first held-out task was loaded"
+        );
+        assert!(missing.exists());
+
+        // Other settings: refused, naming what differs, and the kept files stay as they were.
+        let kept_file = dir.join("participants-seed11-split0.json");
+        let before = fs::read(&kept_file).unwrap();
+        let mut other = run.config.clone();
+        other.network.epochs = 2;
+        let (refused, trained, _) = again(run, &other);
+        let message = refused.unwrap_err();
+        assert!(message.contains("network.epochs"), "{message}");
+        assert_eq!(trained, 0);
+        assert_eq!(fs::read(&kept_file).unwrap(), before);
+
+        // A damaged file is an error that says which file, not a crash or a silent rerun.
+        fs::write(&kept_file, "{ not a kept split").unwrap();
+        let (refused, trained, _) = again(run, &run.config);
+        let message = refused.unwrap_err();
+        assert!(
+            message.contains("participants-seed11-split0.json")
+                && message.contains("not a kept split"),
+            "{message}"
+        );
+        assert_eq!(trained, 0);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

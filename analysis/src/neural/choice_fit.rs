@@ -20,6 +20,18 @@ use crate::neural::choice::TaskPrograms;
 /// Most parameters of a neural choice rule (β and β_step).
 const MAX_K: usize = 2;
 
+/// How often each program index occurs among `indices`, in order of first occurrence.
+pub(crate) fn count_choices(indices: impl IntoIterator<Item = usize>) -> Vec<(usize, f64)> {
+    let mut counts: Vec<(usize, f64)> = Vec::new();
+    for index in indices {
+        match counts.iter_mut().find(|(k, _)| *k == index) {
+            Some((_, n)) => *n += 1.0,
+            None => counts.push((index, 1.0)),
+        }
+    }
+    counts
+}
+
 /// One task's programs as the choice rule of a split sees them.
 pub(crate) struct SplitTask<'a> {
     programs: &'a TaskPrograms,
@@ -41,29 +53,24 @@ impl<'a> SplitTask<'a> {
         training: impl Fn(u32) -> bool,
     ) -> SplitTask<'a> {
         let mut listed_member = vec![false; programs.listed.len()];
-        let mut chosen: Vec<(usize, f64)> = Vec::new();
-        let mut held_out = Vec::new();
-        for &(participant, index) in &programs.observations {
-            if training(participant) {
-                if let Some(member) = index
-                    .checked_sub(programs.enumerated)
-                    .and_then(|i| listed_member.get_mut(i))
-                {
-                    *member = true;
-                }
-                match chosen.iter_mut().find(|(k, _)| *k == index) {
-                    Some((_, n)) => *n += 1.0,
-                    None => chosen.push((index, 1.0)),
-                }
-            } else {
-                held_out.push((participant, index));
+        // (participant, program index) pairs.
+        let (trains, held_out): (Vec<_>, Vec<_>) = programs
+            .observations
+            .iter()
+            .partition(|&&(participant, _)| training(participant));
+        for &(_, index) in &trains {
+            if let Some(member) = index
+                .checked_sub(programs.enumerated)
+                .and_then(|i| listed_member.get_mut(i))
+            {
+                *member = true;
             }
         }
         SplitTask {
             programs,
             log_p,
             listed_member,
-            chosen,
+            chosen: count_choices(trains.iter().map(|&(_, index)| index)),
             held_out,
         }
     }

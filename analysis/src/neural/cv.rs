@@ -16,14 +16,14 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use dsl::Task;
 
 use crate::cv::{CvModel, HeldOutId};
 use crate::enumerate::candidates;
 use crate::neural::choice::{ProgramChoiceSets, TaskPrograms};
-use crate::neural::choice_fit::{SplitTask, fit};
+use crate::neural::choice_fit::{SplitTask, count_choices, fit};
 use crate::neural::fast::FastScorer;
 use crate::neural::score::log_probs;
 use crate::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, TrainProgress, train};
@@ -57,14 +57,12 @@ pub fn chosen(tasks: &[TaskPrograms], keep: impl Fn(u32) -> bool) -> Vec<Vec<(us
     tasks
         .iter()
         .map(|task| {
-            let mut counts: Vec<(usize, f64)> = Vec::new();
-            for &(_, index) in task.observations.iter().filter(|(p, _)| keep(*p)) {
-                match counts.iter_mut().find(|(k, _)| *k == index) {
-                    Some((_, n)) => *n += 1.0,
-                    None => counts.push((index, 1.0)),
-                }
-            }
-            counts
+            count_choices(
+                task.observations
+                    .iter()
+                    .filter(|(p, _)| keep(*p))
+                    .map(|&(_, index)| index),
+            )
         })
         .collect()
 }
@@ -84,7 +82,7 @@ pub struct NeuralCvOptions {
 const TRIE_CHUNK: usize = 16_384;
 
 /// Which observations train a split; the others are held out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SplitRule {
     /// These participants (sorted) are held out, on every task.
     Participants(Vec<u32>),
@@ -128,6 +126,9 @@ pub enum NeuralCvProgress<'a> {
     Scoring { fold: usize, programs: usize },
     /// `done` programs of the current split scored.
     Scored { done: usize },
+    /// Split `fold` was not evaluated again: its finished outcome was loaded from a
+    /// [`SplitStore`].
+    Loaded { fold: usize },
     /// The programs that split `fold`'s choice sets hold beyond the enumeration (task, compact
     /// text), which must all be training observations' programs.
     SetPrograms {
@@ -137,7 +138,7 @@ pub enum NeuralCvProgress<'a> {
 }
 
 /// One neural model's fitted choice parameters in one split.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldFit {
     pub model: String,
     pub fold: usize,
@@ -256,9 +257,44 @@ pub fn score_choice_sets(
     Ok(out)
 }
 
+/// One split's evaluation: what [`hold_out`] keeps of it, and what a [`SplitStore`] saves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitOutcome {
+    /// The held-out observations, task by task.
+    pub observations: Vec<HeldOutId>,
+    /// Per model: each held-out observation's log-likelihood.
+    pub observation_log_likelihoods: Vec<Vec<f64>>,
+    /// Per model: the fitted choice rule and its training and held-out log-likelihoods.
+    pub fits: Vec<FoldFit>,
+    pub train_programs: usize,
+    pub train_seconds: f64,
+    /// Training programs times epochs.
+    pub trained_passes: usize,
+    pub scored_programs: usize,
+    pub score_seconds: f64,
+    /// The network's weights.
+    pub parameters: usize,
+}
+
+/// Keeps finished splits, so that an evaluation that stops (it takes hours on a CPU) resumes
+/// where it stopped instead of training and scoring again.
+pub trait SplitStore: Sync {
+    /// Split `fold`'s outcome, if a finished one is kept.
+    fn load(&self, fold: usize, rule: &SplitRule) -> Result<Option<SplitOutcome>, NeuralError>;
+    /// Keeps split `fold`'s outcome.
+    fn save(
+        &self,
+        fold: usize,
+        rule: &SplitRule,
+        outcome: &SplitOutcome,
+    ) -> Result<(), NeuralError>;
+}
+
 /// Evaluates `models` on each split of `splits`: trains a network on the split's training
 /// observations, scores every program, fits each model's choice rule on the training choices
-/// and scores the held-out ones (see the module documentation).
+/// and scores the held-out ones (see the module documentation). With a `store`, a split it
+/// holds is loaded instead, and each split evaluated is saved to it once finished.
+#[allow(clippy::too_many_arguments)]
 pub fn hold_out(
     sets: &ProgramChoiceSets,
     tasks: &[&Task],
@@ -266,35 +302,103 @@ pub fn hold_out(
     splits: &[SplitRule],
     options: &NeuralCvOptions,
     device: &Device,
+    store: Option<&dyn SplitStore>,
     progress: &dyn Fn(NeuralCvProgress<'_>),
 ) -> Result<NeuralCvResult, NeuralError> {
     let table = TaskTable::new(tasks);
-    let vocab = options.model.vocab;
-    let mut per_fold: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
-    let mut per_observation: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
-    let mut observations = Vec::new();
-    let mut fits = Vec::new();
-    let (mut train_seconds, mut train_programs, mut trained_passes) = (0.0, 0, 0usize);
-    let (mut score_seconds, mut scored) = (0.0, 0);
-    let mut parameters = 0;
-    for (fold_index, rule) in splits.iter().enumerate() {
+    let mut outcomes = Vec::with_capacity(splits.len());
+    for (fold, rule) in splits.iter().enumerate() {
+        let kept = match store {
+            Some(store) => store.load(fold, rule)?,
+            None => None,
+        };
+        let outcome = match kept {
+            Some(outcome) => {
+                check_kept(&outcome, models, fold)?;
+                progress(NeuralCvProgress::Loaded { fold });
+                outcome
+            }
+            None => {
+                let split = Split {
+                    sets,
+                    tasks,
+                    table: &table,
+                    fold,
+                    rule,
+                };
+                let outcome = split.evaluate(models, options, device, progress)?;
+                if let Some(store) = store {
+                    store.save(fold, rule, &outcome)?;
+                }
+                outcome
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(assemble(models, outcomes))
+}
+
+/// A kept outcome must hold the listed models, in order, for its split.
+fn check_kept(
+    outcome: &SplitOutcome,
+    models: &[NeuralModel],
+    fold: usize,
+) -> Result<(), NeuralError> {
+    let names: Vec<&str> = outcome.fits.iter().map(|f| f.model.as_str()).collect();
+    let wanted: Vec<&str> = models.iter().map(|m| m.name).collect();
+    if names != wanted
+        || outcome.observation_log_likelihoods.len() != models.len()
+        || outcome.fits.iter().any(|f| f.fold != fold)
+        || outcome
+            .observation_log_likelihoods
+            .iter()
+            .any(|v| v.len() != outcome.observations.len())
+    {
+        return Err(NeuralError::Invalid(format!(
+            "the kept outcome of split {fold} holds models {names:?}, not {wanted:?}, or is incomplete"
+        )));
+    }
+    Ok(())
+}
+
+/// One split of a held-out evaluation, with what it reads.
+struct Split<'a> {
+    sets: &'a ProgramChoiceSets,
+    tasks: &'a [&'a Task],
+    table: &'a TaskTable,
+    fold: usize,
+    rule: &'a SplitRule,
+}
+
+impl Split<'_> {
+    fn evaluate(
+        &self,
+        models: &[NeuralModel],
+        options: &NeuralCvOptions,
+        device: &Device,
+        progress: &dyn Fn(NeuralCvProgress<'_>),
+    ) -> Result<SplitOutcome, NeuralError> {
+        let Split {
+            sets,
+            tasks,
+            table,
+            fold,
+            rule,
+        } = *self;
+        let vocab = options.model.vocab;
         let programs = training_programs(sets, rule);
         let examples: Vec<Example> = programs
             .iter()
             .map(|p| Example::new(&vocab, p.task, &parse_observed(&p.program, vocab.slots)?))
             .collect::<Result<_, _>>()?;
         progress(NeuralCvProgress::Training {
-            fold: fold_index,
+            fold,
             programs: &programs,
         });
         let mut lm = NeuralLm::new(options.model, device, options.train.seed)?;
-        parameters = lm.n_parameters();
-        let report = train(&mut lm, &table, &examples, &options.train, &|event| {
+        let report = train(&mut lm, table, &examples, &options.train, &|event| {
             progress(NeuralCvProgress::Train(event))
         })?;
-        train_seconds += report.seconds;
-        train_programs += examples.len();
-        trained_passes += examples.len() * options.train.epochs;
         let total: usize = sets
             .tasks
             .iter()
@@ -302,15 +406,14 @@ pub fn hold_out(
             .map(TaskPrograms::len)
             .sum();
         progress(NeuralCvProgress::Scoring {
-            fold: fold_index,
+            fold,
             programs: total,
         });
         let began = Instant::now();
-        let log_p = score_choice_sets(&lm, &table, tasks, sets, options.batch_size, &|done| {
+        let log_p = score_choice_sets(&lm, table, tasks, sets, options.batch_size, &|done| {
             progress(NeuralCvProgress::Scored { done })
         })?;
-        score_seconds += began.elapsed().as_secs_f64();
-        scored += total;
+        let score_seconds = began.elapsed().as_secs_f64();
         let split: Vec<SplitTask<'_>> = sets
             .tasks
             .iter()
@@ -320,33 +423,74 @@ pub fn hold_out(
             .collect();
         let set_programs = set_programs(sets, &split);
         progress(NeuralCvProgress::SetPrograms {
-            fold: fold_index,
+            fold,
             programs: &set_programs,
         });
+        let mut observations = Vec::new();
         for (t, task) in split.iter().enumerate() {
             observations.extend(task.held_out.iter().map(|&(participant, _)| HeldOutId {
-                split: fold_index,
+                split: fold,
                 task: sets.tasks[t].label.clone(),
                 participant,
             }));
         }
-        for (m, model) in models.iter().enumerate() {
+        let mut observation_log_likelihoods = Vec::with_capacity(models.len());
+        let mut fits = Vec::with_capacity(models.len());
+        for model in models {
             let (theta, train_ll) = fit(&split, model.k());
             let values: Vec<f64> = split
                 .iter()
                 .flat_map(|task| task.held_out_log_likelihoods(&theta))
                 .collect();
-            let test_ll: f64 = values.iter().sum();
-            per_fold[m].push(test_ll);
-            per_observation[m].extend(values);
             fits.push(FoldFit {
                 model: model.name.to_owned(),
-                fold: fold_index,
+                fold,
                 params: theta,
                 train_log_likelihood: train_ll,
-                held_out_log_likelihood: test_ll,
+                held_out_log_likelihood: values.iter().sum(),
             });
+            observation_log_likelihoods.push(values);
         }
+        Ok(SplitOutcome {
+            observations,
+            observation_log_likelihoods,
+            fits,
+            train_programs: examples.len(),
+            train_seconds: report.seconds,
+            trained_passes: examples.len() * options.train.epochs,
+            scored_programs: total,
+            score_seconds,
+            parameters: lm.n_parameters(),
+        })
+    }
+}
+
+/// The splits' outcomes as one result, split after split.
+fn assemble(models: &[NeuralModel], outcomes: Vec<SplitOutcome>) -> NeuralCvResult {
+    let mut per_fold: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+    let mut per_observation: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+    let mut observations = Vec::new();
+    let mut fits = Vec::new();
+    let (mut train_seconds, mut train_programs, mut trained_passes) = (0.0, 0, 0usize);
+    let (mut score_seconds, mut scored, mut parameters) = (0.0, 0, 0);
+    for outcome in outcomes {
+        for (m, (fit, values)) in outcome
+            .fits
+            .iter()
+            .zip(outcome.observation_log_likelihoods)
+            .enumerate()
+        {
+            per_fold[m].push(fit.held_out_log_likelihood);
+            per_observation[m].extend(values);
+        }
+        observations.extend(outcome.observations);
+        fits.extend(outcome.fits);
+        train_seconds += outcome.train_seconds;
+        train_programs += outcome.train_programs;
+        trained_passes += outcome.trained_passes;
+        score_seconds += outcome.score_seconds;
+        scored += outcome.scored_programs;
+        parameters = outcome.parameters;
     }
     let n_observations = observations.len().max(1);
     let models = models
@@ -362,7 +506,7 @@ pub fn hold_out(
             }
         })
         .collect();
-    Ok(NeuralCvResult {
+    NeuralCvResult {
         models,
         observations,
         observation_log_likelihoods: per_observation,
@@ -374,7 +518,7 @@ pub fn hold_out(
         score_seconds,
         candidates_per_second: scored as f64 / score_seconds.max(1e-9),
         parameters,
-    })
+    }
 }
 
 /// The participant-fold splits of `sets` ([`crate::cv::folds`] with `folds` and `seed`: the

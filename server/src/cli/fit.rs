@@ -79,6 +79,11 @@ pub struct FitArgs {
     /// Neural models: where the network runs (cpu or cuda).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Neural models: keep each finished split (per network seed) in this folder, and load the
+    /// ones it already holds from the same data and settings instead of evaluating them again,
+    /// so that a long evaluation can stop and resume.
+    #[arg(long, value_name = "DIR")]
+    pub neural_splits_dir: Option<PathBuf>,
 }
 
 /// The `--json` output.
@@ -180,6 +185,7 @@ pub(super) fn run(
             network,
             hyperparameters,
             device: &args.device,
+            splits_dir: args.neural_splits_dir.as_deref(),
         };
         Some(super::neural_rows::add_neural_rows(
             &tasks,
@@ -344,7 +350,10 @@ fn format_report(report: &Report<'_>) -> String {
         ));
         out.push_str(&format!(
             "  {:<11} {:>11} {:>10}  {}\n",
-            "model", "held-out LL", "per choice", "vs best per choice (± paired SE)"
+            "model",
+            "held-out LL",
+            "per choice",
+            "vs best per choice (± paired SE, ± clustered by participant)"
         ));
         for model in &cv.models {
             out.push_str(&format!(
@@ -405,7 +414,7 @@ fn format_task_cv(cv: &TaskCvResult) -> String {
         out.push_str(&format!(" {:>11.2}", model.held_out_log_likelihood));
     }
     out.push('\n');
-    out.push_str("vs best per choice (± paired SE)\n");
+    out.push_str("vs best per choice (± paired SE, ± clustered by participant)\n");
     for model in &cv.models {
         out.push_str(&format!(
             "  {:<11} {}\n",
@@ -416,13 +425,14 @@ fn format_task_cv(cv: &TaskCvResult) -> String {
     out
 }
 
-/// A model's paired difference from the best, as `-0.1234 ± 0.0056 vs gi+step`, or `best`.
+/// A model's paired difference from the best, as `-0.1234 ± 0.0056 ± 0.0110 vs gi+step` (the
+/// paired and the participant-clustered standard errors), or `best`.
 fn versus_best(differences: &[PairedDifference], model: &str) -> String {
     match differences.iter().find(|d| d.model == model) {
         Some(d) if d.model == d.baseline => "best".to_owned(),
         Some(d) => format!(
-            "{:+.4} ± {:.4} vs {}",
-            d.mean_difference, d.standard_error, d.baseline
+            "{:+.4} ± {:.4} ± {:.4} vs {}",
+            d.mean_difference, d.standard_error, d.clustered_standard_error, d.baseline
         ),
         None => String::new(),
     }

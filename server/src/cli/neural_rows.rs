@@ -17,6 +17,8 @@ pub(super) struct NeuralRequest<'a> {
     /// How the hyperparameters were chosen, when not the committed defaults.
     pub hyperparameters: Option<String>,
     pub device: &'a str,
+    /// Where finished splits are kept (`--neural-splits-dir`).
+    pub splits_dir: Option<&'a std::path::Path>,
 }
 
 #[cfg(not(feature = "neural"))]
@@ -77,6 +79,7 @@ mod enabled {
                 .hyperparameters
                 .clone()
                 .unwrap_or_else(|| FIXED_IN_ADVANCE.to_owned()),
+            splits_dir: request.splits_dir.map(ToOwned::to_owned),
         };
         let neural = neural_held_out(tasks, observed, &models, &config, &device, progress)?;
         if let (Some(cv), Some(rows)) = (analysis.cv.as_mut(), &neural.participants) {

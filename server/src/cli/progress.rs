@@ -116,6 +116,9 @@ fn neural_event(
             stage(current, format!("scoring (fold {fold})"), SCORE_BAR).set_length(programs as u64);
         }
         NeuralCvProgress::SetPrograms { .. } => {}
+        NeuralCvProgress::Loaded { fold } => {
+            stage(current, format!("split {fold} loaded (kept)"), TRAIN_BAR).finish();
+        }
         NeuralCvProgress::Scored { done } => {
             if let Some((_, bar)) = current.as_ref() {
                 bar.set_position(done as u64);

@@ -54,6 +54,10 @@ pub struct TrainNeuralArgs {
     /// With --cv: networks trained with this many seeds (seed, seed + 1, ...).
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
+    /// With --cv: keep each finished split in this folder and resume from the ones it holds
+    /// (as `proglab fit --neural-splits-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub splits_dir: Option<PathBuf>,
     /// Model width.
     #[arg(long, default_value_t = NeuralConfig::default().width)]
     pub width: usize,
@@ -140,6 +144,7 @@ impl TrainNeuralArgs {
             no_intervals: true,
             neural_seeds: self.seeds,
             device: self.device.clone(),
+            neural_splits_dir: self.splits_dir.clone(),
         };
         super::fit::run(args, network, hyperparameters)
     }

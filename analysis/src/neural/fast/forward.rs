@@ -9,93 +9,14 @@
 //! are kept side by side in one flat vector per layer, `(nodes, 2d)` row-major, the rows in the
 //! trie's depth-first preorder (so that a node's ancestors are mostly one run of rows).
 
-use std::time::{Duration, Instant};
-
 use crate::neural::NeuralError;
 use crate::neural::fast::attention::{Context, attend, interleave};
+use crate::neural::fast::profile::{Part, Timer};
 use crate::neural::fast::weights::{Norm, Weights};
 use crate::neural::tokens::{EOS, MASKED};
 use crate::neural::train::{Example, NeuralLm, TaskTable};
 use crate::neural::transformer::KvCache;
 use crate::neural::trie::PrefixTrie;
-
-/// Where the engine's time goes (filled by [`crate::neural::fast::FastScorer::profile`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Profile {
-    /// Building the tries (sorting the sequences, making the levels).
-    pub trie: Duration,
-    /// Input embeddings, ancestor lists and path sums.
-    pub inputs: Duration,
-    /// The dense layers: matrix products with their biases.
-    pub matmul: Duration,
-    /// Attention over the prefix and the ancestors, and the key/value copies.
-    pub attention: Duration,
-    /// Layer norms and ReLU.
-    pub elementwise: Duration,
-    /// The grammar mask and log-softmax of the head's logits.
-    pub softmax: Duration,
-    /// Trie nodes run.
-    pub nodes: usize,
-}
-
-impl Profile {
-    pub fn total(&self) -> Duration {
-        self.trie + self.inputs + self.matmul + self.attention + self.elementwise + self.softmax
-    }
-}
-
-#[derive(Clone, Copy)]
-pub(crate) enum Part {
-    Trie,
-    Inputs,
-    Matmul,
-    Attention,
-    Elementwise,
-    Softmax,
-}
-
-/// Adds the time since its last lap to a part of a profile, when there is one.
-pub(crate) struct Timer<'a> {
-    profile: Option<&'a mut Profile>,
-    last: Instant,
-}
-
-impl<'a> Timer<'a> {
-    pub fn new(profile: Option<&'a mut Profile>) -> Timer<'a> {
-        Timer {
-            profile,
-            last: Instant::now(),
-        }
-    }
-
-    /// A timer that records nothing.
-    pub fn off() -> Timer<'static> {
-        Timer::new(None)
-    }
-
-    #[inline]
-    pub fn lap(&mut self, part: Part) {
-        if let Some(profile) = self.profile.as_deref_mut() {
-            let now = Instant::now();
-            let spent = now - self.last;
-            self.last = now;
-            *match part {
-                Part::Trie => &mut profile.trie,
-                Part::Inputs => &mut profile.inputs,
-                Part::Matmul => &mut profile.matmul,
-                Part::Attention => &mut profile.attention,
-                Part::Elementwise => &mut profile.elementwise,
-                Part::Softmax => &mut profile.softmax,
-            } += spent;
-        }
-    }
-
-    pub fn count(&mut self, nodes: usize) {
-        if let Some(profile) = self.profile.as_deref_mut() {
-            profile.nodes += nodes;
-        }
-    }
-}
 
 /// Keys and values of one task's prefix positions, per layer: `(P, d)` row-major, each row
 /// interleaved ([`interleave`]).

@@ -33,6 +33,7 @@
 
 pub(crate) mod attention;
 pub(crate) mod forward;
+pub(crate) mod profile;
 pub(crate) mod weights;
 
 use std::sync::mpsc::sync_channel;
@@ -46,8 +47,9 @@ use crate::neural::tokens::Vocab;
 use crate::neural::train::{NeuralLm, TaskTable};
 use crate::neural::trie::{PrefixTrie, TrieStats};
 
-pub use forward::Profile;
-use forward::{Buffers, Engine, Part, TaskPrefix, Timer};
+use forward::{Buffers, Engine, TaskPrefix};
+pub use profile::Profile;
+use profile::{Part, Timer};
 use weights::Weights;
 
 /// Sequences per trie. The sequences are sorted before they are cut into tries, so a trie holds

@@ -8,7 +8,10 @@
 //! [`add_to_participant_cv`] / [`add_to_task_cv`] put their rows (means over seeds) into the
 //! symbolic tables and recompute the paired differences.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
+use serde_json::json;
 
 use dsl::Task;
 use dsl::tasks::NamedTask;
@@ -19,10 +22,12 @@ use crate::cv::{CvModel, CvResult, HeldOutId};
 use crate::cv_tasks::{TaskCvModel, TaskCvResult};
 use crate::neural::choice::{ProgramChoiceSets, build};
 use crate::neural::cv::{
-    FoldFit, NeuralCvOptions, NeuralCvResult, SplitRule, hold_out, participant_splits, task_splits,
+    FoldFit, NeuralCvOptions, NeuralCvResult, SplitRule, SplitStore, hold_out, participant_splits,
+    task_splits,
 };
 use crate::neural::{Device, NeuralError, NeuralModel, with_threads};
 use crate::pipeline::neural::NeuralConfig;
+use crate::pipeline::neural::split_dir::{SplitDir, context};
 use crate::pipeline::{Progress, labels};
 
 /// How the network's hyperparameters were chosen, for the record: they are the defaults
@@ -44,6 +49,9 @@ pub struct NeuralHeldOutConfig {
     pub network: NeuralConfig,
     /// How the hyperparameters were chosen ([`FIXED_IN_ADVANCE`] for the defaults).
     pub hyperparameters: String,
+    /// Where finished splits are kept, so that a stopped evaluation resumes
+    /// ([`crate::pipeline::neural::split_dir`]); none: nothing is kept.
+    pub splits_dir: Option<PathBuf>,
 }
 
 /// One neural model over several network seeds.
@@ -146,15 +154,18 @@ pub fn neural_held_out(
         score_seconds: 0.0,
         device: format!("{device:?}"),
     };
-    let mut kinds: Vec<(bool, Vec<SplitRule>)> = Vec::new();
+    let names: Vec<&str> = models.iter().map(|m| m.name).collect();
+    let mut kinds: Vec<(&'static str, Vec<SplitRule>, serde_json::Value)> = Vec::new();
     if let Some(folds) = config.folds {
-        kinds.push((false, participant_splits(&sets, folds, config.fold_seed)?));
+        let splits = participant_splits(&sets, folds, config.fold_seed)?;
+        let folds = json!({ "folds": folds, "fold_seed": config.fold_seed });
+        kinds.push(("participants", splits, folds));
     }
     if config.tasks {
-        kinds.push((true, task_splits(&sets)));
+        kinds.push(("tasks", task_splits(&sets), json!(null)));
     }
     let mut train_rate = Vec::new();
-    for (by_task, splits) in kinds {
+    for (kind, splits, folds) in kinds {
         let mut runs = Vec::new();
         for &seed in &seeds {
             let network = NeuralConfig {
@@ -166,8 +177,20 @@ pub fn neural_held_out(
                 train: network.train_config(),
                 batch_size: network.score_batch,
             };
+            let store = config.splits_dir.as_deref().map(|dir| {
+                let settings = json!({
+                    "network": network,
+                    "models": names,
+                    "device": out.device,
+                    "splits": folds,
+                });
+                SplitDir::new(dir, kind, seed, context(tasks, &sets, settings))
+            });
+            let store = store.as_ref().map(|s| s as &dyn SplitStore);
             let run = with_threads(network.threads, || {
-                evaluate(&sets, &refs, models, &splits, &options, device, progress)
+                evaluate(
+                    &sets, &refs, models, &splits, &options, device, store, progress,
+                )
             })??;
             out.network_parameters = run.parameters;
             out.scored_programs += run.scored_programs;
@@ -176,7 +199,7 @@ pub fn neural_held_out(
             runs.push((seed, run));
         }
         let evaluation = combine(models, runs)?;
-        if by_task {
+        if kind == "tasks" {
             out.tasks = Some(evaluation);
         } else {
             out.participants = Some(evaluation);
@@ -187,6 +210,7 @@ pub fn neural_held_out(
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     sets: &ProgramChoiceSets,
     tasks: &[&Task],
@@ -194,11 +218,19 @@ fn evaluate(
     splits: &[SplitRule],
     options: &NeuralCvOptions,
     device: &Device,
+    store: Option<&dyn SplitStore>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<NeuralCvResult, NeuralError> {
-    let result = hold_out(sets, tasks, models, splits, options, device, &|event| {
-        progress(Progress::Neural(event))
-    })?;
+    let result = hold_out(
+        sets,
+        tasks,
+        models,
+        splits,
+        options,
+        device,
+        store,
+        &|event| progress(Progress::Neural(event)),
+    )?;
     progress(Progress::StageDone);
     Ok(result)
 }
@@ -313,7 +345,12 @@ pub fn add_to_participant_cv(
         .iter()
         .map(|m| m.held_out_log_likelihood)
         .collect();
-    (cv.versus_best, cv.paired) = differences(&names, &totals, &cv.observation_log_likelihoods);
+    (cv.versus_best, cv.paired) = differences(
+        &names,
+        &totals,
+        &cv.observation_log_likelihoods,
+        &cv.observations,
+    );
     Ok(())
 }
 
@@ -341,20 +378,27 @@ pub fn add_to_task_cv(cv: &mut TaskCvResult, neural: &SeededEvaluation) -> Resul
         .iter()
         .map(|m| m.held_out_log_likelihood)
         .collect();
-    (cv.versus_best, cv.paired) = differences(&names, &totals, &cv.observation_log_likelihoods);
+    (cv.versus_best, cv.paired) = differences(
+        &names,
+        &totals,
+        &cv.observation_log_likelihoods,
+        &cv.observations,
+    );
     Ok(())
 }
 
 /// The paired differences of every model from the best and of every pair, from the
-/// per-observation values.
+/// per-observation values (clustered by the observations' participants).
 fn differences(
     names: &[&str],
     totals: &[f64],
     values: &[Vec<f64>],
+    observations: &[HeldOutId],
 ) -> (Vec<PairedDifference>, Vec<PairedDifference>) {
     let values: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
+    let participants: Vec<u32> = observations.iter().map(|o| o.participant).collect();
     (
-        versus_best(names, &values, totals),
-        paired_differences(names, &values),
+        versus_best(names, &values, totals, &participants),
+        paired_differences(names, &values, &participants),
     )
 }

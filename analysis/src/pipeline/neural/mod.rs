@@ -18,6 +18,8 @@ use crate::neural::transformer::TransformerConfig;
 #[cfg(feature = "neural")]
 pub mod held_out;
 #[cfg(feature = "neural")]
+pub mod split_dir;
+#[cfg(feature = "neural")]
 mod training;
 
 #[cfg(feature = "neural")]
