@@ -164,19 +164,21 @@ pub fn neural_held_out(
     if config.tasks {
         kinds.push(("tasks", task_splits(&sets), json!(null)));
     }
+    // Seeds in the outer loop: a run stopped with kept splits (`splits_dir`) then holds whole
+    // tables for its first seeds rather than every seed of one kind of split.
     let mut train_rate = Vec::new();
-    for (kind, splits, folds) in kinds {
-        let mut runs = Vec::new();
-        for &seed in &seeds {
-            let network = NeuralConfig {
-                seed,
-                ..config.network
-            };
-            let options = NeuralCvOptions {
-                model: network.model_config()?,
-                train: network.train_config(),
-                batch_size: network.score_batch,
-            };
+    let mut runs: Vec<Vec<(u64, NeuralCvResult)>> = kinds.iter().map(|_| Vec::new()).collect();
+    for &seed in &seeds {
+        let network = NeuralConfig {
+            seed,
+            ..config.network
+        };
+        let options = NeuralCvOptions {
+            model: network.model_config()?,
+            train: network.train_config(),
+            batch_size: network.score_batch,
+        };
+        for ((kind, splits, folds), runs) in kinds.iter().zip(&mut runs) {
             let store = config.splits_dir.as_deref().map(|dir| {
                 let settings = json!({
                     "network": network,
@@ -189,7 +191,7 @@ pub fn neural_held_out(
             let store = store.as_ref().map(|s| s as &dyn SplitStore);
             let run = with_threads(network.threads, || {
                 evaluate(
-                    &sets, &refs, models, &splits, &options, device, store, progress,
+                    &sets, &refs, models, splits, &options, device, store, progress,
                 )
             })??;
             out.network_parameters = run.parameters;
@@ -198,8 +200,10 @@ pub fn neural_held_out(
             train_rate.push(run.train_programs_per_second);
             runs.push((seed, run));
         }
+    }
+    for ((kind, _, _), runs) in kinds.iter().zip(runs) {
         let evaluation = combine(models, runs)?;
-        if kind == "tasks" {
+        if *kind == "tasks" {
             out.tasks = Some(evaluation);
         } else {
             out.participants = Some(evaluation);
