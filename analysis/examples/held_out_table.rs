@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release -p analysis --features neural --example held_out_table -- 0,2,4,8,9 3
 //! ```
-//! (task indices, then network seeds; defaults: the five smallest tasks, 3 seeds). With
+//! (task indices, network seeds, and which splits the neural models are evaluated on:
+//! `participants`, `tasks` or `both`; defaults: the five smallest tasks, 3 seeds, both). With
 //! `PROGLAB_SPLITS_DIR=DIR`, finished splits are kept in DIR and a rerun resumes from them.
 
 use std::path::Path;
@@ -35,6 +36,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => vec![0, 2, 4, 8, 9],
     };
     let seeds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
+    // Which splits the neural models are evaluated on (the symbolic ones: always both).
+    let (neural_folds, neural_tasks) = match args.next().as_deref() {
+        None | Some("both") => (Some(5), true),
+        Some("participants") => (Some(5), false),
+        Some("tasks") => (None, true),
+        Some(other) => return Err(format!("`{other}`: participants, tasks or both").into()),
+    };
     let tasks = dsl::tasks::correa2025().tasks.clone();
     let loaded = load_observations(Path::new(PROGRAMS_DEV), &tasks, &ObserveOptions::default())?;
     let observed: Vec<_> = loaded
@@ -54,9 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fit_and_hold_out(&tasks, &observed, &config, HeldOut { tasks: true }, &|_| {})?;
     let symbolic_seconds = began.elapsed().as_secs_f64();
     let neural_config = NeuralHeldOutConfig {
-        folds: Some(5),
+        folds: neural_folds,
         fold_seed: 0,
-        tasks: true,
+        tasks: neural_tasks,
         seeds,
         network: NeuralConfig::default(),
         hyperparameters: FIXED_IN_ADVANCE.into(),
@@ -104,14 +112,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vs best (± SE ± clustered)"
     );
     let n_tasks: usize = cv_tasks.task_observations.iter().sum();
-    for (model, by_task) in cv.models.iter().zip(&cv_tasks.models) {
+    for model in &cv.models {
+        let by_task = match cv_tasks.models.iter().find(|m| m.name == model.name) {
+            Some(m) => format!(
+                "{:>10.4} {:>24}",
+                m.held_out_log_likelihood / n_tasks.max(1) as f64,
+                against_best(&cv_tasks.versus_best, &m.name)
+            ),
+            None => format!("{:>10} {:>24}", "-", "not evaluated"),
+        };
         println!(
-            "{:<15} {:>10.4} {:>24} {:>10.4} {:>24}",
+            "{:<15} {:>10.4} {:>24} {by_task}",
             model.name,
             model.per_observation,
             against_best(&cv.versus_best, &model.name),
-            by_task.held_out_log_likelihood / n_tasks.max(1) as f64,
-            against_best(&cv_tasks.versus_best, &by_task.name)
         );
     }
     println!("leave-one-task-out, held-out log-likelihood per choice by task");
