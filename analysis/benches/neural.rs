@@ -11,7 +11,7 @@
 //! scorer's parts, and the whole scorer streamed on 1 and 2 threads, with the time all 14,758,615
 //! candidates of the ten tasks would take at that rate; CPU seconds are printed beside the wall
 //! times, since a busy machine stretches the latter. Environment: `FAST_TASK` (task index,
-//! default 3), `FAST_N` (candidates, default 300,000; 0 for the whole task), `FAST_CHUNK`
+//! default 3; `all` times every candidate of the ten tasks instead, one fold's scoring), `FAST_N` (candidates, default 300,000; 0 for the whole task), `FAST_CHUNK`
 //! (sequences per trie), `FAST_WINDOW` (programs per window of the stream), `FAST_ROWS` (trie
 //! nodes per block of matrix products), `FAST_THREADS` (the thread counts of the streamed runs,
 //! default `1,2`), `FAST_ONLY=1` to skip the candle measurements. Measured on the 2-core
@@ -135,6 +135,9 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
         .map(|t| &t.task)
         .collect();
     let table = TaskTable::new(&tasks);
+    if std::env::var("FAST_TASK").as_deref() == Ok("all") {
+        return fast_all(&tasks, &table);
+    }
     let task = env_usize("FAST_TASK", 3)?;
     let limit = match env_usize("FAST_N", 300_000)? {
         0 => usize::MAX,
@@ -257,5 +260,53 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
             ALL_CANDIDATES / rate / 60.0
         );
     }
+    Ok(())
+}
+
+/// Every candidate of the ten tasks through the fast scorer on a pool of `FAST_THREADS` (default
+/// 2) threads, task by task: the whole of a fold's scoring, timed directly rather than
+/// extrapolated from one task.
+fn fast_all(tasks: &[&dsl::Task], table: &TaskTable) -> Result<(), Box<dyn std::error::Error>> {
+    let vocab = Vocab::new(4, 64)?;
+    let lm = NeuralLm::new(
+        TransformerConfig::small(vocab),
+        &analysis::neural::Device::Cpu,
+        0,
+    )?;
+    let scorer = FastScorer::new(&lm, table)?;
+    let threads = env_usize("FAST_THREADS", 2)?;
+    let cpu_began = process_cpu_seconds();
+    let began = Instant::now();
+    let (mut programs, mut nodes) = (0u64, 0u64);
+    for (index, task) in tasks.iter().enumerate() {
+        let task_began = Instant::now();
+        let (count, stats) = with_threads(threads, || {
+            let mut count = 0u64;
+            let stats = scorer
+                .score_candidates(index, task, |_, _| count += 1)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((count, stats))
+        })??;
+        let seconds = task_began.elapsed().as_secs_f64();
+        println!(
+            "fast all: task {index}: {count} candidates in {seconds:.1} s ({:.0} programs/s, {:.2} nodes/program)",
+            count as f64 / seconds,
+            stats.evaluated as f64 / count.max(1) as f64
+        );
+        programs += count;
+        nodes += stats.evaluated as u64;
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    let cpu = match (process_cpu_seconds(), cpu_began) {
+        (Some(end), Some(start)) => format!(", {:.1} CPU seconds", end - start),
+        _ => String::new(),
+    };
+    println!(
+        "fast all: {threads} thread(s), {programs} candidates of the ten tasks in {:.2} min{cpu} \
+         ({:.0} programs/s, {:.2} nodes/program)",
+        seconds / 60.0,
+        programs as f64 / seconds,
+        nodes as f64 / programs.max(1) as f64
+    );
     Ok(())
 }

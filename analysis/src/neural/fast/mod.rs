@@ -7,7 +7,7 @@
 //! per task (with candle), the programs' token sequences are sorted and cut into
 //! [`PrefixTrie`]s of a few thousand neighbours, and each trie's nodes run in blocks of 128 (in
 //! depth-first order, so that a node's ancestors are still in the cache) through real matrix
-//! products (`matrixmultiply`, through `nalgebra`'s safe `gemm`), each node attending to the
+//! products (faer, whose kernels use AVX-512 where the CPU has it), each node attending to the
 //! task prefix and its ancestors through flat key/value caches. The layer-0 keys and values
 //! come from a table by depth and token; attention (with its softmax) and the layer norms are
 //! written to vectorise and are dispatched to AVX2/FMA at run time (`pulp`). The grammar mask is applied as in
@@ -20,16 +20,17 @@
 //! pool and visited in stream order, so memory stays bounded (some 50 bytes per program of the
 //! window and a few tens of megabytes of keys and values per thread).
 //!
-//! Throughput (`cargo bench -p analysis --features neural --bench neural`, release, the small
-//! model, on the 2-core AMD EPYC development VM at load 1.3): task 3's first 300,000 candidates
-//! at 15,700 programs/s on one thread and 29,600 on two; the whole of task 3 (1,221,589
-//! candidates, 14.2 trie nodes per program) in 41 s on two threads. All 14,758,615 candidates
-//! (211 million nodes, 14.3 per program) take about 8.3 minutes at that rate. A thread's time
-//! goes to the matrix products (57%, about 67 GFLOP/s, 2.6 µs per node), attention (28%), layer
-//! norms and ReLU (6%), the head's softmax (4%), building tries (2%) and inputs (2%); the
-//! candidate stream with tokenising (about 460,000 programs/s) runs beside them on the producer
-//! thread. The matrix products alone, some 87,000 multiply-adds per node, bound the whole set at
-//! about 4.5 minutes on two cores.
+//! Throughput (`FAST_ONLY=1 FAST_TASK=all cargo bench -p analysis --features neural --bench
+//! neural`, release, the small model, on the 2-core AMD EPYC development VM with AVX-512, nothing
+//! else running): all 14,758,615 candidates of the ten tasks (210 million trie nodes, 14.26 per
+//! program), one fold's scoring, in 4.29 minutes on two threads (57,400 programs/s, 504 CPU
+//! seconds); with `matrixmultiply`'s AVX2 kernels in place of faer's the same run took 4.83
+//! minutes. Tasks run at 53,000 (task g, the longest programs) to 75,000 programs/s. On one
+//! thread, task 3's first 300,000 candidates (matrixmultiply) split as matrix products 50%,
+//! attention 33%, layer norms and ReLU 6%, the head's softmax 5%, inputs 3% and building tries
+//! 2%; the candidate stream with tokenising (about 580,000 programs/s) runs beside them on the
+//! producer thread. A busy machine stretches all of this: in the held-out evaluation a split's
+//! scoring took 315 s while a build ran beside it, and 600 to 1,200 s beside a CI run.
 
 pub(crate) mod attention;
 pub(crate) mod forward;
