@@ -27,7 +27,7 @@ use crate::neural::cv::{
 };
 use crate::neural::{Device, NeuralError, NeuralModel, with_threads};
 use crate::pipeline::neural::NeuralConfig;
-use crate::pipeline::neural::split_dir::{SplitDir, context};
+use crate::pipeline::neural::split_dir::{SplitDir, SplitKind, context, data_digest};
 use crate::pipeline::{Progress, labels};
 
 /// How the network's hyperparameters were chosen, for the record: they are the defaults
@@ -155,15 +155,22 @@ pub fn neural_held_out(
         device: format!("{device:?}"),
     };
     let names: Vec<&str> = models.iter().map(|m| m.name).collect();
-    let mut kinds: Vec<(&'static str, Vec<SplitRule>, serde_json::Value)> = Vec::new();
+    let mut kinds: Vec<(SplitKind, Vec<SplitRule>, serde_json::Value)> = Vec::new();
     if let Some(folds) = config.folds {
         let splits = participant_splits(&sets, folds, config.fold_seed)?;
         let folds = json!({ "folds": folds, "fold_seed": config.fold_seed });
-        kinds.push(("participants", splits, folds));
+        kinds.push((SplitKind::Participants, splits, folds));
     }
     if config.tasks {
-        kinds.push(("tasks", task_splits(&sets), json!(null)));
+        kinds.push((SplitKind::Tasks, task_splits(&sets), json!(null)));
     }
+    // The data's digest, for the kept splits' keys: the same for every seed and kind of split.
+    let data = config
+        .splits_dir
+        .as_ref()
+        .map(|_| data_digest(tasks, &sets))
+        .unwrap_or_default();
+    let data = data.as_str();
     // Seeds in the outer loop: a run stopped with kept splits (`splits_dir`) then holds whole
     // tables for its first seeds rather than every seed of one kind of split.
     let mut train_rate = Vec::new();
@@ -186,7 +193,7 @@ pub fn neural_held_out(
                     "device": out.device,
                     "splits": folds,
                 });
-                SplitDir::new(dir, kind, seed, context(tasks, &sets, settings))
+                SplitDir::new(dir, *kind, seed, context(data, settings))
             });
             let store = store.as_ref().map(|s| s as &dyn SplitStore);
             let run = with_threads(network.threads, || {
@@ -203,7 +210,7 @@ pub fn neural_held_out(
     }
     for ((kind, _, _), runs) in kinds.iter().zip(runs) {
         let evaluation = combine(models, runs)?;
-        if *kind == "tasks" {
+        if *kind == SplitKind::Tasks {
             out.tasks = Some(evaluation);
         } else {
             out.participants = Some(evaluation);

@@ -1,8 +1,9 @@
 //! Finished splits of a neural held-out evaluation, kept as files so that the evaluation can stop
 //! and resume (docs/modelling.md §4.8.4).
 //!
-//! On a CPU every split trains a network and scores all 14.8 million candidates, some 9 minutes,
-//! so the full table (15 splits, 3 seeds) takes hours. A [`SplitDir`] writes each finished split's
+//! On a CPU every split trains a network and scores all 14.8 million candidates, about five
+//! minutes on the two-core development machine, so the full table (15 splits, 3 seeds) takes
+//! hours. A [`SplitDir`] writes each finished split's
 //! outcome to `DIR/{kind}-seed{seed}-split{fold}.json`, beside a key that names everything the
 //! outcome depends on: the file format, the split (kind, index and who or what is held out), the
 //! network's settings with its seed, the models, the device, the folds' settings and a SHA-256
@@ -27,12 +28,31 @@ use crate::neural::cv::{SplitOutcome, SplitRule, SplitStore};
 /// rule's fit would change an outcome, so that older files are refused rather than mixed in.
 pub const FORMAT: u32 = 1;
 
-/// A directory of finished splits of one kind (participant folds or held-out tasks) and one
-/// network seed.
+/// The two kinds of split of a held-out evaluation. The name is both the files' prefix and the
+/// key's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitKind {
+    /// Participant folds.
+    Participants,
+    /// One held-out task at a time.
+    Tasks,
+}
+
+impl SplitKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitKind::Participants => "participants",
+            SplitKind::Tasks => "tasks",
+        }
+    }
+}
+
+/// A directory of finished splits of one kind and one network seed.
 #[derive(Debug, Clone)]
 pub struct SplitDir {
     dir: PathBuf,
-    kind: &'static str,
+    kind: SplitKind,
     seed: u64,
     /// What the outcomes depend on beyond the split itself.
     context: Value,
@@ -46,9 +66,9 @@ struct Kept {
 }
 
 impl SplitDir {
-    /// Splits of `kind` (`participants` or `tasks`) for the network seeded `seed`, in `dir`;
-    /// `context` is everything else the outcomes depend on ([`context`]).
-    pub fn new(dir: &Path, kind: &'static str, seed: u64, context: Value) -> SplitDir {
+    /// Splits of `kind` for the network seeded `seed`, in `dir`; `context` is everything else the
+    /// outcomes depend on ([`context`]).
+    pub fn new(dir: &Path, kind: SplitKind, seed: u64, context: Value) -> SplitDir {
         SplitDir {
             dir: dir.to_owned(),
             kind,
@@ -59,8 +79,11 @@ impl SplitDir {
 
     /// The file of split `fold`.
     pub fn path(&self, fold: usize) -> PathBuf {
-        self.dir
-            .join(format!("{}-seed{}-split{fold}.json", self.kind, self.seed))
+        self.dir.join(format!(
+            "{}-seed{}-split{fold}.json",
+            self.kind.name(),
+            self.seed
+        ))
     }
 
     fn key(&self, fold: usize, rule: &SplitRule) -> Value {
@@ -122,14 +145,15 @@ impl SplitStore for SplitDir {
 }
 
 /// Everything a split's outcome depends on beyond the split, the kind and the seed: `settings`
-/// (the network's, the models', the device's and the folds') and a digest of the data.
-pub fn context(tasks: &[NamedTask], sets: &ProgramChoiceSets, settings: Value) -> Value {
-    json!({ "data": data_digest(tasks, sets), "settings": settings })
+/// (the network's, the models', the device's and the folds') and `data`, the [`data_digest`].
+pub fn context(data: &str, settings: Value) -> Value {
+    json!({ "data": data, "settings": settings })
 }
 
 /// SHA-256 over the task maps, every observation (participant, task, program) and each choice
-/// set's extent (enumerated programs and the listed ones).
-fn data_digest(tasks: &[NamedTask], sets: &ProgramChoiceSets) -> String {
+/// set's extent (enumerated programs and the listed ones). It is the same for every seed and
+/// kind of split of a run, so a run computes it once.
+pub fn data_digest(tasks: &[NamedTask], sets: &ProgramChoiceSets) -> String {
     let mut hash = Sha256::new();
     for task in tasks {
         hash.update(serde_json::to_vec(task).unwrap_or_default());
