@@ -11,10 +11,11 @@
 //! scorer's parts, and the whole scorer streamed on 1 and 2 threads, with the time all 14,758,615
 //! candidates of the ten tasks would take at that rate; CPU seconds are printed beside the wall
 //! times, since a busy machine stretches the latter. Environment: `FAST_TASK` (task index,
-//! default 3; `all` times every candidate of the ten tasks instead, one fold's scoring), `FAST_N` (candidates, default 300,000; 0 for the whole task), `FAST_CHUNK`
-//! (sequences per trie), `FAST_WINDOW` (programs per window of the stream), `FAST_ROWS` (trie
-//! nodes per block of matrix products), `FAST_THREADS` (the thread counts of the streamed runs,
-//! default `1,2`), `FAST_ONLY=1` to skip the candle measurements. Measured on the 2-core
+//! default 3; `all` times every candidate of the ten tasks instead, one fold's scoring),
+//! `FAST_N` (candidates, default 300,000; 0 for the whole task), `FAST_CHUNK` (sequences per
+//! trie), `FAST_WINDOW` (programs per window of the stream), `FAST_ROWS` (trie nodes per block
+//! of matrix products), `FAST_THREADS` (the thread counts of the streamed runs, default `1,2`;
+//! with `FAST_TASK=all`, one count, default 2), `FAST_ONLY=1` to skip the candle measurements. Measured on the 2-core
 //! development machine: see the fast scorer's module docs.
 
 use std::time::Instant;

@@ -1,7 +1,6 @@
 //! The trained transformer's inference weights as plain f32 vectors, read once from the model's
 //! variable map by the names [`crate::neural::transformer`] gives them, and the dense kernels
-//! (matrix products through faer; layer norm) the
-//! engine is made of.
+//! (matrix products through faer; layer norm) the engine is made of.
 
 use candle_core::{DType, Tensor};
 use faer::linalg::matmul::matmul;

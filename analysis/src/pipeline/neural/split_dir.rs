@@ -3,9 +3,9 @@
 //!
 //! On a CPU every split trains a network and scores all 14.8 million candidates, about five
 //! minutes on the two-core development machine, so the full table (15 splits, 3 seeds) takes
-//! hours. A [`SplitDir`] writes each finished split's
-//! outcome to `DIR/{kind}-seed{seed}-split{fold}.json`, beside a key that names everything the
-//! outcome depends on: the file format, the split (kind, index and who or what is held out), the
+//! hours. A [`SplitDir`] writes each finished split's outcome to
+//! `DIR/{kind}-seed{seed}-split{fold}.json`, beside a key that names everything the outcome
+//! depends on: the file format, the split (kind, index and who or what is held out), the
 //! network's settings with its seed, the models, the device, the folds' settings and a SHA-256
 //! digest of the data (the task maps, every observation and every choice set's extent). A rerun
 //! with the same key loads the file instead of evaluating the split; a file with another key is
