@@ -136,10 +136,8 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
         .map(|t| &t.task)
         .collect();
     let table = TaskTable::new(&tasks);
-    if std::env::var("FAST_TASK").as_deref() == Ok("all") {
-        return fast_all(&tasks, &table);
-    }
-    let task = env_usize("FAST_TASK", 3)?;
+    let all = std::env::var("FAST_TASK").as_deref() == Ok("all");
+    let task = if all { 0 } else { env_usize("FAST_TASK", 3)? };
     let limit = match env_usize("FAST_N", 300_000)? {
         0 => usize::MAX,
         n => n,
@@ -164,6 +162,9 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
     }
     if rows > 0 {
         scorer = scorer.with_rows(rows);
+    }
+    if all {
+        return fast_all(&tasks, &scorer);
     }
     let stream = || -> Result<_, Box<dyn std::error::Error>> {
         Ok(candidates(tasks[task])?.take(limit).map(|(p, _)| p))
@@ -267,14 +268,7 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
 /// Every candidate of the ten tasks through the fast scorer on a pool of `FAST_THREADS` (default
 /// 2) threads, task by task: the whole of a fold's scoring, timed directly rather than
 /// extrapolated from one task.
-fn fast_all(tasks: &[&dsl::Task], table: &TaskTable) -> Result<(), Box<dyn std::error::Error>> {
-    let vocab = Vocab::new(4, 64)?;
-    let lm = NeuralLm::new(
-        TransformerConfig::small(vocab),
-        &analysis::neural::Device::Cpu,
-        0,
-    )?;
-    let scorer = FastScorer::new(&lm, table)?;
+fn fast_all(tasks: &[&dsl::Task], scorer: &FastScorer) -> Result<(), Box<dyn std::error::Error>> {
     let threads = env_usize("FAST_THREADS", 2)?;
     let cpu_began = process_cpu_seconds();
     let began = Instant::now();
