@@ -12,10 +12,8 @@ use analysis::fit::log_likelihood;
 use analysis::models::likelihood::{Features, Weights, log_mean_exp};
 use analysis::models::{Model, P_END_GRID};
 use analysis::neural::bigram::Bigram;
-use analysis::neural::choice::{ProgramChoiceSets, build};
-use analysis::neural::cv::{
-    NeuralCvOptions, choice_log_likelihood, chosen, hold_out, participant_splits,
-};
+use analysis::neural::choice::{ProgramChoiceSets, build, choice_log_likelihood, chosen};
+use analysis::neural::cv::{NeuralCvOptions, hold_out, participant_splits};
 use analysis::neural::fast::FastScorer;
 use analysis::neural::score::log_probs;
 use analysis::neural::tokens::{BOS, EOS, SEP, Vocab};

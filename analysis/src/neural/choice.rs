@@ -7,6 +7,11 @@
 //! neural model re-enumerates the stream where it scores it. Program order within U_t: the
 //! stream, then the added participant programs in order of first appearance.
 //!
+//! [`choice_log_likelihood`] is the likelihood of docs/modelling.md §4.4 with one score per
+//! program instead of one per key: Σ_t Σ_chosen n · [s(p) − log Σ_{q ∈ U_t} exp s(q)]. With
+//! symbolic scores it gives the keyed likelihood of [`crate::models::likelihood`] (a test checks
+//! this), so neural and symbolic log-likelihoods compare directly.
+//!
 //! Held-out evaluations take a subset of these sets per fold (see `crate::neural::cv`): the
 //! stream plus the added programs that a training observation chose, so the full U_t is only
 //! an index and nothing about held-out participants shapes a fold's set.
@@ -19,6 +24,7 @@ use crate::choice::{ChoiceSets, ObservedProgram, TaskCandidates};
 use crate::enumerate::{SLOTS, candidates, normal_form};
 use crate::error::AnalysisError;
 use crate::key::StatKey;
+use crate::neural::choice_fit::count_choices;
 
 /// The programs of one task's choice set.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,4 +183,41 @@ pub fn build(
         choice_sets,
         tasks: programs,
     })
+}
+
+/// `Σ_t Σ_(k, n) n · [scores_t[k] − log Σ_j exp scores_t[j]]`: the log-likelihood of the choices
+/// `chosen[t]` = (program index, count) under per-program scores.
+pub fn choice_log_likelihood(scores: &[Vec<f64>], chosen: &[Vec<(usize, f64)>]) -> f64 {
+    scores
+        .iter()
+        .zip(chosen)
+        .filter(|(s, c)| !s.is_empty() && !c.is_empty())
+        .map(|(s, c)| {
+            let log_z = log_sum_exp(s);
+            c.iter().map(|&(k, n)| n * (s[k] - log_z)).sum::<f64>()
+        })
+        .sum()
+}
+
+fn log_sum_exp(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + values.iter().map(|&v| (v - max).exp()).sum::<f64>().ln()
+}
+
+/// The choices of the participants accepted by `keep`, per task, counted by program index.
+pub fn chosen(tasks: &[TaskPrograms], keep: impl Fn(u32) -> bool) -> Vec<Vec<(usize, f64)>> {
+    tasks
+        .iter()
+        .map(|task| {
+            count_choices(
+                task.observations
+                    .iter()
+                    .filter(|(p, _)| keep(*p))
+                    .map(|&(_, index)| index),
+            )
+        })
+        .collect()
 }

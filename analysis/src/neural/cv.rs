@@ -1,9 +1,4 @@
-//! The program-level softmax likelihood and the held-out evaluation of the neural models.
-//!
-//! [`choice_log_likelihood`] is the likelihood of docs/modelling.md §4.4 with one score per program
-//! instead of one per key: Σ_t Σ_chosen n · [s(p) − log Σ_{q ∈ U_t} exp s(q)]. With symbolic scores
-//! it gives the keyed likelihood of [`crate::models::likelihood`] (a test checks this), so neural
-//! and symbolic log-likelihoods compare directly.
+//! The held-out evaluation of the neural models.
 //!
 //! [`hold_out`] evaluates the neural models on the splits the symbolic models use
 //! (docs/modelling.md §4.9): participant folds ([`crate::cv::folds`], same seed, same folds) or
@@ -21,51 +16,12 @@ use serde::{Deserialize, Serialize};
 use dsl::Task;
 
 use crate::cv::{CvModel, HeldOutId};
-use crate::enumerate::candidates;
 use crate::neural::choice::{ProgramChoiceSets, TaskPrograms};
-use crate::neural::choice_fit::{SplitTask, count_choices, fit};
-use crate::neural::fast::FastScorer;
-use crate::neural::score::log_probs;
+use crate::neural::choice_fit::{SplitTask, fit};
+use crate::neural::score::score_choice_sets;
 use crate::neural::train::{Example, NeuralLm, TaskTable, TrainConfig, TrainProgress, train};
 use crate::neural::transformer::TransformerConfig;
 use crate::neural::{NeuralError, NeuralModel};
-
-/// `Σ_t Σ_(k, n) n · [scores_t[k] − log Σ_j exp scores_t[j]]`: the log-likelihood of the choices
-/// `chosen[t]` = (program index, count) under per-program scores.
-pub fn choice_log_likelihood(scores: &[Vec<f64>], chosen: &[Vec<(usize, f64)>]) -> f64 {
-    scores
-        .iter()
-        .zip(chosen)
-        .filter(|(s, c)| !s.is_empty() && !c.is_empty())
-        .map(|(s, c)| {
-            let log_z = log_sum_exp(s);
-            c.iter().map(|&(k, n)| n * (s[k] - log_z)).sum::<f64>()
-        })
-        .sum()
-}
-
-fn log_sum_exp(values: &[f64]) -> f64 {
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
-    max + values.iter().map(|&v| (v - max).exp()).sum::<f64>().ln()
-}
-
-/// The choices of the participants accepted by `keep`, per task, counted by program index.
-pub fn chosen(tasks: &[TaskPrograms], keep: impl Fn(u32) -> bool) -> Vec<Vec<(usize, f64)>> {
-    tasks
-        .iter()
-        .map(|task| {
-            count_choices(
-                task.observations
-                    .iter()
-                    .filter(|(p, _)| keep(*p))
-                    .map(|&(_, index)| index),
-            )
-        })
-        .collect()
-}
 
 /// Settings of a neural held-out evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,9 +33,6 @@ pub struct NeuralCvOptions {
     /// programs.
     pub batch_size: usize,
 }
-
-/// Programs per prefix trie when scoring a task's candidate stream.
-const TRIE_CHUNK: usize = 16_384;
 
 /// Which observations train a split; the others are held out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,93 +121,6 @@ pub struct NeuralCvResult {
     /// Scoring throughput: programs per second.
     pub candidates_per_second: f64,
     pub parameters: usize,
-}
-
-/// Scores every program of every task's U_t with `lm`: log P(program | task). On the CPU the
-/// plain-Rust prefix-trie scorer ([`crate::neural::fast`]) scores the stream and the listed
-/// programs on every core; elsewhere (a GPU) candle's prefix-trie scorer
-/// ([`crate::neural::trie`]) scores the stream and the batched scorer the listed programs.
-pub fn score_choice_sets(
-    lm: &NeuralLm,
-    table: &TaskTable,
-    tasks: &[&Task],
-    sets: &ProgramChoiceSets,
-    batch_size: usize,
-    progress: &dyn Fn(usize),
-) -> Result<Vec<Vec<f64>>, NeuralError> {
-    let fast = match lm.device {
-        Device::Cpu => Some(FastScorer::new(lm, table)?),
-        _ => None,
-    };
-    // The fast scorer runs on a pool of every core, whatever pool the network was trained in.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .build()
-        .map_err(|e| NeuralError::Invalid(format!("thread pool: {e}")))?;
-    let vocab = lm.config().vocab;
-    let mut done = 0usize;
-    let mut out = Vec::with_capacity(sets.tasks.len());
-    for (index, programs) in sets.tasks.iter().enumerate() {
-        let mut scores = Vec::with_capacity(programs.len());
-        if programs.observations.is_empty() {
-            out.push(scores);
-            continue;
-        }
-        let mut visit = |score: f64| {
-            scores.push(score);
-            done += 1;
-            if done.is_multiple_of(10_000) {
-                progress(done);
-            }
-        };
-        match &fast {
-            Some(fast) => {
-                // Progress is reported per task here: the scorer's threads cannot call it.
-                let (streamed, listed) = pool.install(|| -> Result<_, NeuralError> {
-                    let mut streamed = Vec::with_capacity(programs.enumerated);
-                    if programs.streamed {
-                        fast.score_candidates(index, tasks[index], |_, score| {
-                            streamed.push(score)
-                        })?;
-                    }
-                    Ok((streamed, fast.score_programs(index, &programs.listed)?))
-                })?;
-                streamed.into_iter().chain(listed).for_each(&mut visit);
-            }
-            None => {
-                if programs.streamed {
-                    let stream = candidates(tasks[index])?.map(|(program, _)| (program, ()));
-                    crate::neural::trie::score_stream(
-                        lm,
-                        table,
-                        index,
-                        stream,
-                        TRIE_CHUNK,
-                        batch_size,
-                        &mut |_, (), score| visit(score),
-                    )?;
-                }
-                let listed: Vec<Example> = programs
-                    .listed
-                    .iter()
-                    .map(|p| Example::new(&vocab, index, p))
-                    .collect::<Result<_, _>>()?;
-                log_probs(lm, table, &listed, batch_size)?
-                    .into_iter()
-                    .for_each(&mut visit);
-            }
-        }
-        progress(done);
-        if scores.len() != programs.len() {
-            return Err(NeuralError::Invalid(format!(
-                "task {}: scored {} programs of {}",
-                programs.label,
-                scores.len(),
-                programs.len()
-            )));
-        }
-        out.push(scores);
-    }
-    Ok(out)
 }
 
 /// One split's evaluation: what [`hold_out`] keeps of it, and what a [`SplitStore`] saves.

@@ -1,12 +1,17 @@
-//! Batched scoring: log P(program | task) for lists of programs and for streams of candidates.
+//! Batched scoring: log P(program | task) for lists of programs and for streams of candidates,
+//! and [`score_choice_sets`], which scores every program of every task's choice set.
 //!
 //! Programs are scored in batches of similar length (a stream is buffered a few batches at a
 //! time and sorted by length within the buffer) so that little work is spent on padding. The
 //! task's map is encoded once per batch; a batch holds programs of one task.
 
-use dsl::Program;
+use candle_core::Device;
+use dsl::{Program, Task};
 
+use crate::enumerate::candidates;
 use crate::neural::NeuralError;
+use crate::neural::choice::ProgramChoiceSets;
+use crate::neural::fast::FastScorer;
 use crate::neural::train::{Example, NeuralLm, TaskTable};
 
 /// Batches a stream holds and sorts by length before scoring.
@@ -83,4 +88,94 @@ pub fn score_stream<T>(
         flush(&mut buffer)?;
     }
     Ok(count)
+}
+
+/// Programs per prefix trie when scoring a task's candidate stream.
+const TRIE_CHUNK: usize = 16_384;
+
+/// Scores every program of every task's U_t with `lm`: log P(program | task). On the CPU the
+/// plain-Rust prefix-trie scorer ([`crate::neural::fast`]) scores the stream and the listed
+/// programs on every core; elsewhere (a GPU) candle's prefix-trie scorer
+/// ([`crate::neural::trie`]) scores the stream and the batched scorer the listed programs.
+pub fn score_choice_sets(
+    lm: &NeuralLm,
+    table: &TaskTable,
+    tasks: &[&Task],
+    sets: &ProgramChoiceSets,
+    batch_size: usize,
+    progress: &dyn Fn(usize),
+) -> Result<Vec<Vec<f64>>, NeuralError> {
+    let fast = match lm.device {
+        Device::Cpu => Some(FastScorer::new(lm, table)?),
+        _ => None,
+    };
+    // The fast scorer runs on a pool of every core, whatever pool the network was trained in.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| NeuralError::Invalid(format!("thread pool: {e}")))?;
+    let vocab = lm.config().vocab;
+    let mut done = 0usize;
+    let mut out = Vec::with_capacity(sets.tasks.len());
+    for (index, programs) in sets.tasks.iter().enumerate() {
+        let mut scores = Vec::with_capacity(programs.len());
+        if programs.observations.is_empty() {
+            out.push(scores);
+            continue;
+        }
+        let mut visit = |score: f64| {
+            scores.push(score);
+            done += 1;
+            if done.is_multiple_of(10_000) {
+                progress(done);
+            }
+        };
+        match &fast {
+            Some(fast) => {
+                // Progress is reported per task here: the scorer's threads cannot call it.
+                let (streamed, listed) = pool.install(|| -> Result<_, NeuralError> {
+                    let mut streamed = Vec::with_capacity(programs.enumerated);
+                    if programs.streamed {
+                        fast.score_candidates(index, tasks[index], |_, score| {
+                            streamed.push(score)
+                        })?;
+                    }
+                    Ok((streamed, fast.score_programs(index, &programs.listed)?))
+                })?;
+                streamed.into_iter().chain(listed).for_each(&mut visit);
+            }
+            None => {
+                if programs.streamed {
+                    let stream = candidates(tasks[index])?.map(|(program, _)| (program, ()));
+                    crate::neural::trie::score_stream(
+                        lm,
+                        table,
+                        index,
+                        stream,
+                        TRIE_CHUNK,
+                        batch_size,
+                        &mut |_, (), score| visit(score),
+                    )?;
+                }
+                let listed: Vec<Example> = programs
+                    .listed
+                    .iter()
+                    .map(|p| Example::new(&vocab, index, p))
+                    .collect::<Result<_, _>>()?;
+                log_probs(lm, table, &listed, batch_size)?
+                    .into_iter()
+                    .for_each(&mut visit);
+            }
+        }
+        progress(done);
+        if scores.len() != programs.len() {
+            return Err(NeuralError::Invalid(format!(
+                "task {}: scored {} programs of {}",
+                programs.label,
+                scores.len(),
+                programs.len()
+            )));
+        }
+        out.push(scores);
+    }
+    Ok(out)
 }

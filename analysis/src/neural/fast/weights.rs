@@ -75,7 +75,7 @@ pub(crate) struct Norm {
 
 impl Norm {
     /// Normalises each row of `x` into `out` with candle's formula (sums in f32, variance as
-    /// E[x²] − E[x]²). Inlined into the caller's `pulp` dispatch.
+    /// `E[x²] − E[x]²`). Inlined into the caller's `pulp` dispatch.
     #[inline(always)]
     pub fn forward(&self, x: &[f32], out: &mut [f32]) {
         let d = self.w.len();
