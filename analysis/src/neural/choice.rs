@@ -24,7 +24,6 @@ use crate::choice::{ChoiceSets, ObservedProgram, TaskCandidates};
 use crate::enumerate::{SLOTS, candidates, normal_form};
 use crate::error::AnalysisError;
 use crate::key::StatKey;
-use crate::neural::choice_fit::count_choices;
 
 /// The programs of one task's choice set.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,4 +219,16 @@ pub fn chosen(tasks: &[TaskPrograms], keep: impl Fn(u32) -> bool) -> Vec<Vec<(us
             )
         })
         .collect()
+}
+
+/// How often each program index occurs among `indices`, in order of first occurrence.
+pub(crate) fn count_choices(indices: impl IntoIterator<Item = usize>) -> Vec<(usize, f64)> {
+    let mut counts: Vec<(usize, f64)> = Vec::new();
+    for index in indices {
+        match counts.iter_mut().find(|(k, _)| *k == index) {
+            Some((_, n)) => *n += 1.0,
+            None => counts.push((index, 1.0)),
+        }
+    }
+    counts
 }

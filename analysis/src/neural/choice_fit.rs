@@ -15,22 +15,10 @@
 use rayon::prelude::*;
 
 use crate::models::LOWER_BOUND;
-use crate::neural::choice::TaskPrograms;
+use crate::neural::choice::{TaskPrograms, count_choices};
 
 /// Most parameters of a neural choice rule (β and β_step).
 const MAX_K: usize = 2;
-
-/// How often each program index occurs among `indices`, in order of first occurrence.
-pub(crate) fn count_choices(indices: impl IntoIterator<Item = usize>) -> Vec<(usize, f64)> {
-    let mut counts: Vec<(usize, f64)> = Vec::new();
-    for index in indices {
-        match counts.iter_mut().find(|(k, _)| *k == index) {
-            Some((_, n)) => *n += 1.0,
-            None => counts.push((index, 1.0)),
-        }
-    }
-    counts
-}
 
 /// One task's programs as the choice rule of a split sees them.
 pub(crate) struct SplitTask<'a> {
