@@ -137,11 +137,6 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let table = TaskTable::new(&tasks);
     let all = std::env::var("FAST_TASK").as_deref() == Ok("all");
-    let task = if all { 0 } else { env_usize("FAST_TASK", 3)? };
-    let limit = match env_usize("FAST_N", 300_000)? {
-        0 => usize::MAX,
-        n => n,
-    };
     let vocab = Vocab::new(4, 64)?;
     let lm = NeuralLm::new(
         TransformerConfig::small(vocab),
@@ -166,6 +161,11 @@ fn fast() -> Result<(), Box<dyn std::error::Error>> {
     if all {
         return fast_all(&tasks, &scorer);
     }
+    let task = env_usize("FAST_TASK", 3)?;
+    let limit = match env_usize("FAST_N", 300_000)? {
+        0 => usize::MAX,
+        n => n,
+    };
     let stream = || -> Result<_, Box<dyn std::error::Error>> {
         Ok(candidates(tasks[task])?.take(limit).map(|(p, _)| p))
     };

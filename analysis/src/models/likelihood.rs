@@ -216,6 +216,15 @@ pub fn log_add_exp(a: f64, b: f64) -> f64 {
     max + ((a - max).exp() + (b - max).exp()).ln()
 }
 
+/// log Σ exp(x_i), with the largest term factored out.
+pub fn log_sum_exp(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + values.iter().map(|&v| (v - max).exp()).sum::<f64>().ln()
+}
+
 /// log((1/m) Σ exp(x_i)).
 pub fn log_mean_exp(values: &[f64]) -> f64 {
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -24,6 +24,7 @@ use crate::choice::{ChoiceSets, ObservedProgram, TaskCandidates};
 use crate::enumerate::{SLOTS, candidates, normal_form};
 use crate::error::AnalysisError;
 use crate::key::StatKey;
+use crate::models::likelihood::log_sum_exp;
 
 /// The programs of one task's choice set.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,14 +197,6 @@ pub fn choice_log_likelihood(scores: &[Vec<f64>], chosen: &[Vec<(usize, f64)>]) 
             c.iter().map(|&(k, n)| n * (s[k] - log_z)).sum::<f64>()
         })
         .sum()
-}
-
-fn log_sum_exp(values: &[f64]) -> f64 {
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
-    max + values.iter().map(|&v| (v - max).exp()).sum::<f64>().ln()
 }
 
 /// The choices of the participants accepted by `keep`, per task, counted by program index.
